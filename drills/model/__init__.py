@@ -1,0 +1,1 @@
+"""Pydantic models of drills' inputs and outputs: scenarios, policies, journal events, scorecards. No I/O."""

@@ -1,0 +1,337 @@
+"""Scenarios: what breaks, how bad it truly is, what healthy looks like, and what a good response is.
+
+A scenario is YAML in ``scenarios/`` validated by these models (``extra="forbid"``: a typo is an error, not a
+silently ignored key). Loading with file and line numbers is ``drills.adapters.scenario_files``; this module
+does no I/O. ``drill schema scenario`` prints the JSON Schema of :class:`Scenario` for editor completion.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from drills.model.durations import Duration
+from drills.model.policy import SlaOverrides
+from drills.model.severity import Impact, Severity, true_severity
+
+_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+
+
+class Difficulty(StrEnum):
+    BEGINNER = "beginner"
+    INTERMEDIATE = "intermediate"
+    ADVANCED = "advanced"
+    EXPERT = "expert"
+
+
+class Mitigation(StrEnum):
+    """The seed's mitigation strategies (incident-response-framework.md lines 62-121), plus DR restore."""
+
+    ROLLBACK = "rollback"
+    SCALE = "scale"
+    AUTOSCALE = "autoscale"
+    DRAIN = "drain"
+    DELETE_PODS = "delete-pods"
+    SET_SELECTOR = "set-selector"
+    CIRCUIT_BREAKER = "circuit-breaker"
+    FIX_FORWARD = "fix-forward"
+    UNCORDON = "uncordon"
+    RESTORE_CONFIG = "restore-config"
+    RESTORE_SECRET = "restore-secret"
+    RESTORE_BACKUP = "restore-backup"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---- faults ---------------------------------------------------------------------------------------------
+
+
+class _FaultBase(_Strict):
+    delay: Duration = Field(default=timedelta(0), description="Wait this long after the drill starts.")
+    workload: str | None = Field(
+        default=None, description="Deployment name; defaults to the scenario target's workload."
+    )
+
+
+class BadDeployFault(_FaultBase):
+    """A new rollout whose pods crash (image tag bump with FAULT=crash), as a bad release would."""
+
+    kind: Literal["bad-deploy"]
+    image: str = Field(default="myapp:v2.1.0", description="The new (broken) image.")
+    effect: Literal["crash", "oom", "unready"] = "crash"
+
+
+class CrashLoopFault(_FaultBase):
+    kind: Literal["crash-loop"]
+
+
+class OomFault(_FaultBase):
+    kind: Literal["oom"]
+
+
+class ReadinessFault(_FaultBase):
+    kind: Literal["readiness-failure"]
+
+
+class ImagePullFault(_FaultBase):
+    kind: Literal["image-pull"]
+    image: str = Field(default="myapp:v9.9.9-does-not-exist", description="An image tag that does not exist.")
+
+
+class ScaleToZeroFault(_FaultBase):
+    kind: Literal["scale-to-zero"]
+    replicas: int = Field(default=0, ge=0, description="Replicas left (0 = all lost).")
+
+
+class PodKillFault(_FaultBase):
+    kind: Literal["pod-kill"]
+    count: int | None = Field(default=None, ge=1)
+    percent: float | None = Field(default=None, gt=0, le=100)
+    selector: str | None = Field(default=None, description="Label selector; defaults to the workload's.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PodKillFault:
+        if (self.count is None) == (self.percent is None):
+            raise ValueError("give exactly one of count or percent")
+        return self
+
+
+class NodeNotReadyFault(_FaultBase):
+    kind: Literal["node-not-ready"]
+    nodes: int = Field(default=1, ge=1)
+    node: str | None = Field(default=None, description="A node name; default: the node with most target pods.")
+
+
+class NodeLostFault(_FaultBase):
+    kind: Literal["node-lost"]
+    nodes: int = Field(default=1, ge=1)
+    node: str | None = None
+
+
+class NodeDrainStuckFault(_FaultBase):
+    """A node must be drained but a too-strict PodDisruptionBudget blocks eviction."""
+
+    kind: Literal["node-drain-stuck"]
+    node: str | None = None
+
+
+class DependencyOutageFault(_FaultBase):
+    kind: Literal["dependency-outage"]
+    dependency: str = Field(default="db-proxy", description="The dependency deployment to take down.")
+
+
+class LoadSpikeFault(_FaultBase):
+    """Pods report high CPU (kwok usage annotation on the embedded cluster; load on kind)."""
+
+    kind: Literal["load-spike"]
+    cpu: str = Field(default="300m", description="CPU each pod uses during the spike.")
+
+
+class BrokenConfigFault(_FaultBase):
+    kind: Literal["broken-config"]
+    configmap: str = "app-config"
+    key: str = "DATABASE_URL"
+    value: str = "postgres://db-proxy.invalid:5432/app"
+
+
+class SecretFault(_FaultBase):
+    kind: Literal["secret-missing", "secret-rotated"]
+    secret: str = "app-secrets"
+    key: str = "API_KEY"
+
+
+class NamespaceLostFault(_FaultBase):
+    """Quarterly DR: the whole namespace is deleted; responders restore it from backup manifests."""
+
+    kind: Literal["namespace-lost"]
+    backup: str = Field(
+        default="fixtures/backups/production", description="Backup manifests (directory) to restore from."
+    )
+
+
+class ChaosToolkitFault(_FaultBase):
+    kind: Literal["chaostoolkit"]
+    experiment: str = Field(description="Path of a Chaos Toolkit experiment (JSON or YAML), relative to the scenario.")
+    configuration: dict[str, Any] = Field(default_factory=dict)
+
+
+class PluginFault(_FaultBase):
+    """A fault kind registered by another package under the ``drills.faults`` entry-point group."""
+
+    kind: Literal["plugin"]
+    name: str = Field(description="Entry-point name in the drills.faults group.")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+Fault = Annotated[
+    BadDeployFault
+    | CrashLoopFault
+    | OomFault
+    | ReadinessFault
+    | ImagePullFault
+    | ScaleToZeroFault
+    | PodKillFault
+    | NodeNotReadyFault
+    | NodeLostFault
+    | NodeDrainStuckFault
+    | DependencyOutageFault
+    | LoadSpikeFault
+    | BrokenConfigFault
+    | SecretFault
+    | NamespaceLostFault
+    | ChaosToolkitFault
+    | PluginFault,
+    Field(discriminator="kind"),
+]
+
+FAULT_KINDS: tuple[str, ...] = (
+    "bad-deploy", "crash-loop", "oom", "readiness-failure", "image-pull", "scale-to-zero", "pod-kill",
+    "node-not-ready", "node-lost", "node-drain-stuck", "dependency-outage", "load-spike", "broken-config",
+    "secret-missing", "secret-rotated", "namespace-lost", "chaostoolkit", "plugin",
+)
+
+# ---- steady state ---------------------------------------------------------------------------------------
+
+
+class DeploymentAvailable(_Strict):
+    probe: Literal["deployment-available"]
+    name: str
+    min_available: int | None = Field(default=None, ge=0, description="Default: the baseline replica count.")
+    namespace: str | None = None
+
+
+class ServiceEndpoints(_Strict):
+    probe: Literal["service-endpoints"]
+    name: str
+    min_ready: int = Field(default=1, ge=0)
+    namespace: str | None = None
+
+
+class NodesReady(_Strict):
+    probe: Literal["nodes-ready"]
+    min_ready: int = Field(ge=0)
+
+
+class PodsReady(_Strict):
+    probe: Literal["pods-ready"]
+    selector: str
+    min_ready: int = Field(ge=0)
+    namespace: str | None = None
+
+
+class NoRestarts(_Strict):
+    """No container of the workload restarted within the healthy window (a crash loop is not healthy)."""
+
+    probe: Literal["no-restarts"]
+    selector: str
+    namespace: str | None = None
+
+
+Probe = Annotated[
+    DeploymentAvailable | ServiceEndpoints | NodesReady | PodsReady | NoRestarts,
+    Field(discriminator="probe"),
+]
+
+
+class SteadyState(_Strict):
+    """What healthy looks like; health comes back when every probe holds for ``healthy_for``."""
+
+    probes: list[Probe] = Field(min_length=1)
+    healthy_for: Duration = Field(default=timedelta(seconds=30), description="Exit criteria window.")
+
+
+# ---- expected response, hints ---------------------------------------------------------------------------
+
+
+class ExpectedResponse(_Strict):
+    mitigations: list[Mitigation] = Field(
+        min_length=1, description="Any one of these fixes it (the first is the bot's choice)."
+    )
+    roles: list[Literal["ic", "tech", "comms", "sme"]] = Field(default_factory=lambda: ["ic"])
+    comms: list[str] | None = Field(
+        default=None, description="Templates that must be posted; default: by severity (see docs/scoring.md)."
+    )
+    runbook: list[str] = Field(default_factory=list, description="The seed's runbook commands that apply.")
+    root_cause: str = Field(default="", description="The true root cause, for the debrief.")
+
+
+class Hint(_Strict):
+    text: str = Field(min_length=1)
+    after: Duration = Field(default=timedelta(0), description="Available this long after the fault.")
+    cost: int = Field(default=5, ge=0, le=100, description="Points taken off the score when used.")
+
+
+class Target(_Strict):
+    namespace: str = Field(default="production", pattern=_NAME)
+    workload: str = Field(default="app", pattern=_NAME, description="Deployment name.")
+    service: str | None = Field(default=None, description="The service name users know; default: workload.")
+
+
+class Safety(_Strict):
+    allow_system_namespaces: bool = Field(
+        default=False, description="Also needs --allow-system-namespaces on the command line."
+    )
+    max_pods: int = Field(default=50, ge=0)
+    max_nodes: int = Field(default=2, ge=0)
+    max_percent: float = Field(default=100, gt=0, le=100, description="Largest share of target pods touched.")
+
+
+class Detection(_Strict):
+    expected_alert: str | None = Field(default=None, description="Alert rule that should fire.")
+    alert_for: Duration | None = Field(default=None, description="Override the rule's `for:` in this drill.")
+
+
+class Scenario(_Strict):
+    """A drill scenario. See docs/scenarios.md."""
+
+    id: str = Field(pattern=_NAME, max_length=63)
+    title: str = Field(min_length=3)
+    description: str = ""
+    category: str = Field(min_length=1, description="deployment, capacity, node, dependency, config, dr, ...")
+    difficulty: Difficulty = Difficulty.BEGINNER
+    tags: list[str] = Field(default_factory=list)
+    impact: Impact
+    target: Target = Field(default_factory=Target)
+    faults: list[Fault] = Field(min_length=1)
+    steady_state: SteadyState
+    expected_response: ExpectedResponse
+    hints: list[Hint] = Field(default_factory=list)
+    sla: SlaOverrides = Field(default_factory=SlaOverrides)
+    time_budget: Duration = Field(default=timedelta(minutes=30), description="Abort and revert after this.")
+    detection: Detection = Field(default_factory=Detection)
+    safety: Safety = Field(default_factory=Safety)
+    self_healing: bool = Field(
+        default=False, description="The system is expected to recover without a human (a chaos test)."
+    )
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        for t in v:
+            if not re.match(_NAME, t):
+                raise ValueError(f"tag {t!r} must be lower-case letters, digits and dashes")
+        return v
+
+    @model_validator(mode="after")
+    def _namespaces(self) -> Scenario:
+        if self.target.namespace in SYSTEM_NAMESPACES and not self.safety.allow_system_namespaces:
+            raise ValueError(
+                f"target namespace {self.target.namespace!r} is a system namespace; set "
+                "safety.allow_system_namespaces: true (and pass --allow-system-namespaces) if you mean it"
+            )
+        return self
+
+    @property
+    def true_severity(self) -> Severity:
+        return true_severity(self.impact)
+
+    @property
+    def service(self) -> str:
+        return self.target.service or self.target.workload

@@ -1,0 +1,118 @@
+"""The scorecard: every check of a drill, measured against its target, with the seed line it comes from.
+
+Produced by ``drills.engine.scoring.score`` from a journal (deterministic: same journal, same scorecard),
+printed by ``drill score JOURNAL --json`` and published as JSON Schema (``drill schema scorecard``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from drills.model.severity import Severity
+
+SCORECARD_VERSION = 1
+
+
+class CheckStatus(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    NOT_APPLICABLE = "n/a"  # the rule does not apply (e.g. a P1 rule in a P0 drill)
+    NOT_MEASURED = "not-measured"  # it applies, but the drill ended before it could be judged
+
+
+class CheckFamily(StrEnum):
+    DETECTION = "detection"
+    ACKNOWLEDGEMENT = "acknowledgement"
+    TRIAGE = "triage"
+    MITIGATION = "mitigation"
+    RESOLUTION = "resolution"
+    COMMUNICATION = "communication"
+    ESCALATION = "escalation"
+    DISCIPLINE = "discipline"
+
+
+class Check(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(description="Stable name, e.g. 'mtta.p0', 'oncall.ack_all'.")
+    family: CheckFamily
+    rule: str = Field(description="The rule in words.")
+    citation: str = Field(description="Seed file and line, e.g. incident-response-framework.md:402.")
+    target: timedelta | None = None
+    measured: timedelta | None = None
+    status: CheckStatus
+    detail: str = ""
+
+
+class Clocks(BaseModel):
+    """The drill's clocks. ``*_active`` exclude paused time; SLAs are judged on active time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    t0: AwareDatetime | None = Field(default=None, description="True fault time (first fault injected).")
+    first_alert: AwareDatetime | None = None
+    human_detected: AwareDatetime | None = None
+    acknowledged: AwareDatetime | None = None
+    triaged: AwareDatetime | None = None
+    mitigated: AwareDatetime | None = Field(default=None, description="Start of the first lasting healthy period.")
+    resolved: AwareDatetime | None = None
+    ended: AwareDatetime | None = None
+    ttd: timedelta | None = None
+    ttd_human: timedelta | None = None
+    tta: timedelta | None = None
+    ttt: timedelta | None = Field(default=None, description="Time to triage: T0 to severity declared and IC assigned.")
+    ttm: timedelta | None = None
+    ttr: timedelta | None = None
+    ttd_active: timedelta | None = None
+    tta_active: timedelta | None = None
+    ttt_active: timedelta | None = None
+    ttm_active: timedelta | None = None
+    ttr_active: timedelta | None = None
+    paused: timedelta = timedelta(0)
+    wall: timedelta | None = None
+    active: timedelta | None = None
+    mitigated_by: Literal["human", "system", "none"] = "none"
+    reopens: int = 0
+    resolved_while_unhealthy: bool = False
+    detection_gap: bool = Field(default=False, description="No alert fired.")
+    alert_rule_delay: timedelta | None = None
+    alert_delivery_delay: timedelta | None = None
+
+
+class Scorecard(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = SCORECARD_VERSION
+    drill_id: str
+    scenario_id: str
+    scenario_title: str
+    category: str
+    mode: str
+    trainee: str | None = None
+    is_drill: bool = True
+    started: AwareDatetime | None = None
+    true_severity: Severity
+    declared_severity: Severity | None = None
+    severity_correct: bool = False
+    clocks: Clocks
+    checks: list[Check]
+    outcome: str = ""
+    hints_used: int = 0
+    hint_cost: int = 0
+    score: float = Field(ge=0, le=100)
+    grade: str
+    passed: bool
+    family_scores: dict[str, float] = Field(default_factory=dict)
+    findings: list[str] = Field(default_factory=list, description="Blameless observations, most important first.")
+    improve_next: str | None = Field(default=None, description="The one check to improve next (debrief).")
+    actions: list[dict[str, Any]] = Field(default_factory=list, description="Observed actions, for reports.")
+
+    @property
+    def failed_checks(self) -> list[Check]:
+        return [c for c in self.checks if c.status == CheckStatus.FAIL]
+
+
