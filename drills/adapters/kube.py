@@ -37,7 +37,9 @@ class Kube:
         self.timeout = timeout
         cfg = client.Configuration()
         try:
-            config.load_kube_config(config_file=str(self.kubeconfig), context=context, client_configuration=cfg)
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=str(self.kubeconfig), context=context, client_configuration=cfg
+            )
         except (config.ConfigException, OSError, KeyError) as e:
             raise ClusterError(
                 f"cannot load kubeconfig {self.kubeconfig} (context {context or 'current'}): {e}",
@@ -62,7 +64,7 @@ class Kube:
         return str(self.configuration.host)
 
     def close(self) -> None:
-        self.api.close()
+        self.api.close()  # type: ignore[no-untyped-call]
 
     def __enter__(self) -> Kube:
         return self
@@ -83,7 +85,9 @@ class Kube:
                     hint="this identity is not allowed to do that; check the drill's RBAC or use the right kubeconfig",
                 ) from e
             if e.status == 404:
-                raise NotFound(f"{what}: not found: {reason}", hint="check the scenario's target names") from e
+                raise NotFound(
+                    f"{what}: not found: {reason}", hint="check the scenario's target names"
+                ) from e
             if e.status == 0 or e.status is None:
                 raise ClusterUnreachable(
                     f"{what}: the API server at {self.server} did not answer: {reason}",
@@ -104,5 +108,5 @@ class Kube:
 
     def to_dict(self, obj: Any) -> dict[str, Any]:
         """A client model as the plain JSON dict the API server sends (camelCase keys)."""
-        result: dict[str, Any] = self.api.sanitize_for_serialization(obj)
+        result: dict[str, Any] = self.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
         return result

@@ -30,7 +30,8 @@ def reports_dir() -> Path:
 
 
 def clusters_dir() -> Path:
-    return state_dir() / "clusters"
+    """One sub-directory per drill cluster (``$DRILLS_CLUSTERS`` moves just these, e.g. for a test session)."""
+    return _env_path("DRILLS_CLUSTERS", state_dir() / "clusters")
 
 
 def drills_dir() -> Path:

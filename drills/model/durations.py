@@ -6,6 +6,7 @@ reports stay readable.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from typing import Annotated, Any
@@ -24,19 +25,33 @@ def parse_duration(value: object) -> timedelta:
     elif isinstance(value, bool):
         raise ValueError("a duration is text like '90s', '5m' or '1h', not true/false")
     elif isinstance(value, int | float):
-        result = timedelta(seconds=float(value))
+        result = _from_seconds(value, value)
     elif isinstance(value, str):
         text = value.strip().replace(" ", "")
         if not text or not _WHOLE.match(text):
             raise ValueError(f"{value!r} is not a duration; write it like '90s', '5m', '1h' or '1h30m'")
-        result = timedelta(
-            seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text)),
-        )
+        result = _from_seconds(sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text)), value)
     else:
         raise ValueError(f"a duration is text like '90s' or '5m', not {type(value).__name__}")
     if result < timedelta(0):
         raise ValueError("a duration cannot be negative")
     return result
+
+
+def _from_seconds(seconds: float, written: object) -> timedelta:
+    # timedelta raises OverflowError (not ValueError) past ~2.7 million years, and float() of a huge int does
+    # too; validators must only raise ValueError or pydantic lets the exception escape as a crash.
+    shown = repr(written) if len(repr(written)) <= 40 else repr(written)[:37] + "..."
+    try:
+        as_float = float(seconds)
+    except OverflowError:
+        raise ValueError(f"{shown} is too long to be a duration") from None
+    if math.isnan(as_float):
+        raise ValueError("a duration must be a number of seconds or text like '5m', not NaN")
+    try:
+        return timedelta(seconds=as_float)
+    except OverflowError:
+        raise ValueError(f"{shown} is too long to be a duration") from None
 
 
 def format_duration(td: timedelta | None) -> str:
@@ -64,7 +79,7 @@ def format_duration(td: timedelta | None) -> str:
 def _to_text(td: timedelta) -> str:
     secs = td.total_seconds()
     if secs != int(secs):
-        return f"{int(round(secs * 1000))}ms"
+        return f"{round(secs * 1000)}ms"
     secs_i = int(secs)
     for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
         if secs_i and secs_i % size == 0:

@@ -5,7 +5,7 @@ A journal is a JSON Lines file, one event a line (see docs/journal.md). Every ev
 who caused it (``source``: system, human, bot or controller, and ``actor``), and a unique ``id`` so that a
 duplicate delivery (a webhook retried, two writers racing) is recognised and counted once.
 
-Secrets never appear here: the writer scrubs values (see ``drills.model.redact``), and events that carry
+Secrets never appear here: the writer scrubs values (see ``drills.engine.redact``), and events that carry
 object data carry names and metadata only.
 """
 
@@ -96,11 +96,13 @@ def new_event_id() -> str:
 class EventBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
-    v: Literal[1] = JOURNAL_VERSION
+    v: Literal[1] = 1
     id: str = Field(default_factory=new_event_id, min_length=8, max_length=64)
     at: AwareDatetime = Field(description="When it happened, UTC.")
     source: Source
-    actor: str | None = Field(default=None, max_length=200, description="Who: a person, identity or component.")
+    actor: str | None = Field(
+        default=None, max_length=200, description="Who: a person, identity or component."
+    )
     recorded_at: AwareDatetime | None = Field(
         default=None, description="When drills wrote it (may be later than `at`, e.g. an alert's startsAt)."
     )
@@ -133,7 +135,9 @@ class DrillStarted(EventBase):
     seed: int | None = None
     is_drill: bool = Field(default=True, description="False for a journal of a real incident.")
     scenario_digest: str | None = None
-    sla_overrides: dict[str, str] = Field(default_factory=dict, description="Scenario SLA overrides, as written.")
+    sla_overrides: dict[str, str] = Field(
+        default_factory=dict, description="Scenario SLA overrides, as written."
+    )
     hints: list[HintInfo] = Field(default_factory=list)
     expected_mitigations: list[str] = Field(default_factory=list)
     expected_alert: str | None = None
@@ -170,7 +174,9 @@ class AlertFired(EventBase):
     fingerprint: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     rule_delay_seconds: float | None = Field(default=None, description="Scrape interval + the rule's for:.")
-    received_at: AwareDatetime | None = Field(default=None, description="When the notification reached drills.")
+    received_at: AwareDatetime | None = Field(
+        default=None, description="When the notification reached drills."
+    )
 
 
 class AlertResolved(EventBase):
@@ -337,10 +343,32 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 EVENT_TYPES: tuple[str, ...] = tuple(
     cls.model_fields["type"].default
     for cls in (
-        DrillStarted, DrillEnded, FaultInjected, FaultReverted, AlertFired, AlertResolved, Detected, PageSent,
-        Acknowledged, SeverityDeclared, RoleAssigned, CommsPosted, EscalationNotified, TicketCreated,
-        ActionObserved, HealthChanged, Mitigated, Resolved, Reopened, HintUsed, Paused, Resumed, Note,
-        PostmortemCompleted, RunbookStep, ChaosToolkitEvent,
+        DrillStarted,
+        DrillEnded,
+        FaultInjected,
+        FaultReverted,
+        AlertFired,
+        AlertResolved,
+        Detected,
+        PageSent,
+        Acknowledged,
+        SeverityDeclared,
+        RoleAssigned,
+        CommsPosted,
+        EscalationNotified,
+        TicketCreated,
+        ActionObserved,
+        HealthChanged,
+        Mitigated,
+        Resolved,
+        Reopened,
+        HintUsed,
+        Paused,
+        Resumed,
+        Note,
+        PostmortemCompleted,
+        RunbookStep,
+        ChaosToolkitEvent,
     )
 )
 

@@ -44,14 +44,20 @@ class SlaTargets(BaseModel):
     response_p3: Duration = _d("24h", 60, "Severity table response time, P3")
     oncall_respond_p0_p1: Duration = _d("5m", 454, "On-call: respond to P0/P1 incidents within 5 minutes")
     oncall_ack_all: Duration = _d("15m", 455, "On-call: acknowledge all alerts within 15 minutes")
-    escalate_if_unresolved: Duration = _d("30m", 456, "On-call: escalate if unable to resolve within 30 minutes")
+    escalate_if_unresolved: Duration = _d(
+        "30m", 456, "On-call: escalate if unable to resolve within 30 minutes"
+    )
     p0_ack: Duration = _d("5m", 340, "P0 escalation step 2: on-call acknowledges within 5 minutes")
     p1_ack: Duration = _d("30m", 347, "P1 escalation step 2: on-call acknowledges within 30 minutes")
     p0_notify_leadership: Duration = _d("15m", 342, "P0: notify engineering leadership within 15 minutes")
     p0_notify_executives_after: Duration = _d("1h", 343, "P0: notify executive leadership if impact > 1 hour")
     p1_notify_eng_lead: Duration = _d("1h", 349, "P1: notify engineering lead within 1 hour")
-    initial_alert: Duration = _d("5m", 195, "Initial alert: post immediately (read as within the detection window, 0-5 min)")
-    status_update_target: Duration = _d("15m", 207, "Status updates every 15 minutes (initial alert template)")
+    initial_alert: Duration = _d(
+        "5m", 195, "Initial alert: post immediately (read as within the detection window, 0-5 min)"
+    )
+    status_update_target: Duration = _d(
+        "15m", 207, "Status updates every 15 minutes (initial alert template)"
+    )
     status_update_max: Duration = _d("30m", 212, "Status update every 15-30 minutes: the longest allowed gap")
     triage: Duration = _d("15m", 26, "Triage phase ends by minute 15: severity declared and IC assigned")
     postmortem_p0_p1: Duration = _d("48h", 148, "Postmortem within 48 hours, required for P0 and P1")
@@ -121,7 +127,7 @@ class Policy(BaseModel):
     weights: ScoringWeights = Field(default_factory=ScoringWeights)
     pass_score: float = Field(default=70, ge=0, le=100, description="A drill passes at or above this score.")
     grades: dict[str, float] = Field(
-        default_factory=lambda: {"A": 90, "B": 80, "C": 70, "D": 60},
+        default_factory=lambda: {"A": 90.0, "B": 80.0, "C": 70.0, "D": 60.0},
         description="Lowest score for each grade; below the lowest is F.",
     )
 

@@ -106,7 +106,9 @@ class PodKillFault(_FaultBase):
 class NodeNotReadyFault(_FaultBase):
     kind: Literal["node-not-ready"]
     nodes: int = Field(default=1, ge=1)
-    node: str | None = Field(default=None, description="A node name; default: the node with most target pods.")
+    node: str | None = Field(
+        default=None, description="A node name; default: the node with most target pods."
+    )
 
 
 class NodeLostFault(_FaultBase):
@@ -158,7 +160,9 @@ class NamespaceLostFault(_FaultBase):
 
 class ChaosToolkitFault(_FaultBase):
     kind: Literal["chaostoolkit"]
-    experiment: str = Field(description="Path of a Chaos Toolkit experiment (JSON or YAML), relative to the scenario.")
+    experiment: str = Field(
+        description="Path of a Chaos Toolkit experiment (JSON or YAML), relative to the scenario."
+    )
     configuration: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -192,9 +196,24 @@ Fault = Annotated[
 ]
 
 FAULT_KINDS: tuple[str, ...] = (
-    "bad-deploy", "crash-loop", "oom", "readiness-failure", "image-pull", "scale-to-zero", "pod-kill",
-    "node-not-ready", "node-lost", "node-drain-stuck", "dependency-outage", "load-spike", "broken-config",
-    "secret-missing", "secret-rotated", "namespace-lost", "chaostoolkit", "plugin",
+    "bad-deploy",
+    "crash-loop",
+    "oom",
+    "readiness-failure",
+    "image-pull",
+    "scale-to-zero",
+    "pod-kill",
+    "node-not-ready",
+    "node-lost",
+    "node-drain-stuck",
+    "dependency-outage",
+    "load-spike",
+    "broken-config",
+    "secret-missing",
+    "secret-rotated",
+    "namespace-lost",
+    "chaostoolkit",
+    "plugin",
 )
 
 # ---- steady state ---------------------------------------------------------------------------------------
@@ -211,12 +230,21 @@ class ServiceEndpoints(_Strict):
     probe: Literal["service-endpoints"]
     name: str
     min_ready: int = Field(default=1, ge=0)
+    max_not_ready: int | None = Field(
+        default=None,
+        ge=0,
+        description="Also unhealthy while the Service selects more not-ready endpoints than this "
+        "(0: it must route only to ready pods; the set-selector mitigation).",
+    )
     namespace: str | None = None
 
 
 class NodesReady(_Strict):
     probe: Literal["nodes-ready"]
     min_ready: int = Field(ge=0)
+    schedulable: bool = Field(
+        default=False, description="Count only nodes that are also schedulable (not cordoned)."
+    )
 
 
 class PodsReady(_Strict):
@@ -250,11 +278,14 @@ class SteadyState(_Strict):
 # ---- expected response, hints ---------------------------------------------------------------------------
 
 
+RoleName = Literal["ic", "tech", "comms", "sme"]
+
+
 class ExpectedResponse(_Strict):
     mitigations: list[Mitigation] = Field(
         min_length=1, description="Any one of these fixes it (the first is the bot's choice)."
     )
-    roles: list[Literal["ic", "tech", "comms", "sme"]] = Field(default_factory=lambda: ["ic"])
+    roles: list[RoleName] = Field(default_factory=lambda: list[RoleName](["ic"]))
     comms: list[str] | None = Field(
         default=None, description="Templates that must be posted; default: by severity (see docs/scoring.md)."
     )

@@ -58,13 +58,17 @@ class Clocks(BaseModel):
     human_detected: AwareDatetime | None = None
     acknowledged: AwareDatetime | None = None
     triaged: AwareDatetime | None = None
-    mitigated: AwareDatetime | None = Field(default=None, description="Start of the first lasting healthy period.")
+    mitigated: AwareDatetime | None = Field(
+        default=None, description="Start of the first lasting healthy period."
+    )
     resolved: AwareDatetime | None = None
     ended: AwareDatetime | None = None
     ttd: timedelta | None = None
     ttd_human: timedelta | None = None
     tta: timedelta | None = None
-    ttt: timedelta | None = Field(default=None, description="Time to triage: T0 to severity declared and IC assigned.")
+    ttt: timedelta | None = Field(
+        default=None, description="Time to triage: T0 to severity declared and IC assigned."
+    )
     ttm: timedelta | None = None
     ttr: timedelta | None = None
     ttd_active: timedelta | None = None
@@ -86,7 +90,7 @@ class Clocks(BaseModel):
 class Scorecard(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    v: Literal[1] = SCORECARD_VERSION
+    v: Literal[1] = 1
     drill_id: str
     scenario_id: str
     scenario_title: str
@@ -107,12 +111,12 @@ class Scorecard(BaseModel):
     grade: str
     passed: bool
     family_scores: dict[str, float] = Field(default_factory=dict)
-    findings: list[str] = Field(default_factory=list, description="Blameless observations, most important first.")
+    findings: list[str] = Field(
+        default_factory=list, description="Blameless observations, most important first."
+    )
     improve_next: str | None = Field(default=None, description="The one check to improve next (debrief).")
     actions: list[dict[str, Any]] = Field(default_factory=list, description="Observed actions, for reports.")
 
     @property
     def failed_checks(self) -> list[Check]:
         return [c for c in self.checks if c.status == CheckStatus.FAIL]
-
-

@@ -1,0 +1,350 @@
+"""What every fault injector is: plan, inject, confirm, revert, and the registry that finds one by kind.
+
+An injector is built for one fault of one scenario. Its life:
+
+1. :meth:`Injector.plan` reads the cluster, records the baseline of everything it will touch and returns the
+   exact API changes it would make (:class:`PlannedChange`: what ``--dry-run`` prints), plus its blast radius;
+2. :meth:`Injector.revert_ops` describes the undo as data (:mod:`.revert`), written to the ledger and
+   fsynced before anything changes;
+3. :meth:`Injector.inject` makes the planned changes and returns when the API server accepted the first
+   one (the true fault time, the drill's T0);
+4. :meth:`Injector.confirm` waits until the runtime's effect is visible (a pod crash-looping, a node
+   NotReady...), so a drill never pages someone for a fault that did not take;
+5. :meth:`Injector.revert` runs the undo; idempotent, baseline-restoring.
+
+Built-in kinds are registered in ``pyproject.toml`` under the ``drills.faults`` entry-point group, the same
+way a team adds its own (``PluginFault`` with ``name:``); :func:`injector_class` looks in both.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import import_module
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from drills.adapters import resources as r
+from drills.adapters.faults.revert import apply_ops
+from drills.adapters.kube import Kube
+from drills.engine.health import match_labels_selector, node_ready, pod_ready
+from drills.engine.safety import BlastRadius
+from drills.errors import FaultError, NotFound
+from drills.model.events import Event
+from drills.model.scenario import Fault, Scenario
+from drills.timing import SYSTEM_CLOCK, Clock
+
+ENTRY_POINT_GROUP = "drills.faults"
+
+#: The annotation our kwok Stages read to make one existing pod crash / OOM / fail readiness.
+POD_FAULT_ANNOTATION = "drills.io/fault"
+#: The node label our kwok Stages read: NotReady (``not-ready``) or a stopped heartbeat (``lost``).
+NODE_FAULT_LABEL = "drills.io/fault"
+
+
+class EventSink(Protocol):
+    """Where injectors report (the drill journal): anything with ``append(event)``."""
+
+    def append(self, event: Event) -> Any: ...
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """One API request a fault will make, exactly: what ``drill inject --dry-run`` prints."""
+
+    verb: str  # PATCH, DELETE, CREATE, EVICT, RUN
+    kind: str
+    namespace: str | None
+    name: str
+    summary: str
+    body: Any = None
+    patch_type: r.PatchType | None = None
+
+    @property
+    def object(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+
+    def request_line(self) -> str:
+        if self.verb == "RUN":
+            return f"RUN {self.name}"
+        res = r.RESOURCES.get(self.kind)
+        path = (
+            res.path(self.namespace, self.name, "eviction" if self.verb == "EVICT" else None) if res else ""
+        )
+        method = {"EVICT": "POST", "CREATE": "POST"}.get(self.verb, self.verb)
+        kind = f" ({self.patch_type} patch)" if self.patch_type else ""
+        if self.verb == "CREATE" and res:
+            path = res.path(self.namespace)
+        return f"{method} {path}{kind}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "verb": self.verb,
+            "object": self.object,
+            "request": self.request_line(),
+            "summary": self.summary,
+        }
+        if self.body is not None:
+            d["body"] = self.body
+        return d
+
+    def describe(self) -> str:
+        body = f"\n    {json.dumps(self.body, sort_keys=True)}" if self.body is not None else ""
+        return f"{self.request_line()}\n    {self.summary}{body}"
+
+
+@dataclass
+class FaultContext:
+    """What an injector needs besides its fault: the scenario, a client (drills' own identity), a clock."""
+
+    scenario: Scenario
+    kube: Kube
+    clock: Clock = SYSTEM_CLOCK
+    #: Directory of the scenario file (Chaos Toolkit experiment paths are relative to it).
+    scenario_dir: Path | None = None
+    journal: EventSink | None = None
+    #: Who the journal names as the actor of drills' own changes.
+    actor: str = "drills:injector"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Injector(ABC):
+    """Base of the fault injectors; see the module docstring for the life cycle."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, fault: Fault, ctx: FaultContext) -> None:
+        self.fault = fault
+        self.ctx = ctx
+        self.kube = ctx.kube
+        self.clock = ctx.clock
+        self.scenario = ctx.scenario
+        self._changes: list[PlannedChange] | None = None
+        self._radius = BlastRadius()
+        self._ops: list[dict[str, Any]] = []
+
+    # ---- to implement --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _plan(self) -> tuple[list[PlannedChange], BlastRadius, list[dict[str, Any]]]:
+        """Read the cluster; return (changes, blast radius, undo operations)."""
+
+    @abstractmethod
+    def effect(self) -> str | None:
+        """The fault's effect as seen in the cluster right now, in words, or None while not (yet) visible."""
+
+    @property
+    @abstractmethod
+    def target(self) -> str:
+        """What the fault hits, for journal events (``Deployment/production/app``, ``Node/node-1``)."""
+
+    # ---- the life cycle ------------------------------------------------------------------------------
+
+    def plan(self) -> list[PlannedChange]:
+        if self._changes is None:
+            self._changes, self._radius, self._ops = self._plan()
+        return list(self._changes)
+
+    def blast_radius(self) -> BlastRadius:
+        self.plan()
+        return self._radius
+
+    def revert_ops(self) -> list[dict[str, Any]]:
+        self.plan()
+        return list(self._ops)
+
+    def inject(self) -> datetime:
+        """Make the planned changes; the time the API server accepted the first one (the fault's T0)."""
+        first: datetime | None = None
+        for change in self.plan():
+            self.execute(change)
+            if first is None:
+                first = self.clock.now()
+        return first or self.clock.now()
+
+    def execute(self, change: PlannedChange) -> None:
+        """Carry out one planned change exactly as planned."""
+        if change.verb == "PATCH":
+            r.patch(
+                self.kube,
+                change.kind,
+                change.name,
+                change.namespace,
+                change.body,
+                patch_type=change.patch_type or "merge",
+            )
+        elif change.verb == "DELETE":
+            r.delete(self.kube, change.kind, change.name, change.namespace)
+        elif change.verb == "CREATE":
+            r.create(self.kube, change.body)
+        elif change.verb == "EVICT":
+            assert change.namespace is not None
+            r.evict(self.kube, change.name, change.namespace)
+        else:
+            raise FaultError(
+                f"{self.kind}: no way to carry out a {change.verb} change (a bug in the injector)"
+            )
+
+    def confirm(self, timeout: float = 60.0, *, poll: float = 0.25) -> str:
+        """Wait until :meth:`effect` sees the fault; its description. FaultError after ``timeout`` seconds."""
+        deadline = self.clock.monotonic() + timeout
+        while True:
+            seen = self.effect()
+            if seen:
+                return seen
+            if self.clock.monotonic() >= deadline:
+                raise FaultError(
+                    f"{self.kind} on {self.target}: no effect visible after {timeout:.0f}s",
+                    hint="are drills' kwok Stages applied (`drill cluster status`)? the fault is reverted",
+                )
+            self.clock.sleep(poll)
+
+    def stop(self) -> None:  # noqa: B027 - a hook: most faults run nothing in the background
+        """Stop anything the fault keeps running in this process (a load driver); called before a revert."""
+
+    def revert(self) -> list[str]:
+        self.stop()
+        return apply_ops(self.kube, self.revert_ops(), sink=self.ctx.journal, clock=self.clock)
+
+    # ---- helpers for subclasses ----------------------------------------------------------------------
+
+    @property
+    def namespace(self) -> str:
+        return self.scenario.target.namespace
+
+    @property
+    def workload(self) -> str:
+        return self.fault.workload or self.scenario.target.workload
+
+    def deployment(self, name: str | None = None) -> dict[str, Any]:
+        name = name or self.workload
+        dep = r.get(self.kube, "Deployment", name, self.namespace)
+        if dep is None:
+            raise NotFound(
+                f"{self.kind}: deployment {self.namespace}/{name} does not exist",
+                hint="check the scenario's target and fault `workload:`; is the fixture world applied "
+                "(`drill cluster up`)?",
+            )
+        return dep
+
+    def pods_of(self, deployment: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The deployment's live pods (not terminating), oldest first then by name: a stable order."""
+        labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        pods, _ = r.list_objects(
+            self.kube, "Pod", self.namespace, label_selector=match_labels_selector(labels)
+        )
+        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        return sorted(live, key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
+
+
+def pod_trouble(pod: Mapping[str, Any]) -> str | None:
+    """Why a pod is not serving (crash loop, OOM, image pull, not ready); None when Running and Ready."""
+    status = pod.get("status") or {}
+    for cs in status.get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        last = (cs.get("lastState") or {}).get("terminated") or {}
+        if waiting.get("reason"):
+            extra = f", last exit {last.get('reason')}" if last.get("reason") else ""
+            return f"{waiting['reason']} (restarts {cs.get('restartCount', 0)}{extra})"
+        terminated = (cs.get("state") or {}).get("terminated") or {}
+        if terminated.get("reason"):
+            return f"{terminated['reason']} (exit {terminated.get('exitCode')})"
+        if last.get("reason") == "OOMKilled":
+            return f"OOMKilled (restarts {cs.get('restartCount', 0)})"
+    # a Pending pod with no waiting reason is just being scheduled and started: not (yet) trouble
+    if status.get("phase") not in (None, "Running", "Pending"):
+        return f"phase {status.get('phase')}"
+    if status.get("phase") == "Running" and not pod_ready(pod):
+        return "not ready"
+    return None
+
+
+def node_trouble(node: Mapping[str, Any]) -> str | None:
+    if node_ready(node):
+        return None
+    for c in (node.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return f"Ready={c.get('status')} ({c.get('reason') or 'no reason'})"
+    return "no Ready condition"
+
+
+def count_for(total: int, *, count: int | None = None, percent: float | None = None) -> int:
+    """How many of ``total`` a "N or P%" fault touches (a percentage rounds up: 10% of 3 pods is 1 pod)."""
+    if count is not None:
+        return min(count, total)
+    if percent is not None:
+        return min(total, max(1, math.ceil(total * percent / 100.0))) if total else 0
+    return total
+
+
+# ---- registry -------------------------------------------------------------------------------------------
+
+InjectorClass = type[Injector]
+
+_BUILTIN: dict[str, str] = {
+    "bad-deploy": "drills.adapters.faults.workload:BadDeploy",
+    "crash-loop": "drills.adapters.faults.workload:CrashLoop",
+    "oom": "drills.adapters.faults.workload:Oom",
+    "readiness-failure": "drills.adapters.faults.workload:ReadinessFailure",
+    "image-pull": "drills.adapters.faults.workload:ImagePull",
+    "scale-to-zero": "drills.adapters.faults.workload:ScaleToZero",
+    "load-spike": "drills.adapters.faults.workload:LoadSpike",
+    "dependency-outage": "drills.adapters.faults.workload:DependencyOutage",
+    "pod-kill": "drills.adapters.faults.pods:PodKill",
+    "node-not-ready": "drills.adapters.faults.nodes:NodeNotReady",
+    "node-lost": "drills.adapters.faults.nodes:NodeLost",
+    "node-drain-stuck": "drills.adapters.faults.nodes:NodeDrainStuck",
+    "broken-config": "drills.adapters.faults.config:BrokenConfig",
+    "secret-missing": "drills.adapters.faults.config:SecretMissing",
+    "secret-rotated": "drills.adapters.faults.config:SecretRotated",
+    "namespace-lost": "drills.adapters.faults.namespace:NamespaceLost",
+    "chaostoolkit": "drills.adapters.faults.chaostoolkit:ChaosToolkit",
+}
+
+
+def _load(target: str) -> InjectorClass:
+    module, _, attr = target.partition(":")
+    obj = getattr(import_module(module), attr)
+    if not (isinstance(obj, type) and issubclass(obj, Injector)):
+        raise FaultError(
+            f"{target} is not a drills fault injector (a subclass of drills.adapters.faults.Injector)"
+        )
+    return obj
+
+
+def registered() -> dict[str, str]:
+    """Every fault kind drills knows: ``name -> module:Class`` (built-ins, then the entry-point group)."""
+    known = dict(_BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        known.setdefault(ep.name, ep.value)
+    return known
+
+
+def injector_class(name: str) -> InjectorClass:
+    known = registered()
+    if name not in known:
+        raise FaultError(
+            f"no fault injector named {name!r} (known: {', '.join(sorted(known))})",
+            hint=f"a plugin registers one under the {ENTRY_POINT_GROUP!r} entry-point group",
+        )
+    try:
+        return _load(known[name])
+    except (ImportError, AttributeError) as e:
+        raise FaultError(f"fault injector {name!r} ({known[name]}) cannot be loaded: {e}") from e
+
+
+def make_injector(fault: Fault, ctx: FaultContext) -> Injector:
+    name = getattr(fault, "name", None) if fault.kind == "plugin" else fault.kind
+    return injector_class(str(name))(fault, ctx)
+
+
+Waiter = Callable[[], "str | None"]
+
+
+def names(objs: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [o["metadata"]["name"] for o in objs]

