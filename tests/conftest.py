@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,7 @@ from drills.adapters.clusters import ClusterHandle
 from drills.adapters.kube import Kube
 
 CLUSTER_NAME = "drills-test"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 SKIP_ENV = "DRILLS_SKIP_CLUSTER"
 _TMP_KEY = "_drills_test_clusters_dir"
 
@@ -107,11 +109,14 @@ class Kubectl:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
         return proc
 
-    def shell(self, line: str, *, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run a command line exactly as a person would type it (bash, KUBECONFIG set)."""
+    def shell(
+        self, line: str, *, check: bool = True, timeout: float = 120, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command line exactly as a person would type it (bash, KUBECONFIG set; cwd: repo root)."""
         proc = subprocess.run(
             ["bash", "-o", "pipefail", "-c", line],
             env=self.env,
+            cwd=cwd or REPO_ROOT,
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -16,7 +16,9 @@ from drills.adapters.ksm_exporter import KubeListSource, StateMetricsExporter, S
 from drills.errors import UsageError
 
 
-def deployment(name: str, *, spec: int, available: int, unavailable: int = 0, ready: int | None = None) -> dict[str, Any]:
+def deployment(
+    name: str, *, spec: int, available: int, unavailable: int = 0, ready: int | None = None
+) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": "production", "generation": 4},
         "spec": {"replicas": spec},
@@ -35,8 +37,15 @@ def deployment(name: str, *, spec: int, available: int, unavailable: int = 0, re
     }
 
 
-def pod(name: str, *, phase: str = "Running", ready: str = "True", state: dict[str, Any] | None = None,
-        restarts: int = 0, last_reason: str | None = None) -> dict[str, Any]:
+def pod(
+    name: str,
+    *,
+    phase: str = "Running",
+    ready: str = "True",
+    state: dict[str, Any] | None = None,
+    restarts: int = 0,
+    last_reason: str | None = None,
+) -> dict[str, Any]:
     cs: dict[str, Any] = {
         "name": "app",
         "ready": ready == "True",
@@ -61,7 +70,10 @@ def pod(name: str, *, phase: str = "Running", ready: str = "True", state: dict[s
 
 
 WORLD: dict[str, list[dict[str, Any]]] = {
-    "Deployment": [deployment("app", spec=3, available=1, unavailable=2), deployment("db-proxy", spec=1, available=1)],
+    "Deployment": [
+        deployment("app", spec=3, available=1, unavailable=2),
+        deployment("db-proxy", spec=1, available=1),
+    ],
     "Pod": [
         pod("app-1"),
         pod(
@@ -83,7 +95,10 @@ WORLD: dict[str, list[dict[str, Any]]] = {
             "metadata": {"name": "node-1"},
             "spec": {},
             "status": {
-                "conditions": [{"type": "Ready", "status": "True"}, {"type": "MemoryPressure", "status": "False"}],
+                "conditions": [
+                    {"type": "Ready", "status": "True"},
+                    {"type": "MemoryPressure", "status": "False"},
+                ],
                 "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
                 "nodeInfo": {"kubeletVersion": "kwok-0.8.0"},
             },
@@ -107,7 +122,10 @@ WORLD: dict[str, list[dict[str, Any]]] = {
     "Job": [
         {
             "metadata": {"name": "migrate", "namespace": "production"},
-            "status": {"failed": 6, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]},
+            "status": {
+                "failed": 6,
+                "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}],
+            },
         }
     ],
 }
@@ -145,10 +163,20 @@ def test_deployment_metrics(scraped: str) -> None:
     assert value(scraped, "kube_deployment_status_replicas_available", **d) == 1
     assert value(scraped, "kube_deployment_status_replicas_unavailable", **d) == 2
     assert value(scraped, "kube_deployment_status_replicas_ready", **d) == 1
-    assert value(scraped, "kube_deployment_status_replicas_unavailable", namespace="production", deployment="db-proxy") == 0
+    assert (
+        value(
+            scraped,
+            "kube_deployment_status_replicas_unavailable",
+            namespace="production",
+            deployment="db-proxy",
+        )
+        == 0
+    )
     assert value(scraped, "kube_deployment_status_condition", **d, condition="Available", status="false") == 1
     assert value(scraped, "kube_deployment_status_condition", **d, condition="Available", status="true") == 0
-    assert value(scraped, "kube_deployment_status_condition", **d, condition="Available", status="unknown") == 0
+    assert (
+        value(scraped, "kube_deployment_status_condition", **d, condition="Available", status="unknown") == 0
+    )
 
 
 def test_pod_and_container_metrics(scraped: str) -> None:
@@ -168,7 +196,10 @@ def test_pod_and_container_metrics(scraped: str) -> None:
     assert value(scraped, "kube_pod_status_ready", pod="app-2", condition="true") == 0
     assert value(scraped, "kube_pod_status_phase", pod="app-3", phase="Pending") == 1
     assert value(scraped, "kube_pod_status_phase", pod="app-3", phase="Running") == 0
-    assert value(scraped, "kube_pod_owner", pod="app-1", owner_kind="ReplicaSet", owner_is_controller="true") == 1
+    assert (
+        value(scraped, "kube_pod_owner", pod="app-1", owner_kind="ReplicaSet", owner_is_controller="true")
+        == 1
+    )
     assert value(scraped, "kube_pod_info", pod="app-1", node="node-1", created_by_kind="ReplicaSet") == 1
     # a pod without a status has an info series and no phase/ready series (as in kube-state-metrics)
     assert value(scraped, "kube_pod_info", pod="app-4") == 1
@@ -177,7 +208,9 @@ def test_pod_and_container_metrics(scraped: str) -> None:
 
 def test_node_metrics(scraped: str) -> None:
     assert value(scraped, "kube_node_status_condition", node="node-1", condition="Ready", status="true") == 1
-    assert value(scraped, "kube_node_status_condition", node="node-2", condition="Ready", status="unknown") == 1
+    assert (
+        value(scraped, "kube_node_status_condition", node="node-2", condition="Ready", status="unknown") == 1
+    )
     assert value(scraped, "kube_node_status_condition", node="node-2", condition="Ready", status="true") == 0
     assert value(scraped, "kube_node_spec_unschedulable", node="node-2") == 1
     assert value(scraped, "kube_node_spec_unschedulable", node="node-1") == 0
@@ -202,9 +235,13 @@ def test_metric_types_match_kube_state_metrics(scraped: str) -> None:
     assert types["kube_deployment_status_replicas_available"] == "gauge"
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian package prometheus) not installed")
+@pytest.mark.skipif(
+    shutil.which("promtool") is None, reason="promtool (Debian package prometheus) not installed"
+)
 def test_exposition_passes_promtool_lint(scraped: str) -> None:
-    done = subprocess.run(["promtool", "check", "metrics"], input=scraped, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["promtool", "check", "metrics"], input=scraped, capture_output=True, text=True, check=False
+    )
     # promtool's lint notes missing HELP/naming issues; exit 0 means it parsed and found nothing to fix.
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -264,3 +301,16 @@ def test_list_source_caches_each_kind_briefly() -> None:
     assert source.list("ConfigMap") == []
     namespaced = KubeListSource(kube, namespaces=["production", "staging"], monotonic=lambda: now[0])
     assert [o["metadata"]["name"] for o in namespaced.list("Pod")] == ["list_namespaced_pod"] * 2
+
+
+def test_the_observers_watch_cache_is_a_state_source() -> None:
+    """During a drill the exporter can read the observer's cache (same list(kind) shape), not a second watch."""
+    from drills.adapters.observer import WatchCache
+
+    cache = WatchCache()
+    for d in WORLD["Deployment"]:
+        cache.apply("Deployment", "ADDED", d)
+    with StateMetricsExporter(cache) as exporter, urllib.request.urlopen(exporter.url, timeout=10) as r:
+        text = r.read().decode()
+    assert value(text, "kube_deployment_status_replicas_available", deployment="app") == 1
+    assert value(text, "kube_deployment_spec_replicas", deployment="db-proxy") == 1

@@ -228,7 +228,7 @@ COMMS = Check(
 
 
 def test_debrief_names_one_check_in_blameless_words() -> None:
-    d = debrief(card(COMMS, MTTA, improve_next="mtta.p0"))
+    d = debrief(card(COMMS, MTTA, improve_next="mtta.p0: Acknowledgement took 7m12s against a 5m target."))
     assert d.check_id == "mtta.p0"
     assert "7m12s against a 5m00s target" in d.text
     lowered = d.text.lower()
@@ -277,3 +277,78 @@ def test_changing_commands_cost_more_and_never_come_before_the_scenarios_own_hin
     assert undo.cost == CHANGE_HINT_COST > logs.cost == READ_HINT_COST
     assert logs.after < undo.after  # logs come before the undo in the runbook
     assert undo.after > bare.hints[0].after
+
+
+# ---- the CLI --------------------------------------------------------------------------------------
+
+
+def test_cli_trainee_shows_level_next_step_and_checks_over_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from drills.adapters.history import History
+    from drills.cli import cli
+    from drills.model.events import DrillEnded, DrillStarted, Note, Outcome, Source
+
+    monkeypatch.setenv("DRILLS_STATE", str(tmp_path / "state"))
+    with History() as h:
+        for i in range(3):
+            h.record_role(f"obs-{i}", "ana", HeldRole.OBSERVER, T0 + timedelta(days=i))
+        for i in range(2):
+            at = T0 + timedelta(days=10 + i)
+            started = DrillStarted(
+                at=at,
+                source=Source.SYSTEM,
+                drill_id=f"scribe-{i}",
+                scenario_id="bad-deploy-rollback",
+                scenario_title="Bad deploy",
+                category="deployment",
+                service="app",
+                namespace="production",
+                true_severity=Severity.P1,
+                trainee="ben",
+            )
+            events = [
+                started,
+                Note(at=at + timedelta(minutes=1), source=Source.HUMAN, actor="ana", text="ben rolled back"),
+                DrillEnded(at=at + timedelta(minutes=9), source=Source.SYSTEM, outcome=Outcome.RESOLVED),
+            ]
+            h.record_start(started)
+            checks = [
+                Check(
+                    id="mtta.p1",
+                    family=CheckFamily.ACKNOWLEDGEMENT,
+                    rule="r",
+                    citation="c",
+                    status=F if i == 0 else P,
+                )
+            ]
+            sc = card(*checks, drill_id=f"scribe-{i}").model_copy(update={"trainee": "ben"})
+            h.record_result(sc, events)
+    runner = CliRunner()
+    r = runner.invoke(cli, ["trainee", "ana", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["level"] == "responder" and data["next_level"] == "incident-commander"
+    assert {c["id"] for c in data["missing"]} >= {"responded", "ic_held"}
+    r = runner.invoke(cli, ["trainee", "ben", "--json"])
+    ben = json.loads(r.output)
+    assert ben["checks_over_time"]["mtta.p1"] == [
+        {"drill_id": "scribe-0", "status": "fail"},
+        {"drill_id": "scribe-1", "status": "pass"},
+    ]
+    text = runner.invoke(cli, ["trainee", "ana"]).output
+    assert "Responder. Next: Incident commander" in text and "drills completed as responder" in text
+
+
+def test_cli_observe_without_a_drill_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from drills.cli import cli
+
+    monkeypatch.setenv("DRILLS_STATE", str(tmp_path / "state"))
+    r = CliRunner().invoke(cli, ["observe", "--once"])
+    assert r.exit_code == 2 and "no drill is running" in r.output and "Traceback" not in r.output

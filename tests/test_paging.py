@@ -58,7 +58,9 @@ class Stand:
                 return status, json.dumps(
                     {"status": "success", "message": "Event processed", "dedup_key": body.get("dedup_key")}
                 ).encode()
-            return status, json.dumps({"status": "invalid event", "errors": ["Event object is invalid"]}).encode()
+            return status, json.dumps(
+                {"status": "invalid event", "errors": ["Event object is invalid"]}
+            ).encode()
         return status, b"ok" if status == 200 else b"invalid_token"
 
 
@@ -120,8 +122,14 @@ def test_trigger_sends_an_events_v2_trigger_marked_as_a_drill(stand: Stand) -> N
     pager = PagerDutyPager.from_env(env_for(stand))
     assert pager is not None
     key = pager.trigger(
-        dedup_key="drill-1", summary="app: KubePodCrashLooping", source="drills/production", at=T0,
-        severity=Severity.P1, component="app", group="production", details={"alert": "KubePodCrashLooping"},
+        dedup_key="drill-1",
+        summary="app: KubePodCrashLooping",
+        source="drills/production",
+        at=T0,
+        severity=Severity.P1,
+        component="app",
+        group="production",
+        details={"alert": "KubePodCrashLooping"},
     )
     assert key == "drill-1"
     [(path, body)] = stand.requests
@@ -163,7 +171,12 @@ def test_nothing_listening_is_a_clear_error() -> None:
 def test_resolve(stand: Stand) -> None:
     PagerDutyPager(ROUTING_KEY, url=f"{stand.url}/v2/enqueue").resolve("drill-1")
     [(_, body)] = stand.requests
-    assert body == {"routing_key": ROUTING_KEY, "client": "drills", "event_action": "resolve", "dedup_key": "drill-1"}
+    assert body == {
+        "routing_key": ROUTING_KEY,
+        "client": "drills",
+        "event_action": "resolve",
+        "dedup_key": "drill-1",
+    }
 
 
 def test_not_configured_means_no_pager() -> None:
@@ -202,18 +215,30 @@ def test_slack_posts_marked_text_and_hides_its_url(stand: Stand) -> None:
 def _drill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drill_id: str) -> Journal:
     monkeypatch.setenv("DRILLS_STATE", str(tmp_path / "state"))
     started = DrillStarted(
-        at=T0 - timedelta(seconds=10), source=Source.SYSTEM, drill_id=drill_id, scenario_id="bad-deploy-rollback",
-        scenario_title="Bad deploy", category="deployment", service="app", namespace="production",
+        at=T0 - timedelta(seconds=10),
+        source=Source.SYSTEM,
+        drill_id=drill_id,
+        scenario_id="bad-deploy-rollback",
+        scenario_title="Bad deploy",
+        category="deployment",
+        service="app",
+        namespace="production",
         true_severity=Severity.P1,
     )
     from drills.adapters.paths import drill_dir
 
     journal = Journal.create(drill_dir(drill_id) / JOURNAL_FILE, started, FakeClock(T0))
-    journal.append(FaultInjected(at=T0, source=Source.SYSTEM, fault_kind="bad-deploy", target="deployment/app"))
+    journal.append(
+        FaultInjected(at=T0, source=Source.SYSTEM, fault_kind="bad-deploy", target="deployment/app")
+    )
     journal.append(
         AlertFired(
-            at=T0 + timedelta(seconds=14), source=Source.SYSTEM, actor="alertmanager", alert_name="KubePodCrashLooping",
-            rule_delay_seconds=12, received_at=T0 + timedelta(seconds=15),
+            at=T0 + timedelta(seconds=14),
+            source=Source.SYSTEM,
+            actor="alertmanager",
+            alert_name="KubePodCrashLooping",
+            rule_delay_seconds=12,
+            received_at=T0 + timedelta(seconds=15),
         )
     )
     return journal
@@ -239,10 +264,17 @@ def test_trigger_then_signed_acknowledgement_gives_the_drills_tta(
         acked = T0 + timedelta(seconds=14 + 95)
         hook = {
             "event": {
-                "id": "01DEF", "event_type": "incident.acknowledged", "resource_type": "incident",
+                "id": "01DEF",
+                "event_type": "incident.acknowledged",
+                "resource_type": "incident",
                 "occurred_at": acked.isoformat().replace("+00:00", "Z"),
                 "agent": {"id": "PU", "summary": "Alice Oncall", "type": "user_reference"},
-                "data": {"id": "PI", "type": "incident", "incident_key": trigger["dedup_key"], "status": "acknowledged"},
+                "data": {
+                    "id": "PI",
+                    "type": "incident",
+                    "incident_key": trigger["dedup_key"],
+                    "status": "acknowledged",
+                },
             }
         }
         raw = json.dumps(hook).encode()
@@ -251,8 +283,13 @@ def test_trigger_then_signed_acknowledgement_gives_the_drills_tta(
         host, port = receiver.address
         conn = http.client.HTTPConnection(host, port, timeout=10)
         conn.request(
-            "POST", "/pagerduty", raw,
-            {"Content-Type": "application/json", "X-PagerDuty-Signature": pagerduty_signature(raw, PD_SECRET)},
+            "POST",
+            "/pagerduty",
+            raw,
+            {
+                "Content-Type": "application/json",
+                "X-PagerDuty-Signature": pagerduty_signature(raw, PD_SECRET),
+            },
         )
         assert conn.getresponse().status == 200
         conn.close()
@@ -286,7 +323,11 @@ def test_slack_pager_posts_the_initial_alert_then_follows_the_drills_comms(
         assert "Service: app" in first and "#incident-20260302-1000" in first
         assert "Symptom: KubePodCrashLooping firing for 14s" in first
         update = "📊 INCIDENT UPDATE #1 - 10:05 UTC\n\nCurrent Status: 🔧 Mitigating"
-        journal.append(CommsPosted(at=T0 + timedelta(minutes=5), source=Source.HUMAN, template="status_update", text=update))
+        journal.append(
+            CommsPosted(
+                at=T0 + timedelta(minutes=5), source=Source.HUMAN, template="status_update", text=update
+            )
+        )
         deadline = time.monotonic() + 5
         while len(stand.requests) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -20,8 +20,17 @@ from drills.adapters.runbook import StepVerdict, backup_age, backup_taken_at
 from drills.adapters.scenario_files import load_model
 from drills.engine.scoring import score
 from drills.errors import ScenarioError
-from drills.model.events import DrillEnded, DrillStarted, FaultInjected, Outcome, RunbookStep, Source
-from drills.model.plan import DrPlan, RunbookStep as PlanStep
+from drills.model.events import (
+    DrillEnded,
+    DrillStarted,
+    FaultInjected,
+    FaultReverted,
+    Outcome,
+    RunbookStep,
+    Source,
+)
+from drills.model.plan import DrPlan
+from drills.model.plan import RunbookStep as PlanStep
 from drills.runner.plans import Launched, run_plan
 from drills.timing import FakeClock
 
@@ -107,7 +116,9 @@ def test_missing_scenario_and_responder_point_at_their_fields(tmp_path: Path) ->
     )
     probs = problems_of(p)
     assert any(f"{p}:9: entries[0].scenario: no scenario 'no-such-scenario'" in x for x in probs), probs
-    assert any(f"{p}:14: entries[1].responder: no responder profile 'does-not-exist'" in x for x in probs), probs
+    assert any(f"{p}:14: entries[1].responder: no responder profile 'does-not-exist'" in x for x in probs), (
+        probs
+    )
 
 
 def test_parallel_entries_on_the_same_target_are_refused(tmp_path: Path) -> None:
@@ -131,8 +142,10 @@ def test_a_human_responder_needs_a_trainee(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("step", "message"),
     [
-        ("{name: Undo it, owner: x, command: kubectl rollout undo deployment/app -n production}",
-         "needs a `check`"),
+        (
+            "{name: Undo it, owner: x, command: kubectl rollout undo deployment/app -n production}",
+            "needs a `check`",
+        ),
         ("{name: Check it, owner: x, check: {kubectl: delete pod x}}", "a check only reads"),
         ("{name: Restore, owner: x, command: kubectl get ns, rpo: 1h}", "give `backup`"),
         ("{name: Nothing, owner: x}", "a command, a check, or both"),
@@ -140,7 +153,8 @@ def test_a_human_responder_needs_a_trainee(tmp_path: Path) -> None:
 )
 def test_runbook_step_rules(tmp_path: Path, step: str, message: str) -> None:
     p = write(
-        tmp_path, f"entries:\n  - id: a\n    scenario: bad-deploy-rollback\n    team: app\n    runbook:\n      - {step}\n"
+        tmp_path,
+        f"entries:\n  - id: a\n    scenario: bad-deploy-rollback\n    team: app\n    runbook:\n      - {step}\n",
     )
     probs = problems_of(p)
     assert any(message in x and "entries[0].runbook[0]" in x for x in probs), probs
@@ -166,7 +180,13 @@ def test_default_is_a_sequence_and_with_makes_a_parallel_group() -> None:
         "  - {id: e, scenario: s, team: app, start: 10m}\n"
     )
     deps = {k: [(d.entry, d.on) for d in v] for k, v in plan.dependencies().items()}
-    assert deps == {"a": [], "b": [("a", "end")], "c": [("b", "start")], "d": [("b", "end"), ("c", "end")], "e": []}
+    assert deps == {
+        "a": [],
+        "b": [("a", "end")],
+        "c": [("b", "start")],
+        "d": [("b", "end"), ("c", "end")],
+        "e": [],
+    }
     assert plan.may_overlap("b", "c") and plan.may_overlap("a", "e")
     assert plan.ends_before("a", "c")  # c starts with b, which starts after a ended
     assert not plan.may_overlap("a", "d")
@@ -175,12 +195,29 @@ def test_default_is_a_sequence_and_with_makes_a_parallel_group() -> None:
 # ---- running, with stand-in drills -----------------------------------------------------------------------
 
 
+class SharedClock(FakeClock):
+    """A fake clock several threads share: each sleep also yields a moment of real time to the others."""
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self._lock = threading.Lock()
+
+    def advance(self, seconds: float | timedelta) -> None:
+        with self._lock:
+            super().advance(seconds)
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        time.sleep(0.001)
+
+
 class StandIn:
     """A drill that writes a real journal: started, fault at +10s, ended after ``lasts``; scored for real."""
 
-    def __init__(self, clock: FakeClock, lasts: dict[str, float]) -> None:
+    def __init__(self, clock: SharedClock, lasts: dict[str, float], revert_at: float | None = None) -> None:
         self.clock = clock
         self.lasts = lasts
+        self.revert_at = revert_at
         self.spans: dict[str, tuple[datetime, datetime]] = {}
         self.lock = threading.Lock()
 
@@ -191,27 +228,53 @@ class StandIn:
         start = self.clock.now()
         path = drill_dir(drill_id) / "journal.jsonl"
         started = DrillStarted(
-            at=start, source=Source.SYSTEM, drill_id=drill_id, scenario_id=sc.id, scenario_title=sc.title,
-            category=sc.category, service=sc.service, namespace=sc.target.namespace,
-            true_severity=sc.true_severity, plan_id=plan_id, team=resolved.entry.team, mode="dr",
+            at=start,
+            source=Source.SYSTEM,
+            drill_id=drill_id,
+            scenario_id=sc.id,
+            scenario_title=sc.title,
+            category=sc.category,
+            service=sc.service,
+            namespace=sc.target.namespace,
+            true_severity=sc.true_severity,
+            plan_id=plan_id,
+            team=resolved.entry.team,
+            mode="dr",
         )
         j = Journal.create(path, started, self.clock)
         on_started(path)
         self.clock.sleep(10)
-        j.append(FaultInjected(at=self.clock.now(), source=Source.SYSTEM, fault_kind=sc.faults[0].kind,
-                               target="production/app"))
+        j.append(
+            FaultInjected(
+                at=self.clock.now(),
+                source=Source.SYSTEM,
+                fault_kind=sc.faults[0].kind,
+                target="production/app",
+            )
+        )
         end = start + timedelta(seconds=self.lasts[resolved.entry.id])
         # The step timer moves the fake clock (one second a poll); this drill only watches it, and moves it
         # itself once the timer has stopped polling, so exactly one thread drives time at any moment.
         last, still = self.clock.now(), 0
+        reverted = self.revert_at is None
         while self.clock.now() < end:
+            if not reverted and self.clock.now() >= start + timedelta(seconds=self.revert_at or 0):
+                j.append(
+                    FaultReverted(
+                        at=self.clock.now(),
+                        source=Source.SYSTEM,
+                        fault_kind="bad-deploy",
+                        target="production/app",
+                    )
+                )
+                reverted = True
             time.sleep(0.002)
-            if self.clock.now() == last:
-                still += 1
-                if still > 100:
-                    self.clock.advance(1)
-            else:
+            if self.clock.now() != last:
                 last, still = self.clock.now(), 0
+                continue
+            still += 1
+            if still > 50:  # nobody moved time for 0.1 s of real time: the timer is done
+                self.clock.advance(end - self.clock.now())
         j.append(DrillEnded(at=self.clock.now(), source=Source.SYSTEM, outcome=Outcome.RESOLVED))
         with self.lock:
             self.spans[resolved.entry.id] = (start, self.clock.now())
@@ -221,7 +284,7 @@ class StandIn:
 class Steps:
     """Each step's check holds from a given number of seconds after the drill's fault."""
 
-    def __init__(self, clock: FakeClock, ready_after: dict[str, float]) -> None:
+    def __init__(self, clock: SharedClock, ready_after: dict[str, float]) -> None:
         self.clock = clock
         self.ready_after = ready_after
         self.t0: dict[str, datetime] = {}
@@ -267,7 +330,7 @@ entries:
 
 def test_entries_run_in_sequence_and_every_step_is_timed_and_journaled(tmp_path: Path) -> None:
     loaded = load_plan(write(tmp_path, RUN_PLAN))
-    clock = FakeClock(T_START)
+    clock = SharedClock(T_START)
     drills = StandIn(clock, {"first": 400, "second": 200})
     steps = Steps(clock, {"Roll back": 90, "Ready again": 60, "Drain the node": 45})
     result = run_plan(loaded, launcher=drills, checkers=steps, clock=clock, out_dir=tmp_path / "out")
@@ -289,8 +352,12 @@ def test_entries_run_in_sequence_and_every_step_is_timed_and_journaled(tmp_path:
     # The steps are in the drill's own journal, as runbook.step events.
     events = read_journal(first.journal).events
     marks = [(e.step, e.status) for e in events if isinstance(e, RunbookStep)]
-    assert marks == [("Roll back", "started"), ("Roll back", "done"), ("Ready again", "started"),
-                     ("Ready again", "done")]
+    assert marks == [
+        ("Roll back", "started"),
+        ("Roll back", "done"),
+        ("Ready again", "started"),
+        ("Ready again", "done"),
+    ]
 
     # The combined report: per team, per step, against the objectives.
     assert result.report is not None
@@ -306,14 +373,27 @@ def test_entries_run_in_sequence_and_every_step_is_timed_and_journaled(tmp_path:
 
 def test_a_step_that_never_holds_fails_and_skips_the_rest(tmp_path: Path) -> None:
     loaded = load_plan(write(tmp_path, RUN_PLAN))
-    clock = FakeClock(T_START)
+    clock = SharedClock(T_START)
     drills = StandIn(clock, {"first": 200, "second": 100})
     steps = Steps(clock, {"Roll back": 10_000, "Ready again": 1, "Drain the node": 1})
     result = run_plan(loaded, launcher=drills, checkers=steps, clock=clock, out_dir=tmp_path / "out")
     roll, ready = result.entries[0].steps
-    assert roll.status == "failed" and "the drill ended before the check held" in roll.detail
+    assert roll.status == "failed" and "the drill ended (or drills reverted the fault) before" in roll.detail
     assert ready.status == "skipped"
     assert result.entries[0].recovery is None and result.entries[0].rto_met is False
+
+
+def test_a_step_that_only_holds_after_drills_reverted_the_fault_is_not_credited(tmp_path: Path) -> None:
+    loaded = load_plan(write(tmp_path, RUN_PLAN))
+    clock = SharedClock(T_START)
+    # The drill gives up (budget) and reverts at +60s, but stays alive until +300s writing its reports;
+    # the rollback check would hold from +120s (because of the revert, not the team).
+    drills = StandIn(clock, {"first": 300, "second": 100}, revert_at=60)
+    steps = Steps(clock, {"Roll back": 120, "Ready again": 1, "Drain the node": 1})
+    result = run_plan(loaded, launcher=drills, checkers=steps, clock=clock, out_dir=tmp_path / "out")
+    roll, _ = result.entries[0].steps
+    assert roll.status == "failed" and "reverted the fault" in roll.detail
+    assert roll.done is None
 
 
 def test_parallel_entries_overlap(tmp_path: Path) -> None:
@@ -321,10 +401,12 @@ def test_parallel_entries_overlap(tmp_path: Path) -> None:
     staging = staging.replace("id: node-not-ready-drain", "id: staging-node-not-ready")
     assert "target:" not in staging or "namespace:" not in staging.split("target:")[1].split("faults:")[0]
     (tmp_path / "staging.yaml").write_text(staging + "target:\n  namespace: staging\n")
-    body = RUN_PLAN.replace("    scenario: node-not-ready-drain\n    team: platform\n",
-                            "    scenario: staging.yaml\n    team: platform\n    with: first\n")
+    body = RUN_PLAN.replace(
+        "    scenario: node-not-ready-drain\n    team: platform\n",
+        "    scenario: staging.yaml\n    team: platform\n    with: first\n",
+    )
     loaded = load_plan(write(tmp_path, body))
-    clock = FakeClock(T_START)
+    clock = SharedClock(T_START)
     drills = StandIn(clock, {"first": 300, "second": 300})
     steps = Steps(clock, {"Roll back": 5, "Ready again": 5, "Drain the node": 5})
     run_plan(loaded, launcher=drills, checkers=steps, clock=clock, out_dir=tmp_path / "out")
@@ -334,7 +416,7 @@ def test_parallel_entries_overlap(tmp_path: Path) -> None:
 
 def test_a_drill_that_crashes_is_reported_not_lost(tmp_path: Path) -> None:
     loaded = load_plan(write(tmp_path, RUN_PLAN))
-    clock = FakeClock(T_START)
+    clock = SharedClock(T_START)
 
     def broken(resolved, *, plan_id, drill_id, on_started):  # type: ignore[no-untyped-def]
         raise RuntimeError("the injector fell over")
@@ -351,7 +433,9 @@ def test_a_drill_that_crashes_is_reported_not_lost(tmp_path: Path) -> None:
 def test_backup_age_from_a_stamp_or_the_files(tmp_path: Path) -> None:
     stamped = tmp_path / "b1"
     stamped.mkdir()
-    (stamped / "ns.yaml").write_text("metadata:\n  annotations:\n    drills.io/backup-taken-at: '2026-03-02T10:00:00Z'\n")
+    (stamped / "ns.yaml").write_text(
+        "metadata:\n  annotations:\n    drills.io/backup-taken-at: '2026-03-02T10:00:00Z'\n"
+    )
     t0 = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
     assert backup_taken_at(stamped) == datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
     assert backup_age(stamped, t0) == timedelta(days=1)
@@ -372,3 +456,64 @@ def test_plan_schema_rejects_unknown_keys(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as e:
         load_model(p, DrPlan)
     assert "teem" in str(e.value)
+
+
+def test_a_step_past_its_timeout_aborts_the_drill_so_the_plan_moves_on(tmp_path: Path) -> None:
+    from drills.runner.respond import ABORT_MARKER
+
+    loaded = load_plan(write(tmp_path, RUN_PLAN))
+    clock = SharedClock(T_START)
+    drills = StandIn(clock, {"first": 1000, "second": 100})
+    steps = Steps(clock, {"Roll back": 10_000, "Ready again": 1, "Drain the node": 1})
+    result = run_plan(loaded, launcher=drills, checkers=steps, clock=clock, out_dir=tmp_path / "out")
+    first = result.entries[0]
+    roll = first.steps[0]
+    assert roll.status == "failed" and roll.detail.startswith("timed out")
+    assert first.journal is not None
+    request = json.loads((first.journal.parent / ABORT_MARKER).read_text())
+    assert request["by"] == "drills-plan" and "'Roll back' was not confirmed in time" in request["reason"]
+    assert any("drill aborted" in w for w in first.warnings)
+
+
+@pytest.mark.browser
+def test_plan_report_chart_in_chromium(tmp_path: Path) -> None:
+    from PIL import Image
+    from terminal_shots import ARTIFACTS, CHROMIUM, screenshot
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("headless Chromium is not installed: apt-get install -y chromium")
+    loaded = load_plan(write(tmp_path, RUN_PLAN))
+    clock = SharedClock(T_START)
+    result = run_plan(
+        loaded,
+        launcher=StandIn(clock, {"first": 400, "second": 200}),
+        checkers=Steps(clock, {"Roll back": 90, "Ready again": 60, "Drain the node": 45}),
+        clock=clock,
+        out_dir=tmp_path / "out",
+    )
+    assert result.report is not None
+    ARTIFACTS.mkdir(exist_ok=True)
+    png = ARTIFACTS / "plan-report-standin.png"
+    png.unlink(missing_ok=True)
+    assert screenshot(result.report.html, png, size=(1280, 1300))
+    image = Image.open(png).convert("RGB")
+    colours = image.getcolors(maxcolors=1 << 20) or []
+    green = sum(
+        n for n, (r, g, b) in colours if abs(r - 0x1A) < 10 and abs(g - 0x7F) < 10 and abs(b - 0x37) < 10
+    )
+    assert green > 300, "no confirmed-step markers or 'met' cells drawn"
+
+
+def test_cli_plan_validate(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from drills.cli import cli
+
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["plan", "validate", str(ROOT / "scenarios" / "plans" / "quarterly-dr.yaml")])
+    assert ok.exit_code == 0, ok.output
+    assert "plan quarterly-dr: 3 drills, 3 teams, 10 runbook steps" in ok.output
+    bad = write(tmp_path, "entries:\n  - {id: a, scenario: bad-deploy-rollback, team: nobody}\n")
+    r = runner.invoke(cli, ["plan", "validate", str(bad)])
+    assert r.exit_code == 3 and f"{bad}:" in r.output and "0 plans valid, 1 problem" in r.output
+    assert "Traceback" not in r.output

@@ -289,3 +289,16 @@ def test_runner_and_responder_processes_append_concurrently_without_loss(drill: 
     # every line is one whole JSON object
     for line in drill.read_bytes().splitlines():
         json.loads(line)
+
+
+def test_a_pointer_to_a_drill_whose_runner_died_is_refused(drill: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    respond.write_meta(drill.parent, {"drill_id": DRILL, "pid": dead.pid})
+    with pytest.raises(NoActiveDrill) as e:
+        respond.find_drill()
+    assert "is gone" in e.value.message and "drill recover" in (e.value.hint or "")
+    # naming the drill explicitly still works (a game master adding notes after a crash)
+    assert respond.find_drill(DRILL).drill_id == DRILL
+    respond.write_meta(drill.parent, {"drill_id": DRILL, "pid": os.getpid()})
+    assert respond.find_drill().drill_id == DRILL

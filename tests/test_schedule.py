@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import shutil
+import subprocess
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -321,3 +323,157 @@ def test_parse_month() -> None:
 
 def test_difficulty_enum_covers_the_scenarios() -> None:
     assert schedule().difficulty == list(Difficulty)
+
+
+# ---- the monthly test at run time: history, log, replay ------------------------------------------
+
+
+def test_a_year_of_cron_ticks_records_every_pick_and_replays_from_the_log(
+    shipped: list[Scenario], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from drills.adapters.history import History
+    from drills.runner.monthly import MONTHLY_LOG, monthly_tick
+
+    monkeypatch.setenv("DRILLS_STATE", str(tmp_path / "state"))
+    s = load_model(ROOT / "scenarios" / "schedules" / "monthly.yaml", MonthlySchedule)
+    clock = FakeClock(datetime(2026, 1, 6, 9, 0, tzinfo=UTC))
+    ran: list[tuple[str, str]] = []
+
+    def run(scenario: Scenario, pick: object) -> tuple[str, bool]:
+        drill_id = f"monthly-{len(ran)}"
+        ran.append((drill_id, scenario.id))
+        return drill_id, True
+
+    with History(tmp_path / "state" / "history.sqlite3", clock=clock) as h:
+        while clock.now() < datetime(2027, 1, 1, tzinfo=UTC):
+            monthly_tick(s, shipped, history=h, run=run, clock=clock)
+            clock.advance(timedelta(hours=1))
+        picks = h.picks()
+    # Every month ran exactly once (December's first Tuesday comes before the year-end freeze).
+    assert [p["month"] for p in picks] == [f"2026-{m:02d}" for m in range(1, 13)]
+    assert all(p["status"] == "ran" for p in picks)
+    scenarios = [p["scenario"] for p in picks]
+    assert all(a != b for a, b in itertools.pairwise(scenarios))
+    assert "quarterly-dr-namespace-lost" not in scenarios  # excluded by tag
+    for p in picks:
+        at = datetime.fromisoformat(p["slot"])
+        assert (at.isoweekday() == Weekday.TUESDAY and at.day <= 7) or p["detail"]["skipped_days"]
+    # The log keeps each seed; replaying it picks the same scenario.
+    lines = [json.loads(x) for x in (tmp_path / "state" / MONTHLY_LOG).read_text().splitlines()]
+    ran_lines = [x for x in lines if x["event"] == "ran"]
+    assert len(ran_lines) == len(picks)
+    for line in ran_lines:
+        y, m = parse_month(line["month"])
+        again = pick_monthly(
+            shipped, s, year=y, month=m, seed=line["seed"], tz=UTC, last_scenario=line["last_scenario"]
+        )
+        assert again.scenario_id == line["scenario"]
+
+
+# ---- installing: cron and CronJob ---------------------------------------------------------------
+
+
+def test_cron_block_fires_on_the_weekday_or_hourly_when_zones_differ(tmp_path: Path) -> None:
+    from drills.adapters.schedule_install import BEGIN, END, render_cron
+
+    cfg = tmp_path / "monthly.yaml"
+    exact = render_cron(schedule(at="09:30"), cfg, machine_tz="Etc/UTC", log=tmp_path / "m.log")
+    lines = exact.splitlines()
+    assert lines[0].startswith(BEGIN) and lines[-1] == END
+    (entry,) = [x for x in lines if not x.startswith("#")]
+    assert entry.startswith("30 9 * * 2 ")
+    assert f"schedule run --config {cfg}" in entry and entry.endswith(f">> {tmp_path / 'm.log'} 2>&1")
+    other = render_cron(schedule(timezone="Europe/Paris"), cfg, machine_tz="Etc/UTC")
+    (entry,) = [x for x in other.splitlines() if not x.startswith("#")]
+    assert entry.startswith("0 * * * * ") and "hourly" in other
+
+
+def test_cron_percent_signs_are_escaped(tmp_path: Path) -> None:
+    from drills.adapters.schedule_install import render_cron
+
+    odd = tmp_path / "100%"
+    odd.mkdir()
+    block = render_cron(schedule(), odd / "s.yaml", machine_tz="UTC")
+    assert "100\\%" in block and "100%/" not in block.replace("100\\%", "")
+
+
+CRONTAB = shutil.which("crontab")
+
+
+@pytest.mark.skipif(CRONTAB is None, reason="no crontab program (Debian package cron)")
+def test_install_into_the_real_crontab_keeps_other_lines_and_replaces_our_block(tmp_path: Path) -> None:
+    from drills.adapters.schedule_install import BEGIN, install_cron, render_cron
+
+    assert CRONTAB is not None
+    before = subprocess.run([CRONTAB, "-l"], capture_output=True, text=True, check=False)
+    saved = before.stdout if before.returncode == 0 else None
+    try:
+        subprocess.run([CRONTAB, "-"], input="# someone else's job\n5 4 * * * true\n", text=True, check=True)
+        block1 = render_cron(schedule(at="10:00"), tmp_path / "a.yaml", machine_tz="UTC")
+        assert install_cron(block1).method == "crontab"
+        block2 = render_cron(schedule(at="11:15"), tmp_path / "a.yaml", machine_tz="UTC")
+        install_cron(block2)
+        now = subprocess.run([CRONTAB, "-l"], capture_output=True, text=True, check=True).stdout
+        assert now.count(BEGIN) == 1
+        assert "15 11 * * 2 " in now and "0 10 * * 2 " not in now
+        assert "5 4 * * * true" in now and "# someone else's job" in now
+    finally:
+        if saved is None:
+            subprocess.run([CRONTAB, "-r"], capture_output=True, check=False)
+        else:
+            subprocess.run([CRONTAB, "-"], input=saved, text=True, check=True)
+
+
+def test_without_crontab_the_entry_goes_to_a_file_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drills.adapters.schedule_install import CRON_FILE, install_cron
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    done = install_cron("# block\n", fallback_dir=tmp_path / "cron")
+    assert done.method == "file" and done.path == tmp_path / "cron" / CRON_FILE
+    assert done.path.read_text() == "# block\n"
+    assert "no `crontab` program" in done.message and f"crontab {done.path}" in done.message
+
+
+def test_cronjob_manifest_is_three_valid_objects() -> None:
+    import yaml
+
+    from drills.adapters.schedule_install import CRONJOB_NAME, render_cronjob
+
+    s = schedule(timezone="Europe/Paris", at="10:00")
+    docs = list(yaml.safe_load_all(render_cronjob(s, "timezone: Europe/Paris\n", namespace="drills-ops")))
+    assert [d["kind"] for d in docs] == ["ConfigMap", "PersistentVolumeClaim", "CronJob"]
+    cj = docs[2]
+    assert cj["metadata"]["name"] == CRONJOB_NAME and cj["metadata"]["namespace"] == "drills-ops"
+    assert cj["spec"]["schedule"] == "0 10 * * 2" and cj["spec"]["timeZone"] == "Europe/Paris"
+    assert cj["spec"]["concurrencyPolicy"] == "Forbid"
+    container = cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["schedule", "run", "--config", "/etc/drills/schedule.yaml"]
+    assert docs[0]["data"]["schedule.yaml"] == "timezone: Europe/Paris\n"
+
+
+def test_cli_schedule_pick_is_reproducible_and_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from drills.cli import cli
+
+    monkeypatch.setenv("DRILLS_STATE", str(tmp_path / "state"))
+    runner = CliRunner()
+    args = ["schedule", "pick", "--month", "2026-04", "--seed", "77", "--json"]
+    a = runner.invoke(cli, args)
+    b = runner.invoke(cli, args)
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
+    assert json.loads(a.output)["scenario"] == json.loads(b.output)["scenario"]
+    h = runner.invoke(cli, ["schedule", "history", "--json"])
+    assert [p["seed"] for p in json.loads(h.output)] == [77, 77]
+    bad = runner.invoke(cli, ["schedule", "pick", "--month", "April"])
+    assert bad.exit_code == 2 and "YYYY-MM" in bad.output and "Traceback" not in bad.output
+    cron = runner.invoke(cli, ["schedule"])
+    assert cron.exit_code == 0 and "schedule run --config" in cron.output

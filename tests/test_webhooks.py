@@ -107,7 +107,11 @@ def pd_event(
                 "incident_key": incident_key,
                 "title": "[DRILL] app down",
                 "assignees": [{"id": "PUSER2", "summary": "Bob Lead", "type": "user_reference"}],
-                "escalation_policy": {"id": "PEP", "summary": "Default", "type": "escalation_policy_reference"},
+                "escalation_policy": {
+                    "id": "PEP",
+                    "summary": "Default",
+                    "type": "escalation_policy_reference",
+                },
             },
         }
     }
@@ -174,7 +178,9 @@ def am(server: WebhookServer, *alerts: dict[str, Any], **kw: Any) -> int:
     return post(server, "/alertmanager", notification(*alerts), **kw)[0]
 
 
-def pd(server: WebhookServer, payload: dict[str, Any], *, secret: str = PD_SECRET, sig: str | None = None) -> int:
+def pd(
+    server: WebhookServer, payload: dict[str, Any], *, secret: str = PD_SECRET, sig: str | None = None
+) -> int:
     raw = json.dumps(payload).encode()
     signature = sig if sig is not None else pagerduty_signature(raw, secret)
     return post(server, "/pagerduty", raw, {"X-PagerDuty-Signature": signature}, token=None)[0]
@@ -196,12 +202,21 @@ def test_firing_alert_becomes_alert_fired_at_its_own_starts_at(server: WebhookSe
     assert e.labels["namespace"] == "production"
 
 
-def test_scorecard_clocks_split_ttd_into_rule_and_delivery_delay(server: WebhookServer, sink: Received) -> None:
+def test_scorecard_clocks_split_ttd_into_rule_and_delivery_delay(
+    server: WebhookServer, sink: Received
+) -> None:
     t0 = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)
     am(server, alert(starts="2026-03-02T10:00:14Z", delay="12"))
     started = DrillStarted(
-        at=t0 - timedelta(seconds=5), source=Source.SYSTEM, drill_id="d1", scenario_id="s", scenario_title="t",
-        category="deployment", service="app", namespace="production", true_severity=Severity.P1,
+        at=t0 - timedelta(seconds=5),
+        source=Source.SYSTEM,
+        drill_id="d1",
+        scenario_id="s",
+        scenario_title="t",
+        category="deployment",
+        service="app",
+        namespace="production",
+        true_severity=Severity.P1,
     )
     fault = FaultInjected(at=t0, source=Source.SYSTEM, fault_kind="crash-loop", target="deployment/app")
     clocks = compute_clocks([started, fault, *sink.events])
@@ -211,13 +226,18 @@ def test_scorecard_clocks_split_ttd_into_rule_and_delivery_delay(server: Webhook
     assert not clocks.detection_gap
 
 
-def test_duplicate_notifications_are_recorded_once(server: WebhookServer, sink: Received, clock: FakeClock) -> None:
+def test_duplicate_notifications_are_recorded_once(
+    server: WebhookServer, sink: Received, clock: FakeClock
+) -> None:
     assert am(server, alert()) == 200
     clock.advance(2)
     assert am(server, alert()) == 200  # Alertmanager resends the group on every group_interval
     assert am(server, alert(), alert("KubePodNotReady", fingerprint="fp-2")) == 200
     assert [e.type for e in sink.events] == ["alert.fired", "alert.fired"]
-    assert [e.alert_name for e in sink.events if isinstance(e, AlertFired)] == ["KubePodCrashLooping", "KubePodNotReady"]
+    assert [e.alert_name for e in sink.events if isinstance(e, AlertFired)] == [
+        "KubePodCrashLooping",
+        "KubePodNotReady",
+    ]
     assert server.alerts.duplicates == 2
 
 
@@ -252,7 +272,9 @@ def test_a_refired_alert_is_a_new_occurrence(server: WebhookServer, sink: Receiv
 
 
 def test_alerts_older_than_the_drill_are_not_the_drills(sink: Received, clock: FakeClock) -> None:
-    with WebhookServer(sink, token=TOKEN, clock=clock, not_before=datetime(2026, 3, 2, 10, 0, tzinfo=UTC)) as s:
+    with WebhookServer(
+        sink, token=TOKEN, clock=clock, not_before=datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    ) as s:
         am(s, alert(starts="2026-03-02T09:59:00Z"), alert("KubeNodeNotReady", fingerprint="fp-9"))
     assert [e.alert_name for e in sink.events if isinstance(e, AlertFired)] == ["KubeNodeNotReady"]
 
@@ -264,7 +286,9 @@ def test_missing_fingerprint_is_derived_from_labels() -> None:
     assert len(events) == 1 and tracker.duplicates == 1
 
 
-def test_a_failed_recording_is_retried_not_taken_for_a_duplicate(server: WebhookServer, sink: Received) -> None:
+def test_a_failed_recording_is_retried_not_taken_for_a_duplicate(
+    server: WebhookServer, sink: Received
+) -> None:
     sink.fail_next = 1
     assert am(server, alert()) == 500  # Alertmanager retries on 5xx
     assert sink.events == []
@@ -276,8 +300,15 @@ def test_into_a_real_journal_retries_are_one_line_and_the_token_is_not_written(
     tmp_path: Path, clock: FakeClock
 ) -> None:
     started = DrillStarted(
-        at=NOW - timedelta(minutes=1), source=Source.SYSTEM, drill_id="d1", scenario_id="s", scenario_title="t",
-        category="deployment", service="app", namespace="production", true_severity=Severity.P1,
+        at=NOW - timedelta(minutes=1),
+        source=Source.SYSTEM,
+        drill_id="d1",
+        scenario_id="s",
+        scenario_title="t",
+        category="deployment",
+        service="app",
+        namespace="production",
+        true_severity=Severity.P1,
     )
     journal = Journal.create(tmp_path / "journal.jsonl", started, clock)
     with WebhookServer(journal.append_many, token=TOKEN, clock=clock) as s:
@@ -347,11 +378,17 @@ def test_chunked_or_lengthless_body_is_refused_411(server: WebhookServer) -> Non
         (json.dumps(notification(alert(namespace=7))).encode(), "labels"),  # type: ignore[arg-type]
         (json.dumps(notification(alert(starts="yesterday"))).encode(), "startsAt"),
         (json.dumps(notification(alert(status="pending"))).encode(), "status"),
-        (json.dumps(notification({"status": "firing", "labels": {}, "startsAt": "2026-03-02T10:00:00Z"})).encode(),
-         "alertname"),
+        (
+            json.dumps(
+                notification({"status": "firing", "labels": {}, "startsAt": "2026-03-02T10:00:00Z"})
+            ).encode(),
+            "alertname",
+        ),
     ],
 )
-def test_malformed_bodies_are_refused_400(server: WebhookServer, sink: Received, body: bytes, why: str) -> None:
+def test_malformed_bodies_are_refused_400(
+    server: WebhookServer, sink: Received, body: bytes, why: str
+) -> None:
     status, answer = post(server, "/alertmanager", body)
     assert status == 400
     assert why in answer["message"]
@@ -382,7 +419,9 @@ def test_strict_json_rejects_what_json_loads_would_accept() -> None:
 # ---- PagerDuty webhooks v3 -------------------------------------------------------------------------------
 
 
-def test_signed_acknowledgement_becomes_acknowledged_via_pagerduty(server: WebhookServer, sink: Received) -> None:
+def test_signed_acknowledgement_becomes_acknowledged_via_pagerduty(
+    server: WebhookServer, sink: Received
+) -> None:
     assert pd(server, pd_event()) == 200
     [e] = sink.events
     assert isinstance(e, Acknowledged)
@@ -401,7 +440,9 @@ def test_resolved_and_escalated(server: WebhookServer, sink: Received) -> None:
     assert isinstance(res, Resolved) and res.actor == "Alice Oncall"
 
 
-def test_other_event_types_and_other_incidents_are_accepted_but_not_recorded(sink: Received, clock: FakeClock) -> None:
+def test_other_event_types_and_other_incidents_are_accepted_but_not_recorded(
+    sink: Received, clock: FakeClock
+) -> None:
     with WebhookServer(
         sink, token=TOKEN, pagerduty_secret=PD_SECRET, clock=clock, incident_keys=frozenset({"drill-1"})
     ) as s:
@@ -426,7 +467,9 @@ def test_bad_signature_is_refused_401(server: WebhookServer, sink: Received) -> 
     assert sink.events == []
 
 
-def test_any_of_several_signatures_may_match_during_secret_rotation(server: WebhookServer, sink: Received) -> None:
+def test_any_of_several_signatures_may_match_during_secret_rotation(
+    server: WebhookServer, sink: Received
+) -> None:
     raw = json.dumps(pd_event()).encode()
     header = f"v1={'a' * 64},{pagerduty_signature(raw, PD_SECRET)}"
     assert post(server, "/pagerduty", raw, {"X-PagerDuty-Signature": header}, token=None)[0] == 200

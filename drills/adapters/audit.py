@@ -27,6 +27,8 @@ from typing import Any
 from drills.adapters.identities import Identities, actor_kind_for
 from drills.model.events import ActorKind
 
+#: Old records are dropped this often (a sweep over every object: not on every read of the log).
+PRUNE_EVERY = timedelta(seconds=10)
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 
 
@@ -68,15 +70,24 @@ class AuditRecord:
         return actor_kind_for(self.user, self.user_agent, identities)
 
     @property
+    def component(self) -> str | None:
+        """The controller inside a shared component identity: ``.../kubernetes/<hash>/<controller>``."""
+        _, sep, rest = self.user_agent.partition(" kubernetes/")
+        if sep and "/" in rest:
+            return rest.split("/", 1)[1].split(" ")[0] or None
+        return None
+
+    @property
     def actor(self) -> str:
-        """A short name for the journal: the user, with the component for shared identities."""
-        agent = self.user_agent.split(" ")[0]
-        component = self.user_agent.rsplit("/", 1)[-1] if "kubernetes/" in self.user_agent else ""
-        if component and component not in agent:
-            return f"{agent.split('/')[0]}/{component}"
+        """A short name for the journal: our identities by name, components by what they are."""
+        program = self.user_agent.split("/")[0] if self.user_agent else ""
         if self.user.startswith("drills:"):
             return self.user
-        return f"{self.user} ({agent})" if agent else self.user
+        if self.component:
+            return f"{program}/{self.component}"
+        if program and program != self.user:
+            return f"{self.user} ({program})"
+        return self.user or program or "unknown"
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> AuditRecord | None:
@@ -163,6 +174,8 @@ class AuditIndex:
         self._lock = threading.Condition()
         self.latest: datetime | None = None
         self.count = 0
+        self.polled_at: datetime | None = None
+        self._pruned: datetime | None = None
 
     def add(self, records: Iterable[AuditRecord]) -> None:
         with self._lock:
@@ -177,7 +190,9 @@ class AuditIndex:
                         self._by_object[(rec.resource, rec.namespace, None)].append(rec)
                 else:
                     self._reads.append(rec)
-            self._prune()
+            if self.latest is not None and (self._pruned is None or self.latest - self._pruned > PRUNE_EVERY):
+                self._prune()
+                self._pruned = self.latest
             self._lock.notify_all()
 
     def _prune(self) -> None:
@@ -193,7 +208,7 @@ class AuditIndex:
         while self._reads and self._reads[0].at < horizon:
             self._reads.popleft()
 
-    def writer(
+    def writers(
         self,
         resource: str,
         namespace: str | None,
@@ -204,22 +219,41 @@ class AuditIndex:
         verbs: frozenset[str] = WRITE_VERBS,
         subresources: frozenset[str | None] | None = None,
         exclude: set[str] | None = None,
-        slack: timedelta = timedelta(milliseconds=500),
-    ) -> AuditRecord | None:
-        """The latest successful write matching the object, finished no later than ``at`` (+ ``slack``, for
-        the watch event that outran the log line) and no earlier than ``at - window``."""
+    ) -> list[AuditRecord]:
+        """The successful writes to an object that can explain a change seen at ``at``, oldest first: the
+        API server received them before ``at`` (a request received later cannot have caused the change;
+        one that *finished* a little after ``at`` can, the watch event outrunning the response), and not
+        longer ago than ``window``."""
         with self._lock:
-            best: AuditRecord | None = None
-            for rec in self._by_object.get((resource, namespace, name), ()):
-                if not rec.ok or rec.verb not in verbs:
-                    continue
-                if subresources is not None and rec.subresource not in subresources:
-                    continue
-                if exclude and rec.audit_id in exclude:
-                    continue
-                if at - window <= rec.at <= at + slack and (best is None or rec.at >= best.at):
-                    best = rec
-            return best
+            found = [
+                rec
+                for rec in self._by_object.get((resource, namespace, name), ())
+                if rec.ok
+                and rec.verb in verbs
+                and (subresources is None or rec.subresource in subresources)
+                and not (exclude and rec.audit_id in exclude)
+                and rec.received <= at
+                and rec.at >= at - window
+            ]
+        return sorted(found, key=lambda rec: rec.received)
+
+    def writer(self, resource: str, namespace: str | None, name: str | None, **kw: Any) -> AuditRecord | None:
+        """The latest of :meth:`writers` (the observer, which consumes records in order, takes the oldest)."""
+        found = self.writers(resource, namespace, name, **kw)
+        return found[-1] if found else None
+
+    def mark_polled(self, at: datetime) -> None:
+        """The tail has read the log up to ``at`` (called after every read, new lines or not)."""
+        with self._lock:
+            self.polled_at = at
+            self._lock.notify_all()
+
+    def wait_polled_after(self, at: datetime, timeout: float) -> bool:
+        """Block until the tail has read the log at a time after ``at`` (lines written by then are in)."""
+        with self._lock:
+            return self._lock.wait_for(
+                lambda: self.polled_at is not None and self.polled_at >= at, timeout=timeout
+            )
 
     def wait_for_more(self, seen: int, timeout: float) -> bool:
         """Block until more than ``seen`` records were added (the tail read new lines), or ``timeout``."""

@@ -472,7 +472,7 @@ def build(
         for c in wanted:
             log = build_log(c.name)
             start = time.monotonic()
-            with tick(f"building {c.name} ({c.module}@{c.version})"):
+            with tick(f"building {c.name} ({c.module}@{c.version}), log {log}"):
                 rc = run([bash, str(script), str(out_dir), c.name], log, env)
             seconds = time.monotonic() - start
             binary = out_dir / c.name

@@ -16,10 +16,12 @@ Each cluster is recorded in ``state_dir()/clusters/<name>/cluster.json`` (a :cla
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -198,7 +200,9 @@ def get(name: str = DEFAULT_NAME) -> ClusterHandle:
     if handle is None:
         raise ClusterError(
             f"no drill cluster named {name!r} is up",
-            hint="start it with `drill cluster up" + ("" if name == DEFAULT_NAME else f" --name {name}") + "`",
+            hint="start it with `drill cluster up"
+            + ("" if name == DEFAULT_NAME else f" --name {name}")
+            + "`",
         )
     return handle
 
@@ -289,15 +293,58 @@ def _up_embedded(name: str, *, progress: bool, console: Console, timeout: float)
         embedded.delete(layout, None)
     binaries = bins.ensure(progress=progress, console=console)
     bins.kwok_module_dir()  # fail before starting anything if kwok's Stages cannot be found
-    try:
-        with _Step(progress, console, f"starting the embedded control plane {name!r} (kwokctl, 127.0.0.1)"):
-            embedded.create(layout, binaries, timeout=timeout)
-    except BaseException:
-        embedded.delete(layout, binaries.kwokctl)
-        raise
+    for attempt in (1, 2):
+        try:
+            with _Step(
+                progress, console, f"starting the embedded control plane {name!r} (kwokctl, 127.0.0.1)"
+            ):
+                embedded.create(layout, binaries, timeout=timeout)
+                _wait_components(layout)
+            break
+        except ClusterError as e:
+            # kwokctl picks free ports, then the components bind them: another cluster starting at the same
+            # moment can take one in between. Start over once on fresh ports.
+            kept = _keep_logs(layout) if attempt == 2 else None
+            embedded.delete(layout, binaries.kwokctl)
+            if attempt == 2:
+                raise ClusterError(e.message, hint=f"the component logs are kept in {kept}") from e
+        except BaseException:
+            embedded.delete(layout, binaries.kwokctl)
+            raise
     handle = _embedded_handle(layout)
     _save(handle)
     return handle
+
+
+def _keep_logs(layout: Layout) -> Path:
+    """Copy a failed cluster's logs out of its directory (which is removed) for the error message."""
+    kept = Path(tempfile.mkdtemp(prefix=f"drills-{layout.name}-failed-"))
+    for source in (layout.logs_dir, layout.root / "kwokctl.log"):
+        with contextlib.suppress(OSError):
+            if source.is_dir():
+                shutil.copytree(source, kept / source.name)
+            elif source.is_file():
+                shutil.copy2(source, kept / source.name)
+    return kept
+
+
+def _wait_components(layout: Layout, timeout: float = 20.0) -> None:
+    """Every component running and listening on its ports, or ClusterError naming the ones that are not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        statuses = embedded.component_statuses(layout)
+        bad = [s for s in statuses if not s.healthy]
+        if statuses and not bad:
+            return
+        if time.monotonic() > deadline:
+            detail = "; ".join(
+                f"{s.name}: {s.detail or 'not listening on ' + str(s.ports)} ({s.log})" for s in bad
+            )
+            raise ClusterError(
+                f"cluster {layout.name!r} started but not every component is healthy: {detail or 'none found'}",
+                hint="see the component logs",
+            )
+        time.sleep(0.2)
 
 
 def _up_kind(name: str, existing: ClusterHandle | None, *, progress: bool, console: Console) -> ClusterHandle:

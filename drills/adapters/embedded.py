@@ -284,7 +284,12 @@ def start(layout: Layout, binaries: Binaries, *, timeout: float = 120.0) -> None
 
 
 def delete(layout: Layout, kwokctl: Path | None) -> None:
-    """Stop every process of the cluster and remove all its files: no process, port or directory is left."""
+    """Stop every process of the cluster and remove all its files: no process, port or directory is left.
+
+    Returns only once the processes have exited (kwokctl signals them and returns at once).
+    """
+    # kwokctl removes the PID files, so note the processes first.
+    pids = [s.pid for s in component_statuses(layout) if s.pid is not None and s.running]
     if kwokctl is not None and layout.exists():
         cmd = [
             str(kwokctl),
@@ -299,22 +304,44 @@ def delete(layout: Layout, kwokctl: Path | None) -> None:
             subprocess.run(
                 cmd, capture_output=True, text=True, timeout=60, env=kwokctl_env(layout), check=False
             )
-    # Whatever kwokctl left running (or a half-created cluster it does not know about): stop it by PID.
-    for status in component_statuses(layout):
-        if status.pid is not None and status.running:
-            _terminate(status.pid)
+    # Whatever is still running (kwokctl missing, or a half-created cluster it does not know): stop it.
+    for pid in pids:
+        _terminate(pid, layout)
     shutil.rmtree(layout.root, ignore_errors=True)
 
 
-def _terminate(pid: int, grace: float = 5.0) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                return
-            time.sleep(0.1)
-        os.kill(pid, signal.SIGKILL)
+def _ours(pid: int, layout: Layout) -> bool:
+    """The process runs one of this cluster's binaries (kwokctl starts them from ``<cluster dir>/bin/``).
+
+    Guards against signalling an unrelated process that reused a PID.
+    """
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+    except OSError:
+        return False
+    return argv0.startswith(str(layout.cluster_dir) + os.sep)
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _terminate(pid: int, layout: Layout, grace: float = 5.0) -> None:
+    """Let the process exit (kwokctl has signalled it), else SIGTERM, then SIGKILL: only if it is ours."""
+    if _wait_gone(pid, grace):
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not _ours(pid, layout):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+        if _wait_gone(pid, grace):
+            return
 
 
 def _last_error(proc: subprocess.CompletedProcess[str]) -> str:

@@ -232,7 +232,7 @@ def _install_app_with_history(cluster: ClusterRef) -> None:
             # Revision 1 (v1.9.0) must exist as a ReplicaSet before v2.0.0 is applied, or the controller
             # only ever sees the newer template.
             _apply(cluster, ["-f", "-"], stdin=_dump(_previous_release(_app_docs())))
-            _wait(lambda: _revision_recorded(kube), 30, "the app's first revision (v1.9.0)")
+            _wait(lambda: _has_previous_revision(kube), 30, "the app's first revision (v1.9.0)")
     _apply(cluster, ["-f", str(manifests_dir() / APP_FILE)])
 
 
@@ -244,18 +244,16 @@ def _get_deployment(kube: Kube, name: str) -> Any | None:
         return None
 
 
-def _revision_recorded(kube: Kube) -> bool:
+def _has_previous_revision(kube: Kube) -> bool:
     with kube.call("listing the app's ReplicaSets"):
-        rss = kube.apps.list_namespaced_replica_set(
+        rss: list[Any] = kube.apps.list_namespaced_replica_set(
             NAMESPACE, label_selector=f"app={APP_LABEL}", _request_timeout=10
-        )
+        ).items
     return any(
-        rs.metadata is not None and (rs.metadata.annotations or {}).get("deployment.kubernetes.io/revision")
-        for rs in rss.items
+        c.name == APP_CONTAINER and c.image == PREVIOUS_IMAGE
+        for rs in rss
+        for c in rs.spec.template.spec.containers
     )
-
-
-# ---- container logs (kubectl logs on the embedded cluster) -------------------------------------------------
 
 
 def container_logs_dir(cluster: ClusterRef) -> Path:
@@ -324,13 +322,15 @@ def app_log_lines(now: datetime, *, minutes: int = 15, fault: str | None = None)
             )
             for k in range(12, 0, -1)
         )
-        current.sort()
     if fault in ("crash", "oom"):
         # The current container has just started again.
         current = [
             _cri(now - timedelta(seconds=2 - 0.2 * i), f"level={lvl} {msg}")
             for i, (lvl, msg) in enumerate(boot)
         ]
+    # Sorted by timestamp only (stable), so a multi-line panic keeps its order.
+    current.sort(key=lambda line: line[:30])
+    previous.sort(key=lambda line: line[:30])
     return "".join(current), "".join(previous)
 
 
@@ -484,18 +484,60 @@ def reset(
             )
             for node in NODES:
                 kubectl(cluster, ["patch", "node", node, "--type=merge", "-p", patch])
-        kubectl(cluster, ["delete", "hpa", "--all", "-n", NAMESPACE, "--ignore-not-found", "--wait=false"])
+        # A drill (DR) may have deleted the namespace: let the deletion finish before recreating it.
+        with Kube(cluster.kubeconfig, cluster.context) as kube:
+            _wait(
+                lambda: not _namespace_terminating(kube), timeout, f"namespace {NAMESPACE} to finish deleting"
+            )
         _apply(cluster, ["-f", str(manifests_dir() / NAMESPACE_FILE)])
+        kubectl(cluster, ["delete", "hpa", "--all", "-n", NAMESPACE, "--ignore-not-found", "--wait=false"])
         for name in (CONFIG_FILE, DEPENDENCY_FILE, APP_FILE):
+            if name == APP_FILE:
+                # An app without its v1.9.0 revision (deleted, or restored from a backup) is recreated with
+                # its history, so `rollout undo` has somewhere to go again.
+                with Kube(cluster.kubeconfig, cluster.context) as kube:
+                    if _get_deployment(kube, APP) is not None and not _has_previous_revision(kube):
+                        kubectl(
+                            cluster,
+                            [
+                                "delete",
+                                "deployment",
+                                APP,
+                                "-n",
+                                NAMESPACE,
+                                "--cascade=foreground",
+                                "--wait=true",
+                            ],
+                            timeout=120,
+                        )
+                _install_app_with_history(cluster)
             # replace needs the object to exist; apply first re-creates anything deleted.
             _apply(cluster, ["-f", str(manifests_dir() / name)])
-            kubectl(
-                cluster, ["replace", f"--field-manager={FIELD_MANAGER}", "-f", str(manifests_dir() / name)]
-            )
+            _replace(cluster, manifests_dir() / name)
         if is_embedded(cluster):
             install_container_logs(cluster, now=clock.now())
         wait_ready(cluster, timeout=timeout)
         prune_revisions(cluster)
+
+
+def _namespace_terminating(kube: Kube) -> bool:
+    try:
+        with kube.call(f"reading namespace {NAMESPACE}"):
+            ns = kube.core.read_namespace(NAMESPACE, _request_timeout=10)
+    except NotFound:
+        return False
+    return ns.metadata is not None and ns.metadata.deletion_timestamp is not None
+
+
+def _replace(cluster: ClusterRef, path: Path, attempts: int = 6) -> None:
+    """``kubectl replace``, retried when a controller updated the object between kubectl's read and write."""
+    for attempt in range(attempts):
+        proc = kubectl(cluster, ["replace", f"--field-manager={FIELD_MANAGER}", "-f", str(path)], check=False)
+        if proc.returncode == 0:
+            return
+        if "the object has been modified" not in proc.stderr or attempt == attempts - 1:
+            raise ClusterError(f"kubectl replace -f {path} failed: {proc.stderr.strip()[:800]}")
+        time.sleep(0.2 * (attempt + 1))
 
 
 def prune_revisions(cluster: ClusterRef) -> list[str]:
@@ -507,7 +549,8 @@ def prune_revisions(cluster: ClusterRef) -> list[str]:
     deleted: list[str] = []
     with Kube(cluster.kubeconfig, cluster.context) as kube:
         with kube.call("listing the app's ReplicaSets"):
-            rss = kube.apps.list_namespaced_replica_set(
+            # Any: the client's models make every field optional; these are server-filled.
+            rss: list[Any] = kube.apps.list_namespaced_replica_set(
                 NAMESPACE, label_selector=f"app={APP_LABEL}", _request_timeout=10
             ).items
 

@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import json
 import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -69,6 +71,8 @@ WATCHED_KINDS: tuple[str, ...] = (
     "Event",
     "Namespace",
 )
+#: How long after a watch event its audit line is surely written (the API server logs as it answers).
+AUDIT_LAG = timedelta(milliseconds=5)
 HEALTH_KINDS = frozenset({"Deployment", "EndpointSlice", "Node", "Pod"})
 METADATA_ONLY = frozenset({"Secret"})
 TEMPLATE_HASH = "pod-template-hash"
@@ -120,6 +124,10 @@ class Seen:
     destructive: bool = False
     #: When no audit record matches: who it must have been (e.g. a node's own status), or None.
     default_actor: ActorKind | None = None
+    #: The write cannot be older than this (a new object's creationTimestamp, to the second).
+    not_before: datetime | None = None
+    #: The field the action changed, for the managedFields fallback (its owner is the writer).
+    field: tuple[str, ...] | None = None
 
 
 # ---- the watch cache ------------------------------------------------------------------------------------
@@ -303,6 +311,7 @@ def classify(change: Change, replicasets: Sequence[Mapping[str, Any]] = ()) -> l
                     None,
                     verbs=frozenset({"create"}),
                     default_actor=ActorKind.CONTROLLER if owners else None,
+                    not_before=_created(new),
                 )
             ]
         if kind in ("Deployment", "Service", "ConfigMap", "Secret", "PodDisruptionBudget", "Namespace"):
@@ -335,7 +344,15 @@ def classify(change: Change, replicasets: Sequence[Mapping[str, Any]] = ()) -> l
         if _meta(new).get("deletionTimestamp") and not _meta(old).get("deletionTimestamp"):
             out.append(_pod_deleted(obj_ref, ns, name))
         if _meta(old).get("labels") != _meta(new).get("labels"):
-            out.append(seen(ActionKind.PATCHED, "labels: " + _labels_diff(old, new)))
+            # the scheduler's binding copies the node's topology labels onto the pod: that is a write too
+            out.append(
+                seen(
+                    ActionKind.PATCHED,
+                    "labels: " + _labels_diff(old, new),
+                    subresources=frozenset({None, "binding", "status"}),
+                    verbs=frozenset({"create", "update", "patch"}),
+                )
+            )
         return out
     if kind == "Deployment":
         return _deployment_changes(old, new, seen, replicasets)
@@ -345,6 +362,7 @@ def classify(change: Change, replicasets: Sequence[Mapping[str, Any]] = ()) -> l
                 seen(
                     ActionKind.SELECTOR_CHANGED,
                     f"selector {_fmt_labels(_spec(old).get('selector'))} -> {_fmt_labels(_spec(new).get('selector'))}",
+                    field=("spec", "selector"),
                 )
             ]
         if _spec(old) != _spec(new):
@@ -353,7 +371,9 @@ def classify(change: Change, replicasets: Sequence[Mapping[str, Any]] = ()) -> l
     if kind == "ConfigMap":
         od, nd = old.get("data") or {}, new.get("data") or {}
         keys = sorted(k for k in set(od) | set(nd) if od.get(k) != nd.get(k))
-        return [seen(ActionKind.CONFIG_CHANGED, "keys changed: " + ", ".join(keys))] if keys else []
+        if not keys:
+            return []
+        return [seen(ActionKind.CONFIG_CHANGED, "keys changed: " + ", ".join(keys), field=("data", keys[0]))]
     if kind == "Secret":
         # metadata only: a new resourceVersion with the same labels is a data change (values never seen)
         if _meta(old).get("resourceVersion") != _meta(new).get("resourceVersion"):
@@ -363,7 +383,7 @@ def classify(change: Change, replicasets: Sequence[Mapping[str, Any]] = ()) -> l
         out = []
         was, now = bool(_spec(old).get("unschedulable")), bool(_spec(new).get("unschedulable"))
         if now and not was:
-            out.append(seen(ActionKind.CORDON, f"node {name} cordoned"))
+            out.append(seen(ActionKind.CORDON, f"node {name} cordoned", field=("spec", "unschedulable")))
         elif was and not now:
             out.append(seen(ActionKind.UNCORDON, f"node {name} uncordoned"))
         r_old, r_new = node_ready(old), node_ready(new)
@@ -399,6 +419,16 @@ def classify(change: Change, replicasets: Sequence[Mapping[str, Any]] = ()) -> l
             return [seen(ActionKind.PATCHED, f"disruption budget now {what}")]
         return []
     return []
+
+
+def _created(obj: Mapping[str, Any] | None) -> datetime | None:
+    text = _meta(obj).get("creationTimestamp")
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")) - timedelta(seconds=1)
+    except ValueError:
+        return None
 
 
 def _pod_deleted(obj_ref: str, ns: str | None, name: str) -> Seen:
@@ -441,6 +471,7 @@ def _deployment_changes(
                 ActionKind.SCALE,
                 f"replicas {so.get('replicas')} -> {sn.get('replicas')}",
                 subresources=frozenset({None, "scale"}),
+                field=("spec", "replicas"),
             )
         )
     if normalized_template(so.get("template")) != normalized_template(sn.get("template")):
@@ -467,10 +498,16 @@ def _deployment_changes(
             images = ", ".join(
                 str(c.get("image")) for c in _containers(_spec(back_to).get("template") or {}).values()
             )
-            out.append(seen(ActionKind.ROLLBACK, f"pod template back to revision {revision} ({images})"))
+            out.append(
+                seen(
+                    ActionKind.ROLLBACK,
+                    f"pod template back to revision {revision} ({images})",
+                    field=("spec", "template"),
+                )
+            )
         else:
             action, detail = template_change(so.get("template") or {}, sn.get("template") or {})
-            out.append(seen(action, detail))
+            out.append(seen(action, detail, field=("spec", "template")))
     if bool(so.get("paused")) != bool(sn.get("paused")):
         out.append(
             seen(
@@ -488,9 +525,25 @@ def _deployment_changes(
     return out
 
 
-def managed_fields_actor(obj: Mapping[str, Any] | None) -> tuple[ActorKind, str] | None:
-    """The manager of the most recent managedFields entry (the fallback when there is no audit log)."""
-    entries = [e for e in (_meta(obj).get("managedFields") or []) if e.get("time")]
+def _owns(fields_v1: Mapping[str, Any] | None, path: Sequence[str]) -> bool:
+    cur: Any = fields_v1 or {}
+    for key in path:
+        if not isinstance(cur, Mapping) or f"f:{key}" not in cur:
+            return False
+        cur = cur[f"f:{key}"]
+    return True
+
+
+def managed_fields_actor(
+    obj: Mapping[str, Any] | None, field: Sequence[str] | None = None
+) -> tuple[ActorKind, str] | None:
+    """Who last wrote ``field`` (or, without one, the object) by its managedFields: the fallback when there
+    is no audit log. Managers are named by the client: ``kubectl-*`` a person, ``drills-injector`` drills,
+    anything else a controller."""
+    entries = list(_meta(obj).get("managedFields") or [])
+    owners = [e for e in entries if _owns(e.get("fieldsV1"), field)] if field else []
+    # the field's owner wrote it (a subresource update such as scale carries no time); else the latest writer
+    entries = owners or [e for e in entries if e.get("time")]
     if not entries:
         return None
     latest = max(entries, key=lambda e: (str(e.get("time")), e.get("subresource") != "status"))
@@ -502,6 +555,77 @@ def managed_fields_actor(obj: Mapping[str, Any] | None) -> tuple[ActorKind, str]
     if manager:
         return ActorKind.CONTROLLER, manager
     return None
+
+
+_POD_META = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "managedFields",
+)
+_POD_STATUS = (
+    "phase",
+    "conditions",
+    "containerStatuses",
+    "initContainerStatuses",
+    "podIP",
+    "startTime",
+    "reason",
+    "message",
+)
+
+
+def slim_pod(pod: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a pod drills reads (health, classification, the monitoring exporter): no volumes,
+    tolerations, scheduling or security details, which make up most of a pod."""
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    containers = [
+        {k: c[k] for k in ("name", "image", "env", "resources") if c.get(k)}
+        for c in spec.get("containers") or []
+    ]
+    out: dict[str, Any] = {
+        "kind": pod.get("kind", "Pod"),
+        "apiVersion": pod.get("apiVersion", "v1"),
+        "metadata": {k: meta[k] for k in _POD_META if k in meta},
+        "spec": {"nodeName": spec.get("nodeName"), "containers": containers},
+        "status": {k: status[k] for k in _POD_STATUS if k in status},
+    }
+    if "ownerReferences" in out["metadata"]:
+        out["metadata"]["ownerReferences"] = [
+            {k: o[k] for k in ("kind", "name", "uid", "controller") if k in o}
+            for o in meta["ownerReferences"]
+        ]
+    return out
+
+
+_SHARED: dict[str, str] = {}
+
+
+def shared(value: Any) -> Any:
+    """The same structure with dict keys and short strings shared between objects (thousands of pods repeat
+    the same keys, node names, timestamps and reasons)."""
+    if isinstance(value, dict):
+        return {_share(k): shared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shared(v) for v in value]
+    if isinstance(value, str) and len(value) <= 64:
+        return _share(value)
+    return value
+
+
+def _share(text: str) -> str:
+    if len(_SHARED) > 200_000:
+        _SHARED.clear()  # bounded: a long drill with ever new names should not grow without end
+    return _SHARED.setdefault(text, text)
 
 
 def _source(kind: ActorKind, user_agent: str = "") -> Source:
@@ -575,6 +699,17 @@ class Observer:
         self._started = False
         self._drains: set[tuple[str, str]] = set()
         self._kubes: list[Kube] = []
+        self._used: deque[str] = deque()
+        self._used_set: set[str] = set()
+        self._catchup: Change | None = None
+        self._responses: dict[str, Any] = {}
+        #: When each object's previous version was seen: no write older than that can explain a new version.
+        self._seen_at: dict[tuple[str, str, str], datetime] = {}
+        #: ``ns/pod`` -> when a restartCount last went up (for the no-restarts probe)
+        self._restarts: dict[str, datetime] = {}
+        self._started_at: datetime | None = None
+        self._catchup_rec: AuditRecord | None = None
+        self._catchup_ok = False
 
     @staticmethod
     def _namespaces(scenario: Scenario) -> frozenset[str]:
@@ -591,6 +726,7 @@ class Observer:
         if self._started:
             return self
         self._started = True
+        self._started_at = self.clock.now()
         if self.audit_log is not None:
             tail = AuditTail(self.audit_log)
             self._spawn(self._tail_audit, "audit", tail)
@@ -627,6 +763,10 @@ class Observer:
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._changes.put(None)
+        for resp in list(self._responses.values()):
+            # wake the watch threads blocked in a streaming read
+            with contextlib.suppress(Exception):
+                resp.shutdown()
         for t in self._threads:
             t.join(timeout=timeout)
         self._out.put(None)
@@ -662,7 +802,24 @@ class Observer:
 
     def _list(self, kube: Kube, kind: str) -> tuple[list[dict[str, Any]], str]:
         namespace = self.scenario.target.namespace if kind == "Event" else None
-        return r.list_objects(kube, kind, namespace, metadata_only=kind in METADATA_ONLY)
+        return r.list_objects(
+            kube, kind, namespace, metadata_only=kind in METADATA_ONLY, page=500, transform=self._slim
+        )
+
+    def _slim(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """What the cache keeps of an object: all of it, less what nobody reads (managedFields unless they
+        are the attribution, kubectl's last-applied copy, a pod's volumes and scheduling details), with
+        repeated strings shared. 10,000 pods must fit in the observer's memory budget."""
+        meta = obj.get("metadata")
+        if isinstance(meta, dict):
+            if self.attribution == "audit":
+                meta.pop("managedFields", None)
+            annotations = meta.get("annotations")
+            if isinstance(annotations, dict):
+                annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+        if obj.get("kind") == "Pod":
+            obj = slim_pod(obj)
+        return shared(obj)  # type: ignore[no-any-return]
 
     def _watch(self, kind: str, rv: str) -> None:
         kube = Kube(self.kube.kubeconfig, self.kube.context)
@@ -675,6 +832,7 @@ class Observer:
                 for event in r.watch_lines(
                     kube,
                     kind,
+                    on_response=functools.partial(self._responses.__setitem__, kind),
                     namespace=namespace,
                     resource_version=rv,
                     timeout_seconds=self._watch_timeout,
@@ -696,7 +854,7 @@ class Observer:
                         rv = new_rv or rv
                         continue
                     stats.events += 1
-                    old = self.cache.apply(kind, str(etype), obj)
+                    old = self.cache.apply(kind, str(etype), self._slim(obj))
                     rv = new_rv or rv
                     deleted = etype == "DELETED"
                     self._changes.put(
@@ -721,7 +879,7 @@ class Observer:
                 if len(stats.errors) < 20:
                     stats.errors.append(str(e).splitlines()[0][:200])
                 self._stop.wait(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, 0.5)
 
     def _relist(self, kube: Kube, kind: str) -> str:
         """List again after 410 Gone; every difference becomes a change (nothing is missed)."""
@@ -739,11 +897,13 @@ class Observer:
             except OSError as e:
                 log.warning("cannot read the audit log: %s", e)
                 records = []
+            polled = self.clock.now()
             if records:
                 self.audit.add(records)
                 for rec in records:
                     if rec.verb == "get" and rec.resource == "pods" and rec.subresource == "log" and rec.ok:
                         self._changes.put(rec)
+            self.audit.mark_polled(polled)
             self._stop.wait(0.02)
 
     # ---- processing ----------------------------------------------------------------------------------
@@ -785,12 +945,68 @@ class Observer:
             return
         if change.kind in ("ReplicaSet", "EndpointSlice", "Event"):
             return
+        if change.kind == "Pod":
+            self._track_restarts(change)
         if change.kind == "Namespace" and change.name not in self.namespaces:
             return
-        for s in classify(
-            change, self.cache.list("ReplicaSet", change.namespace) if change.kind == "Deployment" else ()
+        replicasets = self.cache.list("ReplicaSet", change.namespace) if change.kind == "Deployment" else []
+        try:
+            seen = classify(change, replicasets)
+            for s in seen:
+                self._report(s, change)
+            if not seen and self.attribution == "audit":
+                self._consume_unclassified(change)
+        finally:
+            key = (change.kind, change.namespace or "", change.name)
+            if change.type == "DELETED":
+                self._seen_at.pop(key, None)
+            else:
+                self._seen_at[key] = change.received
+
+    def _track_restarts(self, change: Change) -> None:
+        key = f"{change.namespace}/{change.name}"
+        if change.type == "DELETED":
+            self._restarts.pop(key, None)
+            return
+
+        def counts(pod: Mapping[str, Any] | None) -> dict[str, int]:
+            statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
+            return {str(c.get("name")): int(c.get("restartCount") or 0) for c in statuses}
+
+        before, after = counts(change.old), counts(change.new)
+        if any(after[name] > before.get(name, after[name]) for name in after):
+            self._restarts[key] = change.received
+
+    def _consume_unclassified(self, change: Change) -> None:
+        """A spec or metadata change that is no action (a controller's taint, an annotation) still used up
+        its write: mark that record (the newest before the change) so no later change is blamed on it.
+        Status-only changes have no record (the audit policy leaves status writes out) and use up nothing."""
+        if change.type != "MODIFIED" or change.old is None or change.new is None:
+            return
+        old, new = change.old, change.new
+        if (
+            old.get("spec") == new.get("spec")
+            and _meta(old).get("labels") == _meta(new).get("labels")
+            and (_meta(old).get("annotations") == _meta(new).get("annotations"))
         ):
-            self._report(s, change)
+            return
+        res = r.RESOURCES.get(change.kind)
+        if res is None:
+            return
+        self._caught_up(change)
+        seen = self._seen_at.get((change.kind, change.namespace or "", change.name), self._started_at)
+        found = self.audit.writers(
+            res.plural,
+            change.namespace,
+            change.name,
+            at=change.received,
+            window=change.received - seen if seen is not None else timedelta(seconds=5),
+            verbs=frozenset({"update", "patch"}),
+            subresources=frozenset({None}),
+            exclude=self._used_set,
+        )
+        if found:
+            self._use(found[-1])
 
     def _report(self, s: Seen, change: Change) -> None:
         kind, actor, attribution, at, rec = self._attribute(s, change)
@@ -799,6 +1015,8 @@ class Observer:
         if rec is not None and rec.subresource == "eviction" and action == ActionKind.POD_DELETED:
             action, detail = ActionKind.EVICT, "pod evicted"
             self._maybe_drain(change, rec, kind, actor, at)
+        if action == ActionKind.PATCHED and s.resource == "pods" and kind == ActorKind.CONTROLLER:
+            return  # the scheduler or kwok labelling a pod: bookkeeping, not an action
         if action == ActionKind.POD_DELETED and rec is not None and kind == ActorKind.CONTROLLER:
             detail = f"pod deleted by {actor}"
         self._emit(
@@ -818,29 +1036,14 @@ class Observer:
     def _attribute(
         self, s: Seen, change: Change
     ) -> tuple[ActorKind, str, Attribution, datetime, AuditRecord | None]:
-        if self.attribution == "audit" and not change.relisted:
+        if self.attribution == "audit":
             rec = self._find_record(s, change)
             if rec is not None:
                 return rec.actor_kind(self.identities), rec.actor, "audit", rec.at, rec
-        if self.attribution == "audit" and s.default_actor is None:
-            if change.relisted:
-                rec = self.audit.writer(
-                    s.resource,
-                    s.namespace,
-                    s.name,
-                    at=change.received,
-                    window=timedelta(minutes=5),
-                    verbs=s.verbs,
-                    subresources=s.subresources,
-                )
-                if rec is not None:
-                    return rec.actor_kind(self.identities), rec.actor, "audit", rec.at, rec
+            if s.default_actor is not None:
+                return s.default_actor, "kubernetes", "inferred", change.received, None
             return ActorKind.UNKNOWN, "unknown", "inferred", change.received, None
-        if s.default_actor is not None and self.attribution == "audit":
-            return s.default_actor, "kubernetes", "inferred", change.received, None
-        found = (
-            managed_fields_actor(change.new) if change.type == "MODIFIED" or change.type == "ADDED" else None
-        )
+        found = managed_fields_actor(change.new, s.field) if change.type in ("MODIFIED", "ADDED") else None
         if found is not None and s.default_actor is None:
             return found[0], found[1], "managed-fields", change.received, None
         return (
@@ -851,24 +1054,89 @@ class Observer:
             None,
         )
 
+    def _caught_up(self, change: Change) -> bool:
+        """Wait (a few ms at most) until the audit tail has read the log after this change arrived: the API
+        server writes the line as it answers, so by then the change's line is in the index. A change from a
+        backlog is older than the last read and waits for nothing."""
+        return self.audit.wait_polled_after(change.received + AUDIT_LAG, timeout=0.1)
+
     def _find_record(self, s: Seen, change: Change) -> AuditRecord | None:
+        """The audit record of this change: the oldest write to the object not yet matched, received after
+        the object's previous version was seen. Records are consumed in order, so quick successive writes
+        map to their own changes; the log line may trail the watch event by a few milliseconds, so the
+        tail's next read is awaited first. After a re-list (the watch could not resume), several writes may
+        collapse into one change: the others are journaled in a note, so none goes missing."""
+        if self._catchup is not change:
+            self._catchup_ok = self._caught_up(change)
+            self._catchup, self._catchup_rec = change, None
+        elif (
+            self._catchup_rec is not None
+            and self._catchup_rec.verb in s.verbs
+            and (s.subresources is None or self._catchup_rec.subresource in s.subresources)
+        ):
+            return self._catchup_rec  # a second action of the same change: the same request
+        # Writes that finished before we saw the previous version produced it (or an even older one). A
+        # watch event can trail its write by a few ms, so when nothing newer is found, a write that finished
+        # just before the previous version's arrival is accepted too (``loose``).
+        strict = loose = change.received - timedelta(seconds=5)
+        if s.not_before is not None:
+            strict = loose = s.not_before
+        elif change.type == "MODIFIED":
+            seen = self._seen_at.get((change.kind, change.namespace or "", change.name), self._started_at)
+            if seen is not None:
+                strict = max(strict, seen)
+                loose = strict if change.relisted else max(loose, seen - timedelta(milliseconds=250))
         deadline = time.monotonic() + self._audit_wait
         while True:
             seen_count = self.audit.count
-            rec = self.audit.writer(
-                s.resource,
-                s.namespace,
-                s.name,
-                at=change.received,
-                verbs=s.verbs,
-                subresources=s.subresources,
-            )
-            if rec is not None or s.default_actor is not None:
+            found: list[AuditRecord] = []
+            for floor in dict.fromkeys((strict, loose)):
+                found = self.audit.writers(
+                    s.resource,
+                    s.namespace,
+                    s.name,
+                    at=change.received,
+                    window=change.received - floor,
+                    verbs=s.verbs,
+                    subresources=s.subresources,
+                    exclude=self._used_set,
+                )
+                if found:
+                    break
+            if found:
+                rec = found[-1] if change.relisted else found[0]
+                for r_ in found if change.relisted else [rec]:
+                    self._use(r_)
+                if change.relisted and len(found) > 1:
+                    self._collapsed(s, found[:-1])
+                self._catchup_rec = rec
                 return rec
             left = deadline - time.monotonic()
-            if left <= 0:
+            # once the tail has read past the change, a missing line is not late, it is not there
+            if s.default_actor is not None or left <= 0 or self._catchup_ok:
                 return None
             self.audit.wait_for_more(seen_count, left)
+
+    def _collapsed(self, s: Seen, earlier: list[AuditRecord]) -> None:
+        writes = ", ".join(f"{r_.verb} by {r_.actor} at {r_.at.isoformat()}" for r_ in earlier)
+        self._emit(
+            Note(
+                at=earlier[0].at,
+                source=Source.SYSTEM,
+                actor="drills-observer",
+                text=f"{s.object}: {len(earlier)} more write(s) while the watch was re-listing after a "
+                f"disconnection ({writes}); only the end state was seen, the audit log has each write",
+            )
+        )
+
+    def _use(self, rec: AuditRecord) -> None:
+        """One request explains one change: never match it to a later one."""
+        if rec.audit_id in self._used_set:
+            return
+        self._used.append(rec.audit_id)
+        self._used_set.add(rec.audit_id)
+        if len(self._used) > 10000:
+            self._used_set.discard(self._used.popleft())
 
     def _maybe_drain(
         self, change: Change, rec: AuditRecord, kind: ActorKind, actor: str, at: datetime
@@ -929,6 +1197,7 @@ class Observer:
             endpoint_slices=[s for n in ns for s in self.cache.list("EndpointSlice", n)],
             nodes=self.cache.list("Node"),
             pods=[p for n in ns for p in self.cache.list("Pod", n)],
+            restarts=dict(self._restarts),
         )
 
     def _judge(self, at: datetime, *, force: bool = False) -> None:

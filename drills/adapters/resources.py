@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
@@ -165,25 +165,41 @@ def list_objects(
     label_selector: str | None = None,
     field_selector: str | None = None,
     metadata_only: bool = False,
+    page: int | None = None,
+    transform: Callable[[Obj], Obj] | None = None,
 ) -> tuple[list[Obj], str]:
-    """Objects of a kind (in a namespace, or all) with kind/apiVersion set, and the list resourceVersion."""
+    """Objects of a kind (in a namespace, or all) with kind/apiVersion set, and the list resourceVersion.
+
+    ``page`` lists in chunks of that many objects (a consistent snapshot, via ``continue``) and ``transform``
+    is applied per chunk, so a big list never sits in memory whole (the observer slims 10,000 pods so)."""
     res = resource(kind)
     query: list[tuple[str, Any]] = []
     if label_selector:
         query.append(("labelSelector", label_selector))
     if field_selector:
         query.append(("fieldSelector", field_selector))
-    with kube.call(f"listing {res.plural}{' in ' + namespace if namespace else ''}"):
-        data = request(
-            kube,
-            "GET",
-            res.path(namespace),
-            query=query,
-            timeout=max(kube.timeout, 60.0),
-            accept=METADATA_LIST if metadata_only else "application/json",
-        )
-    items = [_typed(i, res, force=metadata_only) for i in data.get("items") or []]
-    return items, str((data.get("metadata") or {}).get("resourceVersion", ""))
+    if page:
+        query.append(("limit", page))
+    items: list[Obj] = []
+    token: str | None = None
+    rv = ""
+    while True:
+        with kube.call(f"listing {res.plural}{' in ' + namespace if namespace else ''}"):
+            data = request(
+                kube,
+                "GET",
+                res.path(namespace),
+                query=query + ([("continue", token)] if token else []),
+                timeout=max(kube.timeout, 60.0),
+                accept=METADATA_LIST if metadata_only else "application/json",
+            )
+        chunk = [_typed(i, res, force=metadata_only) for i in data.get("items") or []]
+        items.extend([transform(i) for i in chunk] if transform else chunk)
+        meta = data.get("metadata") or {}
+        rv = str(meta.get("resourceVersion", rv))
+        token = meta.get("continue") or None
+        if not token:
+            return items, rv
 
 
 def create(kube: Kube, obj: Obj, *, field_manager: str = FIELD_MANAGER) -> Obj:
@@ -276,6 +292,7 @@ def watch_lines(
     timeout_seconds: int = 300,
     label_selector: str | None = None,
     metadata_only: bool = False,
+    on_response: Callable[[Any], None] | None = None,
 ) -> Iterator[Obj]:
     """Raw watch events (``{"type": ..., "object": {...}}``) from ``resource_version`` on.
 
@@ -305,6 +322,8 @@ def watch_lines(
             data = resp.read()
             raise ApiException.from_response(http_resp=resp, body=data.decode("utf-8", "replace"), data=None)
     raw = resp.response
+    if on_response is not None:
+        on_response(raw)  # lets the owner interrupt the blocking read (``raw.shutdown()``) to stop at once
     try:
         with kube.call(f"watching {res.plural}"):
             for line in _iter_resp_lines(raw):

@@ -53,8 +53,8 @@ from drills.model.events import (
 )
 from drills.timing import SYSTEM_CLOCK, Clock, utc
 
-TOKEN_ENV = "DRILLS_WEBHOOK_TOKEN"  # noqa: S105  (the name of the variable, not a secret)
-PAGERDUTY_SECRET_ENV = "DRILLS_PAGERDUTY_WEBHOOK_SECRET"  # noqa: S105
+TOKEN_ENV = "DRILLS_WEBHOOK_TOKEN"
+PAGERDUTY_SECRET_ENV = "DRILLS_PAGERDUTY_WEBHOOK_SECRET"
 
 ALERTMANAGER_PATH = "/alertmanager"
 PAGERDUTY_PATH = "/pagerduty"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 # Each module registers its commands on ``cli`` when imported.
 from drills.cli import cluster as _cluster  # noqa: F401  (registers commands)
+from drills.cli import faults as _faults  # noqa: F401  (registers commands)
+from drills.cli import monitoring as _monitoring  # noqa: F401  (registers commands)
 from drills.cli import programs as _programs  # noqa: F401  (registers commands)
 from drills.cli import reports as _reports  # noqa: F401  (registers commands)
 from drills.cli import respond as _respond  # noqa: F401  (registers commands)

@@ -72,7 +72,6 @@ def plan_validate(plans: tuple[Path, ...]) -> None:
         raise UsageError(f"no plan files in {plans_dir()}", hint="give the path of a plan file")
     problems: list[Problem] = []
     ok = 0
-    out = console()
     for f in files:
         try:
             loaded = load_plan(f)
@@ -81,11 +80,9 @@ def plan_validate(plans: tuple[Path, ...]) -> None:
             continue
         ok += 1
         p = loaded.plan
-        out.print(
+        click.echo(
             f"{f}: plan {p.id}: {len(p.entries)} drills, {len(p.teams)} teams, "
-            f"{sum(len(e.runbook) for e in p.entries)} runbook steps",
-            markup=False,
-            highlight=False,
+            f"{sum(len(e.runbook) for e in p.entries)} runbook steps"
         )
     for prob in problems:
         click.echo(str(prob))

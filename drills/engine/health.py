@@ -49,6 +49,9 @@ class Snapshot:
     endpoint_slices: Sequence[Obj] = ()
     nodes: Sequence[Obj] = ()
     pods: Sequence[Obj] = ()
+    #: ``namespace/pod`` -> when a container's restartCount last went up, as a watcher saw it happen (a
+    #: pod's status may not keep the last termination between crashes).
+    restarts: Mapping[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,9 @@ def _judge_probe(
             trouble = pod_restart_trouble(p, now=now, window=window)
             if trouble:
                 return trouble
+            restarted = snap.restarts.get(f"{ns}/{_meta(p).get('name')}")
+            if restarted is not None and restarted >= now - window:
+                return f"pod {_meta(p).get('name')} restarted within {_fmt(window)}"
         return None
     raise TypeError(f"unknown probe {probe!r}")  # pragma: no cover - the union is closed
 

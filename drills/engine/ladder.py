@@ -341,6 +341,13 @@ def _measure(check: Check) -> str:
     return ""
 
 
+def improve_next_id(text: str | None) -> str | None:
+    """The check id in a scorecard's ``improve_next`` ("mtta.p0: what to improve ...")."""
+    if not text:
+        return None
+    return text.split(":", 1)[0].strip() or None
+
+
 def debrief(scorecard: Scorecard, history: TraineeHistory | None = None) -> Debrief:
     """Name the one check to improve next, in blameless words.
 
@@ -364,8 +371,9 @@ def debrief(scorecard: Scorecard, history: TraineeHistory | None = None) -> Debr
             if any(d.checks.get(c.id) == CheckStatus.FAIL for d in earlier):
                 chosen, recurring = c, True
                 break
-    if chosen is None and scorecard.improve_next in by_id:
-        chosen = by_id[scorecard.improve_next]
+    named = improve_next_id(scorecard.improve_next)
+    if chosen is None and named in by_id:
+        chosen = by_id[named]
     if chosen is None:
         chosen = min(failed, key=lambda c: _FAMILY_ORDER.index(c.family))
     again = " This came up in an earlier drill too, so it is the one to focus on." if recurring else ""
@@ -442,6 +450,7 @@ __all__ = [
     "criteria",
     "debrief",
     "drills_per_level",
+    "improve_next_id",
     "level_of",
     "next_step",
     "scores_by_check",

@@ -159,7 +159,7 @@ STEP_KINDS: tuple[str, ...] = (
 
 
 class ResponderProfile(BaseModel):
-    """A responder file. See docs/responders.md."""
+    """A responder file. See docs/running.md (The scripted responder)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -222,10 +222,14 @@ def build_briefing(scenario: Scenario, policy: Policy | None = None) -> Briefing
     severity_rows = [
         SeverityRow(_ROW_LABEL[k], _value(k, scenario), sev, sev == severity) for k, sev in rows.items()
     ]
+    backup = next(
+        (f.backup for f in scenario.faults if isinstance(f, NamespaceLostFault)), "<backup manifests>"
+    )
     subs = {
         "workload": scenario.target.workload,
         "namespace": scenario.target.namespace,
         "service": scenario.service,
+        "backup": backup.rstrip("/"),
     }
     mitigations = [
         (m.value, MITIGATION_COMMANDS[m].format(**subs)) for m in scenario.expected_response.mitigations

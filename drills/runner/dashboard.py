@@ -224,7 +224,7 @@ def _recent(events: Sequence[Event], origin: datetime | None, limit: int) -> Tab
         pad_edge=False,
     )
     table.add_column("when", no_wrap=True)
-    table.add_column("source", no_wrap=True)
+    table.add_column("source", no_wrap=True, max_width=22, overflow="ellipsis")
     table.add_column("event", overflow="fold")
     described = [(e, d) for e in events if (d := describe(e)) is not None]
     for e, (_, _, text, key) in described[-limit:]:

@@ -29,7 +29,16 @@ from drills.adapters.paths import drills_dir, reports_dir
 from drills.adapters.plan_files import LoadedPlan, ResolvedEntry
 from drills.adapters.runbook import StepChecker, StepVerdict, backup_age
 from drills.errors import DrillError
-from drills.model.events import DrillEnded, DrillStarted, Event, FaultInjected, Mode, RunbookStep, Source
+from drills.model.events import (
+    DrillEnded,
+    DrillStarted,
+    Event,
+    FaultInjected,
+    FaultReverted,
+    Mode,
+    RunbookStep,
+    Source,
+)
 from drills.model.plan import DrPlan, KubectlCheck, ProbeCheck
 from drills.model.plan import RunbookStep as PlanStep
 from drills.model.scorecard import Scorecard
@@ -225,6 +234,7 @@ class _EntryRun:
         )
         self._journal_path: Path | None = None
         self._journal_known = threading.Event()
+        self._seen_end = False
 
     # called by the drill (or found by scanning)
     def on_started(self, journal: Path) -> None:
@@ -320,6 +330,8 @@ class _EntryRun:
             for e in follower.poll():
                 if isinstance(e, FaultInjected) and t0 is None:
                     t0 = e.at
+                if isinstance(e, DrillEnded | FaultReverted):
+                    self._seen_end = True
                 if isinstance(e, DrillEnded):
                     ended = True
             if t0 is None and (ended or not drill.is_alive()):
@@ -351,20 +363,25 @@ class _EntryRun:
             give_up = step_start + timeout
             verdict = StepVerdict(False, "not checked yet")
             while True:
+                # A revert by drills (budget, abort) restores the world too: that is not the team's step.
+                ended = ended or self._over(follower, drill)
                 now = r.clock.now()
-                verdict = checker.check(step, now=now)
-                res.checks += 1
-                if verdict.done:
-                    res.done = now
-                    res.status = "done"
-                    res.detail = verdict.detail
-                    break
-                drill_over = not drill.is_alive() or any(isinstance(e, DrillEnded) for e in follower.poll())
-                if drill_over:
-                    ended = True
+                if not ended:
+                    verdict = checker.check(step, now=now)
+                    res.checks += 1
+                    if verdict.done and not self._over(follower, drill):
+                        res.done = now
+                        res.status = "done"
+                        res.detail = verdict.detail
+                        break
+                    ended = ended or self._over(follower, drill)
                 if now >= give_up or ended or r.cancelled.is_set():
                     res.status = "failed"
-                    why = "the drill ended" if ended else ("stopped" if r.cancelled.is_set() else "timed out")
+                    why = (
+                        "the drill ended (or drills reverted the fault)"
+                        if ended
+                        else ("stopped" if r.cancelled.is_set() else "timed out")
+                    )
                     res.detail = f"{why} before the check held: {verdict.detail}"
                     break
                 r.clock.sleep(POLL_SECONDS)
@@ -380,8 +397,32 @@ class _EntryRun:
             )
             if res.status != "done":
                 self._fail_rest(i + 1, f"skipped: {step.name!r} was not confirmed")
+                if not ended and not r.cancelled.is_set():
+                    self._abort(path, f"runbook step {step.name!r} was not confirmed in time")
                 return
             step_start = res.done or r.clock.now()
+
+    def _over(self, follower: Follower, drill: threading.Thread) -> bool:
+        """Has the drill ended, or has drills itself reverted the fault? (remembered once seen)"""
+        if not self._seen_end:
+            fresh = follower.poll()
+            self._seen_end = any(isinstance(e, DrillEnded | FaultReverted) for e in fresh)
+            if not self._seen_end and not drill.is_alive():
+                self._seen_end = True
+        return self._seen_end
+
+    def _abort(self, journal: Path, why: str) -> None:
+        """The runbook broke down: ask the drill to end and revert, so the plan moves on."""
+        from drills.runner.respond import DrillRef, ResponderSession
+
+        try:
+            ref = DrillRef(journal.parent.name, journal.parent)
+            ResponderSession(ref, actor=ACTOR, source=Source.SYSTEM, clock=self.runner.clock).abort(why)
+            self.result.warnings.append(f"drill aborted: {why}")
+        except DrillError as e:
+            self.result.warnings.append(
+                f"could not abort the drill ({e.message}); it runs to its time budget"
+            )
 
     def _fail_rest(self, start: int, why: str) -> None:
         for res in self.result.steps[start:]:

@@ -123,6 +123,7 @@ def write_meta(ref_dir: Path, meta: dict[str, Any]) -> None:
 
 def find_drill(drill_id: str | None = None) -> DrillRef:
     """The drill ``drill_id`` names, or the active one; NoActiveDrill (with what to do) when there is none."""
+    from_pointer = drill_id is None
     if drill_id is None:
         drill_id = active_drill_id()
         if drill_id is None:
@@ -142,7 +143,27 @@ def find_drill(drill_id: str | None = None) -> DrillRef:
         loaded = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
         if isinstance(loaded, dict):
             meta = loaded
-    return DrillRef(drill_id, directory, meta)
+    ref = DrillRef(drill_id, directory, meta)
+    if from_pointer and _runner_gone(ref):
+        raise NoActiveDrill(
+            f"drill {drill_id} is not running any more: its runner (pid {meta.get('pid')}) is gone",
+            hint="`drill recover` reverts any fault it left behind; start a new drill with `drill run`",
+        )
+    return ref
+
+
+def _runner_gone(ref: DrillRef) -> bool:
+    """The pointer names a drill whose runner died without ending it (a crash, SIGKILL, a reboot)."""
+    pid = ref.meta.get("pid")
+    if not isinstance(pid, int) or pid <= 0 or ref.meta.get("outcome"):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
 
 
 # ---- what the journal says so far -----------------------------------------------------------------------

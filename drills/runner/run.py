@@ -38,9 +38,12 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 from rich.prompt import Confirm
+from rich.status import Status
 
-from drills.adapters import identities, paths
+from drills.adapters import clusters, identities, paths
+from drills.adapters.clusters import ClusterHandle
 from drills.adapters.faults import FaultHandle, FaultPlan, inject, plan_scenario
+from drills.adapters.history import History
 from drills.adapters.journal import JOURNAL_FILE, Follower, Journal, read_journal
 from drills.adapters.kube import Kube
 from drills.adapters.ledger import Ledger
@@ -48,7 +51,7 @@ from drills.adapters.observer import Observer
 from drills.adapters.preflight import preflight
 from drills.adapters.scenario_files import find_scenario, load_model, load_policy, load_scenario
 from drills.engine import comms
-from drills.engine.ladder import training_hints
+from drills.engine.ladder import DrillStatus, training_hints
 from drills.engine.scoring import score
 from drills.engine.timeline import build
 from drills.errors import DrillError, SafetyError, UsageError
@@ -230,7 +233,7 @@ class DrillRun:
         clock: Clock = SYSTEM_CLOCK,
         dashboard: bool = True,
         cluster_name: str = "drills",
-        cluster: Any = None,
+        cluster: ClusterHandle | None = None,
         detector: str | Detector = "health-probe",
         pagers: Sequence[str | Pager] | None = None,
         console: Console | None = None,
@@ -250,7 +253,12 @@ class DrillRun:
         self.policy = resolve_policy(policy)
         self.targets: SlaTargets = self.policy.targets(self.scenario.sla)
         self.responder_kind, self.profile, self.profile_path = load_responder(responder)
-        self.mode = Mode(mode)
+        try:
+            self.mode = Mode(mode)
+        except ValueError:
+            raise UsageError(
+                f"unknown mode {mode!r}", hint=f"use one of: {', '.join(m.value for m in Mode)}"
+            ) from None
         self.backend = backend
         self.trainee = trainee
         self.seed = seed
@@ -306,7 +314,7 @@ class DrillRun:
         self._tearing_down = False
         self._interrupt = threading.Event()
         self._terminate = threading.Event()
-        self._history: Any = None
+        self._history: History | None = None
 
     # ---- progress -----------------------------------------------------------------------------------------
 
@@ -322,11 +330,9 @@ class DrillRun:
 
     # ---- setup ---------------------------------------------------------------------------------------------
 
-    def _cluster_handle(self) -> Any:
+    def _cluster_handle(self) -> ClusterHandle:
         if self.cluster is not None:
             return self.cluster
-        from drills.adapters import clusters
-
         with self._status(f"cluster {self.cluster_name} ({self.backend})..."):
             self.cluster = clusters.up(
                 self.cluster_name, backend=self.backend, progress=self.console.is_terminal
@@ -335,7 +341,7 @@ class DrillRun:
 
     def _kube(self) -> Kube:
         handle = self._cluster_handle()
-        return Kube(handle.kubeconfig, context=getattr(handle, "context", None))
+        return Kube(handle.kubeconfig, context=handle.context)
 
     def plan(self) -> FaultPlan:
         """Preflight-free planning: what the faults would change (``drill run --dry-run``)."""
@@ -427,8 +433,8 @@ class DrillRun:
             "scenario_path": str(self.scenario_path) if self.scenario_path else None,
             "mode": self.mode.value,
             "backend": self.backend,
-            "cluster": getattr(handle, "name", self.cluster_name),
-            "context": getattr(handle, "context", None),
+            "cluster": handle.name if handle else self.cluster_name,
+            "context": handle.context if handle else None,
             "responder": self.responder_kind,
             "responder_file": str(self.profile_path) if self.profile_path else None,
             "trainee": self.trainee,
@@ -442,8 +448,6 @@ class DrillRun:
         if not self.record_history:
             return
         try:
-            from drills.adapters.history import History
-
             self._history = History(clock=self.clock)
             self._history.record_start(started, journal=self.journal.path if self.journal else None)
         except DrillError as e:
@@ -453,8 +457,6 @@ class DrillRun:
     def _history_end(self, scorecard: Scorecard, events: Sequence[Event]) -> None:
         if self._history is None:
             return
-        from drills.engine.ladder import DrillStatus
-
         status = DrillStatus.CRASHED if self.outcome == Outcome.CRASHED else DrillStatus.FINISHED
         try:
             self._history.record_result(
@@ -537,16 +539,17 @@ class DrillRun:
             self.kube,
             self.scenario,
             self.clock,
-            audit_log=getattr(handle, "audit_log", None),
+            audit_log=handle.audit_log if handle else None,
             identities=self.cluster_identities,
             baseline_replicas=self.baseline_replicas,
         )
 
     def _pump_observer(self) -> None:
         """Observer events into the journal, then to the detector (which may fire the alert)."""
-        assert self.journal is not None
+        assert self.journal is not None and self.observer is not None
+        observer = self.observer
         try:
-            for event in self.observer.events():
+            for event in observer.events():
                 if self._stop_pump.is_set():
                     break
                 written = self.journal.append(event)
@@ -645,9 +648,13 @@ class DrillRun:
 
     def _loop(self) -> None:
         live: Live | None = None
+        spinner: Status | None = None
         if self.dashboard:
             live = Live(console=self.console, refresh_per_second=4, transient=False, auto_refresh=False)
             live.start()
+        elif self.console.is_terminal:
+            spinner = self.console.status("drill under way...")
+            spinner.start()
         self._in_loop = True
         try:
             while True:
@@ -656,6 +663,8 @@ class DrillRun:
                 now = self.clock.now()
                 if live is None:
                     self._narrate(fresh)
+                    if spinner is not None:
+                        spinner.update(self._progress_line(now))
                 else:
                     live.update(
                         render_dashboard(self.events, now, self.targets, self.console.width), refresh=True
@@ -675,10 +684,18 @@ class DrillRun:
                 self.clock.sleep(TICK)
         finally:
             self._in_loop = False
+            if spinner is not None:
+                spinner.stop()
             if live is not None:
                 self._poll()
                 live.update(render_dashboard(self.events, self.clock.now(), self.targets, self.console.width))
                 live.stop()
+
+    def _progress_line(self, now: datetime) -> str:
+        tl = build(self.events, now=now)
+        elapsed = f"{(now - tl.t0).total_seconds():.0f}s since the fault" if tl.t0 else "starting"
+        health = {True: "healthy", False: "unhealthy", None: "health unknown"}[tl.healthy_now]
+        return f"drill {self.drill_id}: {tl.phase(now).value}, {elapsed}, {health} (`drill status` for more)"
 
     def _end(self, outcome: Outcome, reason: str, at: datetime) -> None:
         if self.outcome is None:
@@ -760,7 +777,7 @@ class DrillRun:
         self._stop_pump.set()
         if self.observer is not None:
             with contextlib.suppress(DrillError):
-                self.observer.stop()
+                self.observer.stop(timeout=0.1)
         if self._pump is not None:
             self._pump.join(timeout=10)
         with contextlib.suppress(DrillError):

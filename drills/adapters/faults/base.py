@@ -117,6 +117,8 @@ class Injector(ABC):
     """Base of the fault injectors; see the module docstring for the life cycle."""
 
     kind: ClassVar[str]
+    #: One line for `drill faults`.
+    summary: ClassVar[str] = ""
 
     def __init__(self, fault: Fault, ctx: FaultContext) -> None:
         self.fault = fault
@@ -240,6 +242,38 @@ class Injector(ABC):
         )
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         return sorted(live, key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
+
+
+_STAGES_CHECKED: dict[str, bool] = {}
+
+
+def require_pod_fault_stages(kube: Kube) -> None:
+    """FaultError before anything changes when the cluster's kwok Stages ignore the pod fault annotation.
+
+    Without them an annotated pod would simply keep running and the drill would wait for an effect that
+    never comes. Clusters without kwok Stages (kind) are not checked.
+    """
+    if _STAGES_CHECKED.get(kube.server):
+        return
+    try:
+        with kube.call("listing kwok Stages"):
+            data = r.request(kube, "GET", "/apis/kwok.x-k8s.io/v1alpha1/stages")
+    except NotFound:
+        return
+    wanted = f'annotations["{POD_FAULT_ANNOTATION}"]'
+    keys = [
+        str((expr.get("jq") or expr).get("key", ""))
+        for item in (data or {}).get("items") or []
+        if ((item.get("spec") or {}).get("resourceRef") or {}).get("kind") == "Pod"
+        for expr in (((item.get("spec") or {}).get("selector") or {}).get("matchExpressions") or [])
+    ]
+    if not any(wanted in key for key in keys):
+        raise FaultError(
+            f"this cluster's kwok Stages do not act on the {POD_FAULT_ANNOTATION} pod annotation, which pod-level "
+            "faults (crash-loop, oom, readiness-failure, config, dependency and load faults) use",
+            hint="update drills' fixtures (fixtures/kwok/) and run `drill cluster up` to apply them",
+        )
+    _STAGES_CHECKED[kube.server] = True
 
 
 def pod_trouble(pod: Mapping[str, Any]) -> str | None:

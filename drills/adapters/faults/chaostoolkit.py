@@ -183,6 +183,7 @@ class JournalEvents(RunEventHandler):  # type: ignore[misc]
 
 
 class ChaosToolkit(Injector):
+    summary = "a Chaos Toolkit experiment's method; its rollbacks are the revert"
     kind = "chaostoolkit"
     fault: ChaosToolkitFault
 

@@ -21,7 +21,13 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from drills.adapters import resources as r
-from drills.adapters.faults.base import POD_FAULT_ANNOTATION, Injector, PlannedChange, pod_trouble
+from drills.adapters.faults.base import (
+    POD_FAULT_ANNOTATION,
+    Injector,
+    PlannedChange,
+    pod_trouble,
+    require_pod_fault_stages,
+)
 from drills.adapters.faults.revert import restore_op
 from drills.engine.safety import BlastRadius
 from drills.errors import NotFound
@@ -83,6 +89,8 @@ class _ConfigFault(Injector):
             if references(dep["spec"]["template"]["spec"], self.object_kind, obj["metadata"]["name"])
             else []
         )
+        if pods:
+            require_pod_fault_stages(self.kube)
         self._consumers = [p["metadata"]["name"] for p in pods]
         for p in pods:
             changes.append(
@@ -119,6 +127,7 @@ class _ConfigFault(Injector):
 
 
 class BrokenConfig(_ConfigFault):
+    summary = "a ConfigMap key set to a broken value; the app's pods crash"
     kind = "broken-config"
     object_kind = "ConfigMap"
     reaction = "crash"
@@ -156,6 +165,7 @@ class _SecretFault(_ConfigFault):
 
 
 class SecretMissing(_SecretFault):
+    summary = "a Secret deleted; the app's pods crash"
     kind = "secret-missing"
     reaction = "crash"
 
@@ -174,6 +184,7 @@ class SecretMissing(_SecretFault):
 
 
 class SecretRotated(_SecretFault):
+    summary = "a Secret key rotated under the app; its pods fail readiness"
     kind = "secret-rotated"
     reaction = "unready"
 

@@ -52,6 +52,7 @@ def capture_namespace(kube: Any, namespace: str) -> list[dict[str, Any]]:
 
 
 class NamespaceLost(Injector):
+    summary = "the whole namespace deleted (quarterly DR: restore from backups)"
     kind = "namespace-lost"
     fault: NamespaceLostFault
 

@@ -118,6 +118,7 @@ class _NodeFault(Injector):
 
 
 class NodeNotReady(_NodeFault):
+    summary = "the busiest node(s) report NotReady"
     kind = "node-not-ready"
     label_value = "not-ready"
     words = "reports NotReady"
@@ -127,6 +128,7 @@ class NodeNotReady(_NodeFault):
 class NodeLost(_NodeFault):
     """The heartbeat stops; the node-lifecycle controller notices after its grace period (~50 s)."""
 
+    summary = "the busiest node(s) stop their heartbeat; the node controller takes over"
     kind = "node-lost"
     label_value = "lost"
     words = "stops its heartbeat, as if the machine vanished"
@@ -143,6 +145,7 @@ class NodeDrainStuck(_NodeFault):
     and the node's recorded ``spec.unschedulable``.
     """
 
+    summary = "a node cordoned for a drain that a too-strict PDB blocks"
     kind = "node-drain-stuck"
     label_value = ""
     words = "is cordoned for a drain that cannot finish"

@@ -18,6 +18,7 @@ from drills.model.scenario import PodKillFault
 
 
 class PodKill(Injector):
+    summary = "delete N pods or a percentage of the target's pods"
     kind = "pod-kill"
     fault: PodKillFault
 

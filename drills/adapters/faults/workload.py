@@ -30,6 +30,7 @@ from drills.adapters.faults.base import (
     PlannedChange,
     names,
     pod_trouble,
+    require_pod_fault_stages,
 )
 from drills.adapters.faults.revert import restore_op
 from drills.engine.health import match_labels_selector
@@ -123,6 +124,7 @@ class _Rollout(Injector):
 class BadDeploy(_Rollout):
     """A release whose pods crash (or OOM, or never get ready): new image and FAULT=<effect>."""
 
+    summary = "a release whose pods crash, OOM or never get ready (new image, FAULT=<effect>)"
     kind = "bad-deploy"
     fault: BadDeployFault
 
@@ -136,6 +138,7 @@ _EFFECT_WORDS = {"crash": "crash on start", "oom": "are OOM-killed", "unready": 
 
 
 class ImagePull(_Rollout):
+    summary = "a release of an image tag the registry does not have (ImagePullBackOff)"
     kind = "image-pull"
     fault: ImagePullFault
 
@@ -175,6 +178,8 @@ class _PodAnnotation(Injector):
                 f"{self.kind}: deployment {self.namespace}/{self.workload} has no running pods to affect",
                 hint="is the fixture world healthy? run the preflight (`drill inject --dry-run`)",
             )
+        if self.annotation == POD_FAULT_ANNOTATION:
+            require_pod_fault_stages(self.kube)
         chosen = self._choose(pods)
         self._chosen = names(chosen)
         value = self._annotation_value()
@@ -205,12 +210,14 @@ class _PodAnnotation(Injector):
 
 
 class CrashLoop(_PodAnnotation):
+    summary = "all pods but the newest crash-loop; fresh pods are clean (annotation)"
     kind = "crash-loop"
     value = "crash"
     words = "crashes and restarts in a loop"
 
 
 class Oom(_PodAnnotation):
+    summary = "every pod is OOM-killed and restarted (annotation)"
     kind = "oom"
     value = "oom"
     spare = 0
@@ -222,6 +229,7 @@ class ReadinessFailure(_PodAnnotation):
     the label a deep health check puts on known-good pods), so ``kubectl set selector service/app
     "app=myapp,healthy=true"`` is a real way out."""
 
+    summary = "all pods but one fail readiness; the good one is labelled healthy=true"
     kind = "readiness-failure"
     value = "unready"
     words = "fails its readiness probe"
@@ -245,6 +253,14 @@ class ReadinessFailure(_PodAnnotation):
                 )
             )
             ops.append(restore_op(pod, [["metadata", "labels", HEALTHY_LABEL]]))
+        # Undo order is last-recorded first: the Services' selectors (a responder may have narrowed them to
+        # healthy=true) are put back before the labels go, so the revert never leaves a Service with no pods.
+        labels = dep["spec"]["template"]["metadata"].get("labels") or {}
+        services, _ = r.list_objects(self.kube, "Service", self.namespace)
+        for svc in services:
+            selector = (svc.get("spec") or {}).get("selector") or {}
+            if selector and selector.items() <= labels.items():
+                ops.append(restore_op(svc, [["spec", "selector"]]))
         return changes, radius, ops
 
 
@@ -276,6 +292,7 @@ class LoadSpike(Injector):
     the users; it stops at revert, which puts the template's usage annotation back on every pod.
     """
 
+    summary = "a constant CPU demand spread over the live pods; overloaded pods go unready"
     kind = "load-spike"
     fault: LoadSpikeFault
     tick = 1.0
@@ -289,6 +306,7 @@ class LoadSpike(Injector):
         pods = self.pods_of(dep)
         if not pods:
             raise FaultError(f"load-spike: deployment {self.namespace}/{self.workload} has no running pods")
+        require_pod_fault_stages(self.kube)
         per_pod = parse_cpu(self.fault.cpu)
         if per_pod is None or per_pod <= 0:
             raise FaultError(f"load-spike: cpu {self.fault.cpu!r} is not a CPU quantity (e.g. 300m)")
@@ -456,6 +474,7 @@ class _Scale(Injector):
 
 
 class ScaleToZero(_Scale):
+    summary = "the target loses its replicas (scaled to `replicas`, default 0)"
     kind = "scale-to-zero"
     fault: ScaleToZeroFault
 
@@ -464,11 +483,123 @@ class ScaleToZero(_Scale):
 
 
 class DependencyOutage(_Scale):
+    """The dependency (``db-proxy``) loses every pod, and the app hangs on it until its circuit breaker is on.
+
+    Besides scaling the dependency to zero, a reaction driver plays the app: every second, while the
+    dependency has no ready pod, each live pod of the target whose container does not have
+    ``CIRCUIT_BREAKER_ENABLED=true`` fails readiness (worker threads stuck on database timeouts); pods with
+    the breaker on fail fast and stay ready. So ``kubectl set env deployment/app CIRCUIT_BREAKER_ENABLED=true``
+    (the seed's fix) or bringing the dependency back heals the service, and a mere restart does not.
+    """
+
+    summary = (
+        "the dependency Deployment (db-proxy) scaled to 0; the app hangs unless its circuit breaker is on"
+    )
     kind = "dependency-outage"
     fault: DependencyOutageFault
+    tick = 1.0
 
     def _deployment_name(self) -> str:
         return self.fault.dependency
 
     def _to(self) -> int:
         return 0
+
+    def _plan(self) -> tuple[list[PlannedChange], BlastRadius, list[dict[str, Any]]]:
+        require_pod_fault_stages(self.kube)
+        changes, radius, ops = super()._plan()
+        app = self.deployment()
+        self._app_selector = match_labels_selector(app["spec"]["selector"].get("matchLabels") or {})
+        pods = self.pods_of(app)
+        changes.append(
+            PlannedChange(
+                "RUN",
+                "AppReaction",
+                self.namespace,
+                f"app reaction: pods of {self.workload} without CIRCUIT_BREAKER_ENABLED=true fail readiness "
+                f"while {self.fault.dependency} has no ready pod",
+                f"annotate {POD_FAULT_ANNOTATION}=unready on those pods, every second until the revert",
+            )
+        )
+        ops.append(
+            {
+                "op": "pod-annotations",
+                "namespace": self.namespace,
+                "selector": self._app_selector,
+                "annotations": {POD_FAULT_ANNOTATION: None},
+            }
+        )
+        # both workloads are the fault's target: the dependency's pods go, the app's pods hang
+        radius = BlastRadius(
+            pods=radius.pods + len(pods),
+            target_pods=radius.target_pods + len(pods),
+            namespaces=radius.namespaces,
+        )
+        return changes, radius, ops
+
+    def _dependency_down(self) -> bool:
+        dep = r.get(self.kube, "Deployment", self.fault.dependency, self.namespace)
+        return dep is None or int((dep.get("status") or {}).get("readyReplicas") or 0) == 0
+
+    @staticmethod
+    def _breaker_on(pod: dict[str, Any]) -> bool:
+        return any(
+            e.get("name") == "CIRCUIT_BREAKER_ENABLED" and str(e.get("value", "")).lower() == "true"
+            for c in pod["spec"].get("containers") or []
+            for e in c.get("env") or []
+        )
+
+    def react(self) -> int:
+        """One driver step; how many app pods hang on the dependency now."""
+        down = self._dependency_down()
+        pods, _ = r.list_objects(self.kube, "Pod", self.namespace, label_selector=self._app_selector)
+        hanging = 0
+        for p in pods:
+            if p["metadata"].get("deletionTimestamp"):
+                continue
+            broken = down and not self._breaker_on(p)
+            hanging += broken
+            have = (p["metadata"].get("annotations") or {}).get(POD_FAULT_ANNOTATION)
+            want = "unready" if broken else None
+            if have != want and (have in (None, "unready")):
+                with contextlib.suppress(NotFound):
+                    r.patch(
+                        self.kube,
+                        "Pod",
+                        p["metadata"]["name"],
+                        self.namespace,
+                        {"metadata": {"annotations": {POD_FAULT_ANNOTATION: want}}},
+                    )
+        return hanging
+
+    def execute(self, change: PlannedChange) -> None:
+        if change.kind == "AppReaction":
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._drive, name="drills-app-reaction", daemon=True)
+            self.react()
+            self._thread.start()
+            return
+        super().execute(change)
+
+    def _drive(self) -> None:
+        while not self._stop.wait(self.tick):
+            try:
+                self.react()
+            except DrillError as e:
+                log.warning("app reaction driver: %s", e)
+
+    def stop(self) -> None:
+        stop = getattr(self, "_stop", None)
+        if stop is not None:
+            stop.set()
+            self._thread.join(timeout=10)
+
+    def effect(self) -> str | None:
+        scaled = super().effect()
+        if not scaled:
+            return None
+        app = self.deployment()
+        stuck = [p for p in self.pods_of(app) if pod_trouble(p)]
+        if not stuck:
+            return None
+        return f"{scaled}; {len(stuck)} pods of {self.workload} fail readiness (no circuit breaker)"

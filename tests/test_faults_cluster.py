@@ -1,0 +1,340 @@
+"""Every fault on the real embedded cluster: injected, its effect observed in the journal, reverted, and the
+cluster back at baseline, compared object by object. Also the refusals: each refused fault changes nothing.
+
+The observer writes to a real journal while the fault runs (audit attribution on), injections go through
+drills' own identity, and the revert ledger is a real file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from faults_support import (
+    SCENARIOS,
+    baseline,
+    differences,
+    scenario,
+    variant,
+    wait_for_baseline,
+    wait_until,
+    watched,
+)
+
+from drills.adapters import faults, identities, resources
+from drills.adapters.clusters import ClusterHandle
+from drills.adapters.kube import Kube
+from drills.adapters.ledger import Ledger
+from drills.errors import FaultError, Forbidden, SafetyError
+from drills.model.events import (
+    ActionKind,
+    ActionObserved,
+    ActorKind,
+    ChaosToolkitEvent,
+    FaultInjected,
+    FaultReverted,
+    HealthChanged,
+)
+from drills.model.scenario import Scenario
+
+pytestmark = pytest.mark.cluster
+
+CASES: dict[str, Callable[[], Scenario]] = {
+    "bad-deploy": lambda: scenario("bad-deploy-rollback"),
+    "crash-loop": lambda: scenario("crash-loop-delete-pods"),
+    "oom": lambda: variant("crash-loop-delete-pods", {"kind": "oom"}),
+    "readiness-failure": lambda: scenario("readiness-set-selector"),
+    # the shipped scenario's probes stay green while old pods serve the stuck rollout; no-restarts sees it
+    "image-pull": lambda: variant(
+        "image-pull-fix-forward",
+        {"kind": "image-pull", "image": "myapp:v2.1.0-rc-does-not-exist"},
+        [{"probe": "no-restarts", "selector": "app=myapp"}],
+    ),
+    "scale-to-zero": lambda: variant(
+        "pod-kill-self-healing",
+        {"kind": "scale-to-zero"},
+        [{"probe": "deployment-available", "name": "app", "min_available": 3}],
+    ),
+    "load-spike": lambda: scenario("load-spike-scale"),
+    "dependency-outage": lambda: scenario("dependency-outage-circuit-breaker"),
+    "pod-kill": lambda: scenario("pod-kill-self-healing"),
+    "node-not-ready": lambda: scenario("node-not-ready-drain"),
+    "node-lost": lambda: scenario("node-lost-drain"),
+    "node-drain-stuck": lambda: scenario("node-drain-stuck-uncordon"),
+    "broken-config": lambda: scenario("broken-config-restore"),
+    "secret-missing": lambda: variant(
+        "secret-rotated-restore", {"kind": "secret-missing", "secret": "app-secrets"}
+    ),
+    "secret-rotated": lambda: scenario("secret-rotated-restore"),
+    "namespace-lost": lambda: scenario("quarterly-dr-namespace-lost"),
+    "chaostoolkit": lambda: scenario("chaostoolkit-terminate-pod"),
+}
+
+#: How long until the effect shows: the node-lifecycle controller needs its grace period for a lost node.
+EFFECT_TIMEOUT = {"node-lost": 90.0}
+
+
+@pytest.fixture(scope="module")
+def ids(drill_cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> identities.Identities:
+    assert drill_cluster.ca_cert and drill_cluster.ca_key
+    admin = drill_cluster.kube()
+    nodes = [n["metadata"]["name"] for n in resources.list_objects(admin, "Node")[0]]
+    return identities.setup(
+        admin,
+        ca_cert=drill_cluster.ca_cert,
+        ca_key=drill_cluster.ca_key,
+        server=drill_cluster.server,
+        context=drill_cluster.context,
+        directory=tmp_path_factory.mktemp("identities"),
+        responder="tester",
+        namespaces=["production"],
+        nodes=nodes,
+    )
+
+
+@pytest.fixture(scope="module")
+def injector(ids: identities.Identities) -> Iterator[Kube]:
+    kube = Kube(ids.injector.kubeconfig, ids.injector.context)
+    yield kube
+    kube.close()
+
+
+@pytest.fixture(autouse=True)
+def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DRILLS_STATE", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+@pytest.mark.parametrize("kind", list(CASES))
+def test_fault_injected_observed_reverted_back_at_baseline(
+    kind: str,
+    world: ClusterHandle,
+    kube: Kube,
+    injector: Kube,
+    ids: identities.Identities,
+    tmp_path: Path,
+) -> None:
+    sc = CASES[kind]()
+    assert sc.faults[0].kind == kind
+    before = baseline(kube)
+    ledger = Ledger(tmp_path / "ledger.jsonl", drill_id=f"test-{kind}")
+    with watched(world, injector, sc, tmp_path, ids) as w:
+        handle = faults.inject(sc, injector, ledger, w.journal, scenario_dir=SCENARIOS)
+        t0 = handle.injected_at
+        assert t0 is not None
+        effects = handle.confirm(EFFECT_TIMEOUT.get(kind, 60.0))
+        assert effects and all(effects)
+        # the effect reaches the journal: the steady state breaks after the fault
+        wait_until(
+            lambda: any(not e.healthy and e.at >= t0 for e in w.of(HealthChanged)),
+            120,
+            f"{kind}: an unhealthy health.changed in the journal",
+        )
+        (injected,) = w.of(FaultInjected)
+        assert injected.at == t0 and injected.fault_kind == kind and injected.actor == "drills:injector"
+        # drills' own changes are attributed to drills, never to a person
+        for action in w.of(ActionObserved):
+            assert action.actor_kind != ActorKind.RESPONDER, action
+        handle.revert(reason="test")
+        assert ledger.pending() == []
+        (reverted,) = w.of(FaultReverted)
+        assert reverted.ok and reverted.fault_kind == kind
+        wait_until(
+            lambda: w.observer.verdict is not None and w.observer.verdict.healthy,
+            240,
+            f"{kind}: healthy again",
+        )
+        last = w.of(HealthChanged)[-1]
+        assert last.healthy, last
+    diffs = wait_for_baseline(kube, before)
+    assert diffs == [], "\n".join(diffs)
+
+
+def test_revert_is_idempotent(world: ClusterHandle, kube: Kube, injector: Kube, tmp_path: Path) -> None:
+    sc = scenario("node-drain-stuck-uncordon")
+    before = baseline(kube)
+    handle = faults.inject(sc, injector, Ledger(tmp_path / "ledger.jsonl"), None)
+    handle.confirm(30)
+    first = handle.revert()
+    assert handle.revert() == []  # already reverted: nothing to do
+    again = faults.base.apply_ops(injector, handle.faults[0].injector.revert_ops())
+    assert all("already at baseline" in note for note in again), (first, again)
+    assert wait_for_baseline(kube, before) == []
+
+
+def test_revert_restores_the_recorded_baseline_not_the_previous_revision(
+    world: ClusterHandle, kube: Kube, injector: Kube, tmp_path: Path
+) -> None:
+    """A responder who rolls out yet another template during the fault does not change what the revert
+    restores: the template recorded before the fault."""
+    sc = scenario("bad-deploy-rollback")
+    before = baseline(kube)
+    handle = faults.inject(sc, injector, Ledger(tmp_path / "ledger.jsonl"), None)
+    resources.patch(
+        kube,
+        "Deployment",
+        "app",
+        "production",
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "app",
+                                "image": "myapp:v2.1.0",
+                                "env": [{"name": "FAULT", "value": "unready"}],
+                            }
+                        ]
+                    }
+                }
+            }
+        },
+        patch_type="strategic",
+        field_manager="kubectl-set",
+    )
+    handle.revert()
+    assert wait_for_baseline(kube, before) == []
+
+
+# ---- refusals: a clear message and no change ---------------------------------------------------------
+
+
+def test_refuses_a_context_that_is_not_allow_listed(world: ClusterHandle, kube: Kube, tmp_path: Path) -> None:
+    cfg = yaml.safe_load(world.kubeconfig.read_text())
+    for ctx in cfg["contexts"]:
+        ctx["name"] = "prod-eu-1"
+    cfg["current-context"] = "prod-eu-1"
+    other = tmp_path / "kubeconfig"
+    other.write_text(yaml.safe_dump(cfg))
+    before = baseline(kube)
+    with pytest.raises(SafetyError, match=r"kubeconfig context 'prod-eu-1' is not allow-listed"):
+        faults.inject(scenario("pod-kill-self-healing"), Kube(other), Ledger(tmp_path / "l.jsonl"), None)
+    assert differences(before, baseline(kube)) == []
+    assert not (tmp_path / "l.jsonl").exists()  # refused before anything, even the ledger
+
+
+def test_refuses_kube_system_without_the_flag(
+    world: ClusterHandle, kube: Kube, injector: Kube, tmp_path: Path
+) -> None:
+    data = scenario("pod-kill-self-healing").model_dump(mode="json")
+    data["target"] = {"namespace": "kube-system", "workload": "app"}
+    data["safety"] = {"allow_system_namespaces": True}
+    data["faults"] = [{"kind": "pod-kill", "count": 1, "selector": "app=anything"}]
+    sc = Scenario.model_validate(data)
+    kube_system_pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "drills-test-victim", "namespace": "kube-system", "labels": {"app": "anything"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    }
+    resources.create(kube, kube_system_pod)
+    try:
+        before = baseline(kube)
+        with pytest.raises(
+            SafetyError,
+            match=r"namespace 'kube-system' is a system namespace \(the scenario allows "
+            r"it, but --allow-system-namespaces was not given\)",
+        ):
+            faults.inject(sc, injector, Ledger(tmp_path / "l.jsonl"), None)
+        assert resources.get(kube, "Pod", "drills-test-victim", "kube-system") is not None
+        assert differences(before, baseline(kube)) == []
+    finally:
+        resources.delete(kube, "Pod", "drills-test-victim", "kube-system", grace_period_seconds=0)
+
+
+def test_refuses_an_over_cap_blast_radius(
+    world: ClusterHandle, kube: Kube, injector: Kube, tmp_path: Path
+) -> None:
+    data = scenario("pod-kill-self-healing").model_dump(mode="json")
+    data["faults"] = [{"kind": "pod-kill", "percent": 100}]
+    data["safety"] = {"max_pods": 2}
+    before = baseline(kube)
+    with pytest.raises(SafetyError, match=r"it would touch 3 pods; safety.max_pods is 2") as e:
+        faults.inject(Scenario.model_validate(data), injector, Ledger(tmp_path / "l.jsonl"), None)
+    assert e.value.hint and "nothing was changed" in e.value.hint
+    assert differences(before, baseline(kube)) == []
+
+
+def test_the_responder_identity_is_refused_outside_its_namespace_by_the_api_server(
+    world: ClusterHandle, kube: Kube, ids: identities.Identities, tmp_path: Path
+) -> None:
+    responder = Kube(ids.responder.kubeconfig, ids.responder.context)
+    # inside the drill's namespace: allowed
+    resources.patch(responder, "Deployment", "app", "production", {"metadata": {"annotations": {"t": "1"}}})
+    # outside: the API server itself says 403
+    with pytest.raises(
+        Forbidden, match=r'User "drills:responder:tester" cannot delete resource "configmaps"'
+    ):
+        resources.delete(responder, "ConfigMap", "extension-apiserver-authentication", "kube-system")
+    assert resources.get(kube, "ConfigMap", "extension-apiserver-authentication", "kube-system") is not None
+    with pytest.raises(Forbidden):
+        resources.create(
+            responder,
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "namespace": "default"}},
+        )
+    # and a drill fault run with the responder's identity cannot get through either
+    data = scenario("pod-kill-self-healing").model_dump(mode="json")
+    data["target"] = {"namespace": "default", "workload": "app"}
+    with pytest.raises(Forbidden):
+        faults.inject(Scenario.model_validate(data), responder, Ledger(tmp_path / "l.jsonl"), None)
+    responder.close()
+
+
+def test_dry_run_plans_exact_changes_and_changes_nothing(
+    world: ClusterHandle, kube: Kube, injector: Kube
+) -> None:
+    before = baseline(kube)
+    changes = faults.plan(scenario("bad-deploy-rollback"), injector, scenario_dir=SCENARIOS)
+    (change,) = changes
+    assert (
+        change.request_line() == "PATCH /apis/apps/v1/namespaces/production/deployments/app (strategic patch)"
+    )
+    assert change.body["spec"]["template"]["spec"]["containers"][0]["image"] == "myapp:v2.1.0"
+    assert differences(before, baseline(kube)) == []
+
+
+def test_injection_failure_is_undone_at_once(
+    world: ClusterHandle, kube: Kube, injector: Kube, tmp_path: Path
+) -> None:
+    """A fault whose effect never shows (a confirm timeout) is reverted before inject() raises."""
+    before = baseline(kube)
+    sc = scenario("crash-loop-delete-pods")
+    ledger = Ledger(tmp_path / "l.jsonl")
+    handle_list: list[faults.FaultHandle] = []
+    # the first crash comes 2-5 s after the annotation (the kwok Stage's delay): 0.5 s is too short to see it
+    with pytest.raises(FaultError, match="no effect visible after 0s"):
+        faults.inject(sc, injector, ledger, None, confirm_timeout=0.5, handles=handle_list)
+    assert handle_list and handle_list[0].reverted
+    assert ledger.pending() == []
+    assert wait_for_baseline(kube, before, timeout=120) == []
+
+
+def test_chaostoolkit_experiment_runs_as_a_fault_and_its_rollback_runs_on_abort(
+    world: ClusterHandle, kube: Kube, injector: Kube, ids: identities.Identities, tmp_path: Path
+) -> None:
+    sc = scenario("chaostoolkit-replicas-lost")
+    before = baseline(kube)
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    with watched(world, injector, sc, tmp_path, ids) as w:
+        handle = faults.inject(sc, injector, ledger, w.journal, scenario_dir=SCENARIOS, confirm_timeout=30)
+        dep = resources.get(kube, "Deployment", "app", "production")
+        assert dep is not None and dep["spec"]["replicas"] == 1  # the experiment's method ran for real
+        (op,) = ledger.pending()[0].ops
+        assert op["op"] == "chaostoolkit-rollbacks" and op["rollbacks"] == 1
+        handle.revert(reason="drill aborted")
+        wait_until(lambda: bool(w.of(ChaosToolkitEvent, phase="rollbacks-completed")), 30, "the rollbacks")
+    phases = [e.phase for e in w.of(ChaosToolkitEvent)]
+    assert phases[:3] == ["started", "hypothesis-before", "method-started"]
+    assert "finished" in phases and phases.index("rollbacks-started") > phases.index("finished")
+    rollback = [
+        e for e in w.of(ChaosToolkitEvent, phase="activity") if e.detail["name"].startswith("scale-app-back")
+    ]
+    assert rollback and rollback[0].detail["status"] == "succeeded"
+    # the scale by Chaos Toolkit ran with drills' identity: the observer says so
+    scales = w.of(ActionObserved, kind=ActionKind.SCALE)
+    assert [s.actor for s in scales] == ["drills:injector", "drills:injector"]
+    assert ledger.pending() == []
+    assert wait_for_baseline(kube, before) == []

@@ -1,0 +1,289 @@
+"""The observer on the real cluster: attribution by the audit log (a responder's rollout undo is the
+responder's rollback; a pod replaced by its ReplicaSet and a self-healing scenario are the controllers'),
+evidence reads, drains, the managedFields fallback, and surviving a kube-apiserver restart without missing a
+transition (the journal compared with the audit log)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from faults_support import scenario, wait_until, watched
+
+from drills.adapters import faults, identities, resources
+from drills.adapters.audit import AuditRecord
+from drills.adapters.binaries import kubectl_binary
+from drills.adapters.clusters import ClusterHandle
+from drills.adapters.kube import Kube
+from drills.adapters.ledger import Ledger
+from drills.engine.timeline import compute_clocks
+from drills.model.events import ActionKind, ActionObserved, ActorKind, HealthChanged, Note
+from drills.model.scenario import Scenario
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def ids(drill_cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> identities.Identities:
+    assert drill_cluster.ca_cert and drill_cluster.ca_key
+    admin = drill_cluster.kube()
+    nodes = [n["metadata"]["name"] for n in resources.list_objects(admin, "Node")[0]]
+    return identities.setup(
+        admin,
+        ca_cert=drill_cluster.ca_cert,
+        ca_key=drill_cluster.ca_key,
+        server=drill_cluster.server,
+        context=drill_cluster.context,
+        directory=tmp_path_factory.mktemp("identities"),
+        responder="tester",
+        namespaces=["production"],
+        nodes=nodes,
+    )
+
+
+@pytest.fixture(scope="module")
+def injector(ids: identities.Identities) -> Iterator[Kube]:
+    kube = Kube(ids.injector.kubeconfig, ids.injector.context)
+    yield kube
+    kube.close()
+
+
+def as_responder(ids: identities.Identities, *args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [str(kubectl_binary()), "--kubeconfig", str(ids.responder.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def actions(events: list[ActionObserved], kind: ActionKind) -> list[ActionObserved]:
+    return [e for e in events if e.kind == kind]
+
+
+def test_responders_rollout_undo_is_their_rollback_and_their_log_read_is_evidence(
+    world: ClusterHandle, injector: Kube, ids: identities.Identities, tmp_path: Path
+) -> None:
+    data = scenario("bad-deploy-rollback").model_dump(mode="json")
+    data["steady_state"]["healthy_for"] = "5s"  # so the mitigation is confirmed within the test
+    sc = Scenario.model_validate(data)
+    with watched(world, injector, sc, tmp_path, ids) as w:
+        handle = faults.inject(sc, injector, Ledger(tmp_path / "l.jsonl"), w.journal)
+        handle.confirm(60)
+        wait_until(lambda: any(not e.healthy for e in w.of(HealthChanged)), 60, "unhealthy")
+        crashing = next(
+            p["metadata"]["name"]
+            for p in resources.list_objects(injector, "Pod", "production", label_selector="app=myapp")[0]
+            if any(c["image"] == "myapp:v2.1.0" for c in p["spec"]["containers"])
+        )
+        as_responder(ids, "logs", "-n", "production", crashing, "--previous")
+        as_responder(ids, "rollout", "undo", "deployment/app", "-n", "production")
+        wait_until(
+            lambda: bool(w.of(ActionObserved, kind=ActionKind.ROLLBACK, actor_kind=ActorKind.RESPONDER)),
+            30,
+            "the responder's rollback",
+        )
+        wait_until(lambda: w.of(HealthChanged)[-1].healthy, 120, "healthy after the rollback")
+        time.sleep(6)  # the healthy period lasts the exit window
+        handle.revert()
+    (rollback,) = w.of(ActionObserved, kind=ActionKind.ROLLBACK, actor_kind=ActorKind.RESPONDER)
+    assert rollback.actor == "drills:responder:tester" and rollback.attribution == "audit"
+    assert rollback.object == "Deployment/production/app" and "myapp:v2.0.0" in rollback.detail
+    (evidence,) = w.of(ActionObserved, kind=ActionKind.EVIDENCE_READ)
+    assert evidence.actor_kind == ActorKind.RESPONDER and evidence.object == f"Pod/production/{crashing}"
+    assert evidence.detail == "read the logs of the previous container"
+    (image,) = w.of(ActionObserved, actor_kind=ActorKind.DRILLS, object="Deployment/production/app")[:1]
+    assert image.actor == "drills:injector"
+    clocks = compute_clocks(w.events())
+    assert clocks.mitigated_by == "human"
+
+
+def test_pods_replaced_by_the_replicaset_are_the_controllers_and_self_healing_is_the_systems(
+    world: ClusterHandle, injector: Kube, ids: identities.Identities, tmp_path: Path
+) -> None:
+    data = scenario("pod-kill-self-healing").model_dump(mode="json")
+    data["steady_state"]["healthy_for"] = "5s"
+    sc = Scenario.model_validate(data)
+    with watched(world, injector, sc, tmp_path, ids) as w:
+        handle = faults.inject(sc, injector, Ledger(tmp_path / "l.jsonl"), w.journal)
+        handle.confirm(30)
+        wait_until(
+            lambda: len(w.of(ActionObserved, kind=ActionKind.POD_CREATED)) >= 1, 30, "a replacement pod"
+        )
+        wait_until(
+            lambda: w.of(HealthChanged)[-1].healthy and any(not e.healthy for e in w.of(HealthChanged)),
+            120,
+            "a dip and the return of health",
+        )
+        time.sleep(sc.steady_state.healthy_for.total_seconds() + 1)
+        handle.revert()
+    (killed,) = w.of(ActionObserved, kind=ActionKind.POD_DELETED)
+    assert killed.actor_kind == ActorKind.DRILLS and killed.actor == "drills:injector"
+    for created in w.of(ActionObserved, kind=ActionKind.POD_CREATED):
+        assert created.actor_kind == ActorKind.CONTROLLER
+        assert created.actor == "kube-controller-manager/replicaset-controller"
+    assert not w.of(ActionObserved, actor_kind=ActorKind.RESPONDER)
+    clocks = compute_clocks(w.events())
+    assert clocks.mitigated_by == "system"
+
+
+def test_a_responders_pod_delete_is_theirs_and_the_replacement_the_controllers(
+    world: ClusterHandle, injector: Kube, ids: identities.Identities, tmp_path: Path
+) -> None:
+    sc = scenario("crash-loop-delete-pods")
+    with watched(world, injector, sc, tmp_path, ids) as w:
+        victim = resources.list_objects(injector, "Pod", "production", label_selector="app=myapp")[0][0]
+        as_responder(ids, "delete", "pod", "-n", "production", victim["metadata"]["name"])
+        wait_until(lambda: bool(w.of(ActionObserved, kind=ActionKind.POD_CREATED)), 30, "the replacement")
+    (deleted,) = w.of(ActionObserved, kind=ActionKind.POD_DELETED)
+    assert deleted.actor_kind == ActorKind.RESPONDER and deleted.destructive
+    (created,) = w.of(ActionObserved, kind=ActionKind.POD_CREATED)
+    assert created.actor_kind == ActorKind.CONTROLLER and created.at >= deleted.at
+
+
+def test_a_responders_drain_is_cordon_evictions_and_drain(
+    world: ClusterHandle, injector: Kube, ids: identities.Identities, tmp_path: Path
+) -> None:
+    sc = scenario("node-not-ready-drain")
+    pods = resources.list_objects(injector, "Pod", "production", label_selector="app=myapp")[0]
+    node = pods[0]["spec"]["nodeName"]
+    with watched(world, injector, sc, tmp_path, ids) as w:
+        as_responder(ids, "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=90s")
+        wait_until(lambda: bool(w.of(ActionObserved, kind=ActionKind.DRAIN)), 30, "the drain")
+        as_responder(ids, "uncordon", node)
+        wait_until(lambda: bool(w.of(ActionObserved, kind=ActionKind.UNCORDON)), 30, "the uncordon")
+    for kind in (ActionKind.CORDON, ActionKind.DRAIN, ActionKind.UNCORDON):
+        (a,) = w.of(ActionObserved, kind=kind)
+        assert a.actor_kind == ActorKind.RESPONDER, a
+    evictions = w.of(ActionObserved, kind=ActionKind.EVICT)
+    assert evictions and all(e.actor_kind == ActorKind.RESPONDER for e in evictions)
+
+
+def test_without_an_audit_log_managed_fields_stand_in_and_the_journal_says_so(
+    world: ClusterHandle, injector: Kube, ids: identities.Identities, tmp_path: Path
+) -> None:
+    from faults_support import drill_started
+
+    from drills.adapters.journal import Journal
+    from drills.adapters.observer import Observer
+
+    sc = scenario("load-spike-scale")
+    journal = Journal.create(tmp_path / "journal.jsonl", drill_started(sc))
+    obs = Observer(injector, sc, audit_log=None, identities=ids, on_event=journal.append).start()
+    try:
+        as_responder(ids, "scale", "deployment/app", "-n", "production", "--replicas=4")
+        wait_until(
+            lambda: any(
+                isinstance(e, ActionObserved) and e.kind == ActionKind.SCALE for e in journal.read().events
+            ),
+            30,
+            "the scale",
+        )
+    finally:
+        obs.stop()
+    events = journal.read().events
+    (note,) = [e for e in events if isinstance(e, Note)]
+    assert "managedFields" in note.text
+    (scale,) = [e for e in events if isinstance(e, ActionObserved) and e.kind == ActionKind.SCALE]
+    assert scale.attribution == "managed-fields" and scale.actor_kind == ActorKind.RESPONDER
+    assert scale.actor == "kubectl"  # the field manager kubectl names itself on the scale subresource
+
+
+# ---- an API server restart mid-drill ------------------------------------------------------------------
+
+
+def restart_apiserver(handle: ClusterHandle) -> float:
+    """Kill the kube-apiserver (SIGKILL, as a crash) and start it again with the same command line, as a
+    supervisor would; the seconds it was down."""
+    assert handle.workdir is not None
+    pid_file = handle.workdir / "pids" / "kube-apiserver.pid"
+    pid = int(pid_file.read_text().strip())
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    cwd = os.readlink(f"/proc/{pid}/cwd")
+    started = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/status").read_text().find("State:\tZ") < 0:
+        time.sleep(0.01)
+    time.sleep(1.0)  # really down for a moment: watches break, clients see connection refused
+    log = handle.workdir / "logs" / "kube-apiserver.log"
+    # started detached (not a child this test keeps), like kwokctl's own; `drill cluster down` stops it by PID
+    launched = subprocess.run(
+        [
+            "bash",
+            "-c",
+            'cd "$1" && shift && { setsid "$@" >>"$LOG" 2>&1 & echo $!; }',
+            "start",
+            cwd,
+            *[c.decode() for c in cmdline],
+        ],
+        env=dict(os.environ, LOG=str(log)),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid_file.write_text(launched.stdout.strip())
+    kube = handle.kube(timeout=2)
+    wait_until(lambda: _answers(kube), 60, "the API server back")
+    return time.monotonic() - started
+
+
+def _answers(kube: Kube) -> bool:
+    try:
+        kube.ping()
+    except Exception:
+        return False
+    return True
+
+
+def test_observer_survives_an_apiserver_restart_and_misses_no_transition(
+    world: ClusterHandle, kube: Kube, injector: Kube, ids: identities.Identities, tmp_path: Path
+) -> None:
+    sc = scenario("bad-deploy-rollback")
+    assert world.audit_log is not None
+    start = datetime.now().astimezone()
+    with watched(world, injector, sc, tmp_path, ids) as w:
+        resources.patch(kube, "Deployment", "app", "production", {"spec": {"replicas": 4}})
+        wait_until(lambda: len(w.of(ActionObserved, kind=ActionKind.SCALE)) == 1, 30, "the first scale")
+        down = restart_apiserver(world)
+        # right after the restart, before the watches have necessarily reconnected
+        resources.patch(kube, "Deployment", "app", "production", {"spec": {"replicas": 5}})
+        resources.patch(kube, "Deployment", "app", "production", {"spec": {"replicas": 3}})
+        wait_until(lambda: len(w.of(ActionObserved, kind=ActionKind.SCALE)) == 3, 90, "all three scales")
+        stats = w.observer.stats["Deployment"]
+        assert stats.reconnects + stats.gone >= 1, vars(stats)
+        wait_until(lambda: w.of(HealthChanged)[-1].healthy, 120, "healthy")
+    scales = w.of(ActionObserved, kind=ActionKind.SCALE)
+    assert [s.detail for s in scales] == ["replicas 3 -> 4", "replicas 4 -> 5", "replicas 5 -> 3"]
+    # the journal against the audit log: every scale write there is one scale here, same time, same writer
+    audit = [
+        AuditRecord.parse(json.loads(line))
+        for line in world.audit_log.read_text().splitlines()
+        if '"deployments"' in line and '"app"' in line
+    ]
+    writes = [
+        a
+        for a in audit
+        if a is not None
+        and a.at >= start
+        and a.ok
+        and a.verb == "patch"
+        and a.subresource is None
+        and a.user not in ("drills:injector",)
+    ]
+    assert [a.at for a in writes] == [s.at for s in scales], (
+        down,
+        [(a.at, a.verb, a.subresource, a.user) for a in writes],
+        [(s.at, s.detail, s.actor, s.attribution) for s in scales],
+    )
+    assert all(s.actor.startswith(a.user) for a, s in zip(writes, scales, strict=True))
+    assert all(s.attribution == "audit" for s in scales)
