@@ -31,18 +31,20 @@ _TMP_KEY = "_drills_test_clusters_dir"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Every cluster a test run creates goes into a directory of its own, removed at the end.
-    if not os.environ.get("DRILLS_CLUSTERS"):
-        tmp = tempfile.mkdtemp(prefix="drills-test-clusters-")
-        os.environ["DRILLS_CLUSTERS"] = tmp
-        setattr(config, _TMP_KEY, tmp)
+    # Every cluster a test run creates goes into a directory of its own, removed at the end; so does the
+    # state (journals, ledgers), so a run neither sees nor leaves the drills of the person running it.
+    made: dict[str, str] = {}
+    for var, prefix in (("DRILLS_CLUSTERS", "drills-test-clusters-"), ("DRILLS_STATE", "drills-test-state-")):
+        if not os.environ.get(var):
+            made[var] = os.environ[var] = tempfile.mkdtemp(prefix=prefix)
+    setattr(config, _TMP_KEY, made)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    tmp = getattr(config, _TMP_KEY, None)
-    if tmp:
+    made: dict[str, str] = getattr(config, _TMP_KEY, {})
+    for var, tmp in made.items():
         shutil.rmtree(tmp, ignore_errors=True)
-        os.environ.pop("DRILLS_CLUSTERS", None)
+        os.environ.pop(var, None)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

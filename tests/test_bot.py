@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from drills.adapters.scenario_files import load_model, load_scenario
 from drills.engine.scoring import score
 from drills.errors import ScenarioError
 from drills.model.events import (
+    Acknowledged,
     ActionKind,
     ActionObserved,
     ActorKind,
@@ -33,6 +35,8 @@ from drills.model.events import (
     Mode,
     Outcome,
     PageSent,
+    Paused,
+    Resumed,
     Source,
 )
 from drills.model.policy import Policy, SlaOverrides, SlaTargets
@@ -387,3 +391,39 @@ def test_wrong_profile_fails_exactly_the_judgement_checks(
         "comms.fields",
         "escalation.p0_leadership",
     }
+
+
+def test_a_pause_holds_the_bot_and_resume_releases_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRILLS_STATE", str(tmp_path / "state"))
+    s = scenario("bad-deploy-rollback")
+    drill_id = "20260106-090000-paused"
+    path = tmp_path / "state" / "drills" / drill_id / JOURNAL_FILE
+    t0 = SYSTEM_CLOCK.now()
+    journal = Journal.create(
+        path, started_event(s, drill_id, t0, mode=Mode.TRAINING, backend="embedded", trainee=None, seed=1)
+    )
+    journal.append(FaultInjected(at=t0, source=Source.SYSTEM, fault_kind="bad-deploy", target="deployment/app"))
+    journal.append(PageSent(at=t0, source=Source.SYSTEM))
+    journal.append(Paused(at=t0, source=Source.SYSTEM, reason="game master break"))
+    session = respond.ResponderSession(
+        respond.find_drill(drill_id), actor="good-bot", source=Source.BOT, journal=journal
+    )
+    # The first step (ack) is due 20s +-5s after the page: 0.15-0.25 s at this scale.
+    bot = Bot(profile("good"), s, session, CannedKubectl(WORLD, lambda args: None), seed=1, time_scale=0.01)
+    bot.start()
+    try:
+        time.sleep(1.0)
+        assert not any(isinstance(e, Acknowledged) for e in read_journal(path).events), "acked while paused"
+        resumed = SYSTEM_CLOCK.now()
+        journal.append(Resumed(at=resumed, source=Source.SYSTEM))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            acks = [e for e in read_journal(path).events if isinstance(e, Acknowledged)]
+            if acks:
+                break
+            time.sleep(0.05)
+        assert acks, "the bot never acknowledged after the resume"
+        # Active time from the page to the ack is the step's offset, not the offset plus the pause.
+        assert timedelta(0) <= acks[0].at - resumed <= timedelta(seconds=0.9)
+    finally:
+        bot.stop()

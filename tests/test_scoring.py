@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from drills.engine.rules import RULES
 from drills.engine.scoring import HINT_COST_CAP, grade, score
 from drills.errors import JournalError
-from drills.model.events import ActionKind, ActorKind
+from drills.model.events import ActionKind, ActorKind, Mode, Outcome
 from drills.model.policy import Policy, ScoringWeights, SlaOverrides
 from drills.model.scorecard import Check, CheckFamily, CheckStatus, Scorecard
 from drills.model.severity import Severity
@@ -775,3 +775,44 @@ def test_score_is_always_within_0_and_100_with_a_known_grade(spec: tuple) -> Non
     assert [c.id for c in sc.checks] == [r.id for r in RULES]
     assert (sc.improve_next is None) == (not sc.failed_checks)
     assert Scorecard.model_validate_json(sc.model_dump_json()) == sc
+
+
+def test_a_chaos_test_the_system_heals_alone_passes_without_a_responder() -> None:
+    b = DrillBuilder(severity="P3", mode=Mode.CHAOS_TEST, trainee=None)
+    b.at("2s").unhealthy()
+    b.at("20s").healthy()
+    b.at("50s").end(Outcome.SELF_HEALED)
+    sc = score(b.events)
+    assert sc.passed and sc.grade == "A"
+    assert status(b, "resolution.healthy") == PASS
+    for rule in ("roles.ic", "severity.accuracy", "escalation.p2p3_ticket", "comms.required"):
+        c = check(sc, rule)
+        assert c.status == NA and "healed by itself 20s after the fault" in c.detail
+
+
+def test_a_chaos_test_that_does_not_heal_is_judged_as_an_incident() -> None:
+    b = DrillBuilder(severity="P3", mode=Mode.CHAOS_TEST, trainee=None)
+    b.at("2s").unhealthy()
+    b.at("5m").end(Outcome.TIMED_OUT)
+    sc = score(b.events)
+    assert not sc.passed
+    assert status(b, "roles.ic") == FAIL
+
+
+def test_a_self_healing_drill_people_responded_to_is_scored_as_usual() -> None:
+    b = DrillBuilder(severity="P3", mode=Mode.CHAOS_TEST)
+    b.at("2s").unhealthy()
+    b.at("10s").ack()
+    b.at("20s").healthy()
+    b.at("50s").end(Outcome.SELF_HEALED)
+    assert status(b, "roles.ic") == FAIL
+
+
+def test_looking_after_the_system_healed_is_not_a_response() -> None:
+    b = DrillBuilder(severity="P3", mode=Mode.CHAOS_TEST)
+    b.at("2s").unhealthy()
+    b.at("20s").healthy()
+    b.at("25s").ack()
+    b.at("50s").end(Outcome.SELF_HEALED)
+    assert status(b, "roles.ic") == NA
+    assert score(b.events).passed

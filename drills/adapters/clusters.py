@@ -31,7 +31,7 @@ import yaml
 from rich.console import Console
 
 from drills.adapters import binaries as bins
-from drills.adapters import embedded, fixtures, kind
+from drills.adapters import embedded, fixtures, kind, monitoring
 from drills.adapters.embedded import ComponentStatus, Layout
 from drills.adapters.kube import Kube
 from drills.adapters.paths import clusters_dir
@@ -454,6 +454,8 @@ def down(name: str = DEFAULT_NAME) -> bool:
     if handle is None and not root.exists():
         return False
     backend = handle.backend if handle is not None else ("embedded" if layout.kwok_workdir.exists() else None)
+    # The monitoring stack runs in sessions of its own: stopped first, or its processes outlive the cluster.
+    monitoring.stop_monitoring(name)
     if backend == "embedded":
         kwokctl: Path | None
         try:

@@ -385,6 +385,39 @@ def cluster_logs_objects(directory: Path) -> list[dict[str, Any]]:
     return objs
 
 
+#: What the app's logs show during each fault (the clue a responder finds with `kubectl logs [--previous]`).
+_LOG_EFFECTS = {
+    "crash-loop": "crash",
+    "oom": "oom",
+    "readiness-failure": "unready",
+    "dependency-outage": "unready",
+    "broken-config": "unready",
+    "secret-missing": "unready",
+    "secret-rotated": "unready",
+}
+
+
+def log_effect(faults: Sequence[Any]) -> str | None:
+    """The log story for a scenario's faults (their ``kind``, and ``effect`` for a bad deploy); None: healthy."""
+    for fault in faults:
+        kind = getattr(fault, "kind", None)
+        if kind == "bad-deploy":
+            return str(getattr(fault, "effect", "crash"))
+        if kind in _LOG_EFFECTS:
+            return _LOG_EFFECTS[kind]
+    return None
+
+
+def refresh_container_logs(cluster: ClusterRef, *, now: datetime, faults: Sequence[Any] = ()) -> None:
+    """Bring the served logs up to ``now`` (a drill's start) with the story of its faults; embedded only.
+
+    The files are written once at `drill cluster up`, so without this `kubectl logs --since=10m` would show
+    nothing on a cluster that has been up for an hour.
+    """
+    if is_embedded(cluster):
+        write_container_logs(cluster, now=now, fault=log_effect(faults))
+
+
 def install_container_logs(cluster: ClusterRef, *, now: datetime, fault: str | None = None) -> None:
     directory = write_container_logs(cluster, now=now, fault=fault)
     _apply(cluster, ["-f", "-"], stdin=_dump(cluster_logs_objects(directory)))

@@ -15,6 +15,7 @@ from typing import ParamSpec, TypeVar
 import click
 from rich.console import Console
 
+from drills.adapters import ledger
 from drills.errors import DrillError
 
 P = ParamSpec("P")
@@ -59,5 +60,10 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "DRILLS"})
 @click.version_option(package_name="drills")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """drills: chaos drills and incident-response rehearsal on Kubernetes."""
+    # A crashed drill may have left a fault in a cluster: say so at every start, until `drill recover` runs.
+    if ctx.invoked_subcommand != "recover":
+        for line in ledger.warn_pending():
+            err_console().print(f"[bold yellow]warning:[/] {line}", markup=True, highlight=False)

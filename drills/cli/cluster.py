@@ -17,6 +17,7 @@ from rich.table import Table
 
 from drills.adapters import binaries as bins
 from drills.adapters import clusters
+from drills.adapters import monitoring as monitoring_stack
 from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
 
 _name_option = click.option(
@@ -48,9 +49,16 @@ def cluster() -> None:
     default=None,
     help="For --backend context: the kubeconfig holding it (default $KUBECONFIG or ~/.kube/config).",
 )
+@click.option(
+    "--monitoring/--no-monitoring",
+    default=False,
+    help="Also start Prometheus, Alertmanager and the state-metrics exporter on 127.0.0.1 (the detection chain).",
+)
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @handle_errors
-def up(name: str, backend: str, context: str | None, kubeconfig: Path | None, quiet: bool) -> None:
+def up(
+    name: str, backend: str, context: str | None, kubeconfig: Path | None, monitoring: bool, quiet: bool
+) -> None:
     """Start the drill cluster with the runbook's world (namespace production) and wait until it is Ready.
 
     Safe to repeat: a cluster that is already up is left as it is.
@@ -63,6 +71,9 @@ def up(name: str, backend: str, context: str | None, kubeconfig: Path | None, qu
         f"cluster [bold]{handle.name}[/] is up ({handle.backend}, {handle.server}), context {handle.context}"
     )
     out.print(f"use it:  export KUBECONFIG={shlex.quote(str(handle.kubeconfig))}", markup=False)
+    if monitoring:
+        stack = monitoring_stack.start_monitoring(handle, progress=not quiet)
+        out.print(f"Prometheus {stack.prometheus_url}  Alertmanager {stack.alertmanager_url}", markup=False)
 
 
 @cluster.command()

@@ -53,7 +53,9 @@ from drills.model.events import (
     FaultReverted,
     HintUsed,
     Mitigated,
+    Mode,
     Note,
+    Outcome,
     Resolved,
     RunbookStep,
     Source,
@@ -155,6 +157,23 @@ class _Scorer:
         self.over = resolved or tl.ended is not None
         self.spans = {s.rule.id: s for s in spans(tl, self.severity, targets)}
         self.changes = [a for a in tl.actions if a.actor_kind in PEOPLE and a.kind not in NOT_CHANGES]
+        self.healed_alone = self._healed_alone()
+
+    def _healed_alone(self) -> bool:
+        """A chaos test the system passed: health came back by itself and nobody had to start a response.
+
+        Then the responder rules have nothing to judge (no one was paged into an incident); what counts is
+        that the service healed and stayed healthy. A drill where people did respond is scored as usual.
+        """
+        tl = self.tl
+        if tl.mitigated_by != "system" or tl.mitigated is None or not tl.healthy_now:
+            return False
+        ended_healed = tl.ended is not None and tl.ended.outcome == Outcome.SELF_HEALED
+        if not (ended_healed or self.started.mode == Mode.CHAOS_TEST):
+            return False
+        # Nobody had taken the incident on before it healed (mitigated_by "system" already means no change
+        # by a responder came first); what people do afterwards is looking, not responding.
+        return tl.acknowledged is None or tl.acknowledged.at >= tl.mitigated
 
     # ---- helpers ------------------------------------------------------------------------------------------
 
@@ -672,9 +691,26 @@ class _Scorer:
 
     # ---- all rules ----------------------------------------------------------------------------------------
 
+    def self_healed(self, r: Rule) -> _Judged:
+        assert self.tl.mitigated is not None and self.tl.t0 is not None
+        after = fmt(self.tl.active(self.tl.t0, self.tl.mitigated))
+        if r.id == "resolution.healthy":
+            return self.check(
+                r, PASS, f"the service healed by itself {after} after the fault and was healthy at the end"
+            )
+        return self.check(
+            r,
+            NA,
+            f"the service healed by itself {after} after the fault, before anyone had to respond "
+            "(a passed chaos test)",
+            target=_any_target(r, self.targets),
+        )
+
     def judge(self, r: Rule) -> _Judged:
         if not r.applies_to(self.severity):
             return self.not_applicable(r)
+        if self.healed_alone and (r.family != CheckFamily.DETECTION or self.tl.first_alert is None):
+            return self.self_healed(r)
         special = {
             "mttd": lambda: self.mttd(),
             "roles.ic": lambda: self.roles_ic(r),

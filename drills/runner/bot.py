@@ -570,9 +570,21 @@ class Bot:
     # the loop
 
     def _wait_until(self, at: datetime) -> bool:
-        """Sleep until ``at`` (wall clock); False when stopped first."""
+        """Sleep until ``at`` in drill time; False when stopped first.
+
+        A game master's pause holds the bot as it holds the SLA clocks: the time spent paused since the
+        reference is added to the due time, so a step offset of 2m means two minutes of active drill.
+        """
         while not self._stop.is_set():
-            left = (at - self.clock.now()).total_seconds()
+            now = self.clock.now()
+            due = at
+            if self.reference is not None:
+                tl = build(self.session.events(), now=now)
+                due = at + tl.paused_between(self.reference, now)
+                if tl.paused_at(now):
+                    self._stop.wait(min(self.poll, 0.5))
+                    continue
+            left = (due - now).total_seconds()
             if left <= 0:
                 return True
             self._stop.wait(min(left, 0.5))
@@ -620,11 +632,26 @@ class Bot:
         if event is not None:
             action.events.append(event.id)
 
-    def _kubectl(self, action: BotAction, argv: Sequence[str], *, check: bool = True) -> None:
+    def _kubectl(
+        self, action: BotAction, argv: Sequence[str], *, check: bool = True, forbidden_retry: float = 0.0
+    ) -> None:
+        """Run one command; ``forbidden_retry`` s of retrying while the API server says 403.
+
+        A restore recreates a namespace whose RoleBindings (the bot's rights in it) went with it; drills
+        grants them again when the namespace is back, a moment later, and a person would simply re-run.
+        """
         if self.kubectl is None:
             raise EnvironmentProblem("the bot has no kubeconfig to act with")
         action.commands.append("kubectl " + shlex.join(argv))
-        self.kubectl.run(argv, check=check)
+        deadline = self.clock.monotonic() + forbidden_retry
+        while True:
+            try:
+                self.kubectl.run(argv, check=check)
+                return
+            except Forbidden:
+                if self._stop.is_set() or self.clock.monotonic() >= deadline:
+                    raise
+                self._stop.wait(1.0)
 
     def _do(self, step: Step, action: BotAction) -> None:
         s = self.session
@@ -663,8 +690,9 @@ class Bot:
                 mitigation = step.mitigation or self.scenario.expected_response.mitigations[0]
                 if self.kubectl is None:
                     raise EnvironmentProblem("the bot has no kubeconfig to act with")
+                retry = 30.0 if mitigation == Mitigation.RESTORE_BACKUP else 0.0
                 for argv in mitigation_commands(mitigation, self.scenario, self.kubectl):
-                    self._kubectl(action, argv)
+                    self._kubectl(action, argv, forbidden_retry=retry)
                 if step.announce:
                     self._record(action, s.mitigated(f"{mitigation.value}: " + "; ".join(action.commands)))
             case MitigatedStep():

@@ -40,7 +40,7 @@ from rich.live import Live
 from rich.prompt import Confirm
 from rich.status import Status
 
-from drills.adapters import clusters, identities, paths
+from drills.adapters import clusters, fixtures, identities, paths
 from drills.adapters.clusters import ClusterHandle
 from drills.adapters.faults import FaultHandle, FaultPlan, inject, plan_scenario
 from drills.adapters.history import History
@@ -476,6 +476,8 @@ class DrillRun:
         injector_kube = self.kube
         if self.identities.injector is not None:
             injector_kube = Kube(self.identities.injector)
+        if self.cluster is not None:
+            fixtures.refresh_container_logs(self.cluster, now=self.clock.now(), faults=self.scenario.faults)
         with self._status(f"injecting {', '.join(f.kind for f in self.scenario.faults)}..."):
             inject(
                 self.scenario,
@@ -771,6 +773,15 @@ class DrillRun:
                     self.revert_error = str(e)
                     log.error("revert failed: %s", e)
 
+    def _revoke_identities(self) -> None:
+        """The trainee's and the bot's rights end with the drill (their certificates stay, now powerless)."""
+        if self.cluster_identities is None or self.kube is None:
+            return
+        try:
+            identities.revoke(self.kube, self.cluster_identities)
+        except DrillError as e:
+            log.warning("could not revoke the drill identities: %s", e)
+
     def _stop_watchers(self) -> None:
         if self.bot is not None:
             self.bot.stop()
@@ -782,6 +793,14 @@ class DrillRun:
             self._pump.join(timeout=10)
         with contextlib.suppress(DrillError):
             self.detector.stop()
+        # Pagers that hold something open (a PagerDuty incident, a Slack forwarder) let go of it here.
+        for pager in self.pagers:
+            close = getattr(pager, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except DrillError as e:
+                    log.warning("closing pager %s: %s", pager.name, e)
 
     def _finish(self) -> DrillResult:
         assert self.journal is not None
@@ -836,6 +855,7 @@ class DrillRun:
                 try:
                     self._stop_watchers()
                     self._revert()
+                    self._revoke_identities()
                 finally:
                     if self.drill_id:
                         respond.clear_active(self.drill_id)
