@@ -393,7 +393,9 @@ def test_wrong_profile_fails_exactly_the_judgement_checks(
     }
 
 
-def test_a_pause_holds_the_bot_and_resume_releases_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_pause_holds_the_bot_and_resume_releases_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DRILLS_STATE", str(tmp_path / "state"))
     s = scenario("bad-deploy-rollback")
     drill_id = "20260106-090000-paused"
@@ -402,7 +404,9 @@ def test_a_pause_holds_the_bot_and_resume_releases_it(tmp_path: Path, monkeypatc
     journal = Journal.create(
         path, started_event(s, drill_id, t0, mode=Mode.TRAINING, backend="embedded", trainee=None, seed=1)
     )
-    journal.append(FaultInjected(at=t0, source=Source.SYSTEM, fault_kind="bad-deploy", target="deployment/app"))
+    journal.append(
+        FaultInjected(at=t0, source=Source.SYSTEM, fault_kind="bad-deploy", target="deployment/app")
+    )
     journal.append(PageSent(at=t0, source=Source.SYSTEM))
     journal.append(Paused(at=t0, source=Source.SYSTEM, reason="game master break"))
     session = respond.ResponderSession(

@@ -232,11 +232,15 @@ def test_dry_run_prints_the_exact_changes_and_changes_nothing(drill_env: Cluster
 
     from drills.cli import cli
 
-    before = kubectl("get", "deployment/app", "-n", "production", "-o", "jsonpath={.metadata.generation}").stdout
+    before = kubectl(
+        "get", "deployment/app", "-n", "production", "-o", "jsonpath={.metadata.generation}"
+    ).stdout
     result = CliRunner().invoke(cli, ["run", "bad-deploy-rollback", "--cluster", drill_env.name, "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "PATCH" in result.output and "Deployment/production/app" in result.output
     assert "myapp:v2.1.0" in result.output and "blast radius" in result.output
-    after = kubectl("get", "deployment/app", "-n", "production", "-o", "jsonpath={.metadata.generation}").stdout
+    after = kubectl(
+        "get", "deployment/app", "-n", "production", "-o", "jsonpath={.metadata.generation}"
+    ).stdout
     assert before == after
     assert not (Path(os.environ["DRILLS_STATE"]) / "drills").exists()  # no drill, no journal

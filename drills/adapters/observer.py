@@ -705,6 +705,8 @@ class Observer:
         self._responses: dict[str, Any] = {}
         #: When each object's previous version was seen: no write older than that can explain a new version.
         self._seen_at: dict[tuple[str, str, str], datetime] = {}
+        # when the API server received the write matched to each object's latest change
+        self._written_at: dict[tuple[str, str, str], datetime] = {}
         #: ``ns/pod`` -> when a restartCount last went up (for the no-restarts probe)
         self._restarts: dict[str, datetime] = {}
         self._started_at: datetime | None = None
@@ -960,6 +962,7 @@ class Observer:
             key = (change.kind, change.namespace or "", change.name)
             if change.type == "DELETED":
                 self._seen_at.pop(key, None)
+                self._written_at.pop(key, None)
             else:
                 self._seen_at[key] = change.received
 
@@ -1007,6 +1010,7 @@ class Observer:
         )
         if found:
             self._use(found[-1])
+            self._written_at[(change.kind, change.namespace or "", change.name)] = found[-1].received
 
     def _report(self, s: Seen, change: Change) -> None:
         kind, actor, attribution, at, rec = self._attribute(s, change)
@@ -1078,19 +1082,24 @@ class Observer:
         # Writes that finished before we saw the previous version produced it (or an even older one). A
         # watch event can trail its write by a few ms, so when nothing newer is found, a write that finished
         # just before the previous version's arrival is accepted too (``loose``).
-        strict = loose = change.received - timedelta(seconds=5)
+        key = (change.kind, change.namespace or "", change.name)
+        strict = loose = after_write = change.received - timedelta(seconds=5)
         if s.not_before is not None:
-            strict = loose = s.not_before
+            strict = loose = after_write = s.not_before
         elif change.type == "MODIFIED":
-            seen = self._seen_at.get((change.kind, change.namespace or "", change.name), self._started_at)
+            seen = self._seen_at.get(key, self._started_at)
             if seen is not None:
                 strict = max(strict, seen)
                 loose = strict if change.relisted else max(loose, seen - timedelta(milliseconds=250))
+            # A watch catching up after a reconnect delivers several versions at once, so the previous one's
+            # arrival says little; the write that produced it still bounds this one's from below.
+            written = self._written_at.get(key)
+            after_write = loose if written is None or change.relisted else max(after_write, written)
         deadline = time.monotonic() + self._audit_wait
         while True:
             seen_count = self.audit.count
             found: list[AuditRecord] = []
-            for floor in dict.fromkeys((strict, loose)):
+            for floor in dict.fromkeys((strict, loose, min(loose, after_write))):
                 found = self.audit.writers(
                     s.resource,
                     s.namespace,
@@ -1110,6 +1119,7 @@ class Observer:
                 if change.relisted and len(found) > 1:
                     self._collapsed(s, found[:-1])
                 self._catchup_rec = rec
+                self._written_at[key] = rec.received
                 return rec
             left = deadline - time.monotonic()
             # once the tail has read past the change, a missing line is not late, it is not there

@@ -20,7 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.watch import watch as _watch
 
 from drills.adapters.kube import Kube
-from drills.errors import NotFound
+from drills.errors import DrillError, NotFound
 
 Obj = dict[str, Any]
 PatchType = Literal["merge", "strategic", "json"]
@@ -328,12 +328,24 @@ def watch_lines(
         with kube.call(f"watching {res.plural}"):
             for line in _iter_resp_lines(raw):
                 if line:
-                    event: Obj = json.loads(line)
+                    try:
+                        event: Obj = json.loads(line)
+                    except ValueError as e:
+                        # A torn or garbled stream (seen under heavy load): the caller resumes from its
+                        # last resourceVersion, so nothing is lost by dropping this connection.
+                        raise DrillError(
+                            f"the watch on {res.plural} sent a line that is not JSON ({e})",
+                            hint="the watch is resumed from the last resourceVersion it saw",
+                        ) from e
                     obj = event.get("object")
                     if isinstance(obj, dict) and event.get("type") != "ERROR":
                         _typed(obj, res, force=metadata_only)
                     yield event
     finally:
+        # A watch left early still has bytes in flight (some already decrypted inside the TLS layer, where
+        # the pool's liveness check cannot see them): the connection is closed, never handed to another
+        # request that would read them as its own.
+        raw.close()
         raw.release_conn()
 
 

@@ -21,6 +21,7 @@ Operations::
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -75,13 +76,13 @@ def _restore(kube: Kube, op: Mapping[str, Any]) -> str:
         if current["metadata"].get("deletionTimestamp") and op.get("if_missing") == "recreate":
             _wait_gone(kube, kind, name, ns)
             continue
-        changed = False
+        live = copy.deepcopy(current)
         for v in op["values"]:
             present, value = r.get_path(current, v["path"])
             if present != v["present"] or (present and value != v["value"]):
                 r.set_path(current, v["path"], v["present"], v["value"])
-                changed = True
-        if not changed:
+        _keep_allocated(live, current)
+        if current == live:
             return f"{label} already at baseline"
         try:
             r.replace(kube, current)
@@ -96,6 +97,20 @@ def _restore(kube: Kube, op: Mapping[str, Any]) -> str:
         f"could not restore {label}: it kept changing under us ({_CONFLICT_RETRIES} conflicts)",
         hint="the revert stays pending; run `drill recover` again",
     )
+
+
+# Fields the API server allocates once and then refuses to change: an object recreated meanwhile (by a
+# responder restoring a backup) keeps its own, and restoring the rest of the baseline is what matters.
+_ALLOCATED: dict[str, tuple[tuple[str, ...], ...]] = {
+    "Service": (("spec", "clusterIP"), ("spec", "clusterIPs"), ("spec", "ipFamilies")),
+}
+
+
+def _keep_allocated(live: Mapping[str, Any], target: dict[str, Any]) -> None:
+    for path in _ALLOCATED.get(str(live.get("kind")), ()):
+        present, value = r.get_path(live, path)
+        if present:
+            r.set_path(target, path, True, value)
 
 
 def _wait_gone(kube: Kube, kind: str, name: str, ns: str | None, timeout: float = 120.0) -> None:
