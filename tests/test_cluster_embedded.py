@@ -159,6 +159,15 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _listeners(ports: list[int]) -> str:
+    """Who holds these ports (for the failure message): `ss` names the process."""
+    try:
+        out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"(ss failed: {e})"
+    return "\n".join(line for line in out.splitlines() if any(f":{p} " in line for p in ports))
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -183,7 +192,8 @@ def test_down_leaves_no_process_port_or_directory(drill_cluster: ClusterHandle) 
         assert clusters.down(name)
     # down returns only once every process has exited and every port is closed.
     assert not [p for p in pids if _pid_alive(p)]
-    assert not [p for p in ports if _port_open(p)]
+    still_open = [p for p in ports if _port_open(p)]
+    assert not still_open, _listeners(still_open)
     assert not root.exists()
     assert clusters.status(name).backend is None
     assert clusters.down(name) is False  # nothing left to take down

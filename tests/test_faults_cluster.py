@@ -193,11 +193,25 @@ def test_a_namespace_restored_from_backup_meanwhile_is_still_reverted_to_its_bas
                 out[key] = {**value, "spec": spec}
         return out
 
-    wait_until(
-        lambda: differences(without_cluster_ips(before), without_cluster_ips(baseline(kube))) == [],
-        180,
-        "the world back at baseline (cluster IPs aside)",
-    )
+    diffs: list[str] = []
+
+    def back() -> bool:
+        diffs[:] = differences(without_cluster_ips(before), without_cluster_ips(baseline(kube)))
+        return not diffs
+
+    try:
+        wait_until(back, 180, "the world back at baseline (cluster IPs aside)")
+    except AssertionError as e:
+        now = without_cluster_ips(baseline(kube))
+        was = without_cluster_ips(before)
+        changed = {
+            key: [
+                f for f in (was.get(key) or {}) if (was.get(key) or {}).get(f) != (now.get(key) or {}).get(f)
+            ]
+            for key in sorted(set(was) | set(now))
+            if was.get(key) != now.get(key)
+        }
+        raise AssertionError(f"{e}; differing fields: {changed}\n" + "\n".join(diffs)) from None
 
 
 def test_revert_restores_the_recorded_baseline_not_the_previous_revision(
@@ -362,6 +376,8 @@ def test_chaostoolkit_experiment_runs_as_a_fault_and_its_rollback_runs_on_abort(
         assert op["op"] == "chaostoolkit-rollbacks" and op["rollbacks"] == 1
         handle.revert(reason="drill aborted")
         wait_until(lambda: bool(w.of(ChaosToolkitEvent, phase="rollbacks-completed")), 30, "the rollbacks")
+        # the watch reports the rollback's scale a moment after Chaos Toolkit says it is done
+        wait_until(lambda: len(w.of(ActionObserved, kind=ActionKind.SCALE)) >= 2, 30, "the scale back")
     phases = [e.phase for e in w.of(ChaosToolkitEvent)]
     # the hypothesis' own probes are activities too, reported as each completes
     assert [p for p in phases if p != "activity"][:3] == ["started", "hypothesis-before", "method-started"]

@@ -1128,16 +1128,24 @@ class Observer:
             self.audit.wait_for_more(seen_count, left)
 
     def _collapsed(self, s: Seen, earlier: list[AuditRecord]) -> None:
-        writes = ", ".join(f"{r_.verb} by {r_.actor} at {r_.at.isoformat()}" for r_ in earlier)
-        self._emit(
-            Note(
-                at=earlier[0].at,
-                source=Source.SYSTEM,
-                actor="drills-observer",
-                text=f"{s.object}: {len(earlier)} more write(s) while the watch was re-listing after a "
-                f"disconnection ({writes}); only the end state was seen, the audit log has each write",
+        """Writes that a re-list folded into one change are still actions of their own, each at its time and
+        by its writer (from the audit log); only the state in between was not seen."""
+        for rec in earlier:
+            kind = rec.actor_kind(self.identities)
+            self._emit(
+                ActionObserved(
+                    at=rec.at,
+                    source=_source(kind, rec.user_agent),
+                    actor=rec.actor,
+                    kind=s.kind,
+                    actor_kind=kind,
+                    object=s.object,
+                    detail=f"{rec.verb} while the watch was re-listing after a disconnection: the state it "
+                    "left was overwritten before it could be seen",
+                    destructive=s.destructive,
+                    attribution="audit",
+                )
             )
-        )
 
     def _use(self, rec: AuditRecord) -> None:
         """One request explains one change: never match it to a later one."""

@@ -169,8 +169,22 @@ def _namespace(kube: Kube, op: Mapping[str, Any]) -> list[str]:
     name = ns_obj["metadata"]["name"]
     notes = [_recreate(kube, {"object": ns_obj, "paths": [["metadata", "labels"]]})]
     for obj in op.get("objects") or []:
-        notes.append(_recreate(kube, {"object": obj, "paths": _content_paths(obj)}))
+        paths = _content_paths(obj) + _annotation_paths(kube, obj)
+        notes.append(_recreate(kube, {"object": obj, "paths": paths}))
     return [f"namespace {name}: " + "; ".join(notes)]
+
+
+# Annotations that controllers keep (the Deployment's revision): theirs, never put back.
+_CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/",)
+
+
+def _annotation_paths(kube: Kube, obj: Mapping[str, Any]) -> list[list[str]]:
+    """The captured annotations, and the removal of any a restore added (a responder's `kubectl apply` of a
+    backup leaves last-applied-configuration behind)."""
+    meta = obj["metadata"]
+    live = r.get(kube, obj["kind"], meta["name"], meta.get("namespace")) or {}
+    keys = set(meta.get("annotations") or {}) | set((live.get("metadata") or {}).get("annotations") or {})
+    return [["metadata", "annotations", k] for k in sorted(keys) if not k.startswith(_CONTROLLER_ANNOTATIONS)]
 
 
 def _content_paths(obj: Mapping[str, Any]) -> list[list[str]]:
