@@ -149,6 +149,14 @@ def test_a_human_responder_needs_a_trainee(tmp_path: Path) -> None:
         ("{name: Check it, owner: x, check: {kubectl: delete pod x}}", "a check only reads"),
         ("{name: Restore, owner: x, command: kubectl get ns, rpo: 1h}", "give `backup`"),
         ("{name: Nothing, owner: x}", "a command, a check, or both"),
+        (
+            "{name: Check it, owner: x, check: {kubectl: 'get deploy app -o jsonpath={.a[?(@.name==\"X\")].v}'}}",
+            "compares with a bare word",
+        ),
+        (
+            '{name: Check it, owner: x, check: {kubectl: "get deploy app -o \'jsonpath={.a}"}}',
+            "as a shell would",
+        ),
     ],
 )
 def test_runbook_step_rules(tmp_path: Path, step: str, message: str) -> None:
@@ -168,6 +176,13 @@ def plan_of(entries: str) -> DrPlan:
 
     data = yaml.safe_load(HEADER + entries)
     return DrPlan.model_validate(data)
+
+
+def test_a_quoted_jsonpath_filter_is_a_valid_check() -> None:
+    from drills.model.plan import KubectlCheck
+
+    check = KubectlCheck(kubectl="get deploy app -o 'jsonpath={.a[?(@.name==\"X\")].v}'")
+    assert check.kubectl.startswith("get deploy app")
 
 
 def test_default_is_a_sequence_and_with_makes_a_parallel_group() -> None:

@@ -19,6 +19,7 @@ Ordering vocabulary (see docs/programs.md, "DR plans"):
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -33,6 +34,9 @@ _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 READ_ONLY_KUBECTL = re.compile(
     r"^\s*kubectl\s+(get|describe|logs|top|auth\s+can-i|rollout\s+(history|status)|events|wait|version)\b"
 )
+
+
+_BARE_COMPARISON = re.compile(r"(==|!=|<=|>=|[<>])\s*[A-Za-z_]")
 
 
 class _Strict(BaseModel):
@@ -62,6 +66,18 @@ class KubectlCheck(_Strict):
                 "a check only reads (get, describe, logs, top, rollout status/history, wait, auth can-i): "
                 "the responder changes the cluster, the check confirms it"
             )
+        try:
+            words = shlex.split(v)
+        except ValueError as e:
+            raise ValueError(f"cannot split it as a shell would: {e}") from None
+        # The check runs as a shell would split it, so unquoted quotes vanish and a jsonpath filter written
+        # `[?(@.name=="X")]` without surrounding quotes compares with a bare word: it never matches.
+        for word in words:
+            if "jsonpath" in word and _BARE_COMPARISON.search(word):
+                raise ValueError(
+                    f"the jsonpath filter in {word!r} compares with a bare word once the shell has removed its "
+                    "quotes; quote the whole argument: -o 'jsonpath={...[?(@.name==\"X\")]...}'"
+                )
         return v
 
 
