@@ -159,7 +159,7 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _listeners(ports: list[int]) -> str:
+def _port_holders(ports: list[int]) -> str:
     """Who holds these ports (for the failure message): `ss` names the process."""
     try:
         out = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, timeout=10).stdout
@@ -193,7 +193,7 @@ def test_down_leaves_no_process_port_or_directory(drill_cluster: ClusterHandle) 
     # down returns only once every process has exited and every port is closed.
     assert not [p for p in pids if _pid_alive(p)]
     still_open = [p for p in ports if _port_open(p)]
-    assert not still_open, _listeners(still_open)
+    assert not still_open, _port_holders(still_open)
     assert not root.exists()
     assert clusters.status(name).backend is None
     assert clusters.down(name) is False  # nothing left to take down

@@ -108,6 +108,36 @@ def test_responders_rollout_undo_is_their_rollback_and_their_log_read_is_evidenc
     assert clocks.mitigated_by == "human"
 
 
+def test_a_fault_injected_again_is_drills_change_not_a_rollback(
+    world: ClusterHandle, injector: Kube, ids: identities.Identities, tmp_path: Path
+) -> None:
+    """The second time a bad deploy goes in, its template is already in the rollout history (the first
+    time's ReplicaSet): going back to it is the fault, not a rollback anyone chose."""
+    sc = scenario("bad-deploy-rollback")
+    first = faults.inject(sc, injector, Ledger(tmp_path / "first.jsonl"), None)
+    first.confirm(60)
+    first.revert()
+    with watched(world, injector, sc, tmp_path, ids) as w:
+        handle = faults.inject(sc, injector, Ledger(tmp_path / "second.jsonl"), w.journal)
+        handle.confirm(60)
+        wait_until(
+            lambda: bool(
+                w.of(ActionObserved, actor_kind=ActorKind.DRILLS, object="Deployment/production/app")
+            ),
+            30,
+            "the injection seen",
+        )
+        handle.revert()
+        wait_until(
+            lambda: len(w.of(ActionObserved, object="Deployment/production/app")) >= 2, 30, "the revert"
+        )
+    changes = w.of(ActionObserved, object="Deployment/production/app")
+    assert changes and all(c.actor_kind == ActorKind.DRILLS for c in changes), changes
+    assert not [c for c in changes if c.kind == ActionKind.ROLLBACK], changes
+    assert changes[0].kind in (ActionKind.IMAGE_CHANGED, ActionKind.ENV_CHANGED), changes[0]
+    assert "same template as revision" in (changes[0].detail or ""), changes[0]
+
+
 def test_pods_replaced_by_the_replicaset_are_the_controllers_and_self_healing_is_the_systems(
     world: ClusterHandle, injector: Kube, ids: identities.Identities, tmp_path: Path
 ) -> None:

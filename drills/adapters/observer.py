@@ -1023,6 +1023,13 @@ class Observer:
             return  # the scheduler or kwok labelling a pod: bookkeeping, not an action
         if action == ActionKind.POD_DELETED and rec is not None and kind == ActorKind.CONTROLLER:
             detail = f"pod deleted by {actor}"
+        if action == ActionKind.ROLLBACK and kind == ActorKind.DRILLS and change.old and change.new:
+            # A fault injected again rolls out a template an earlier drill left in the history: that is the
+            # fault going in (or its revert), never a rollback someone chose.
+            action, detail = template_change(
+                _spec(change.old).get("template") or {}, _spec(change.new).get("template") or {}
+            )
+            detail = f"{detail} ({s.detail.replace('pod template back to', 'same template as')})"
         self._emit(
             ActionObserved(
                 at=at,
