@@ -288,8 +288,10 @@ def delete(layout: Layout, kwokctl: Path | None) -> None:
 
     Returns only once the processes have exited (kwokctl signals them and returns at once).
     """
-    # kwokctl removes the PID files, so note the processes first.
-    pids = [s.pid for s in component_statuses(layout) if s.pid is not None and s.running]
+    # kwokctl removes the PID files, so note the processes (and their ports) first.
+    statuses = component_statuses(layout)
+    pids = [s.pid for s in statuses if s.pid is not None and s.running]
+    ports = [port for s in statuses if s.running for port in s.ports]
     if kwokctl is not None and layout.exists():
         cmd = [
             str(kwokctl),
@@ -307,6 +309,10 @@ def delete(layout: Layout, kwokctl: Path | None) -> None:
     # Whatever is still running (kwokctl missing, or a half-created cluster it does not know): stop it.
     for pid in pids:
         _terminate(pid, layout)
+    # The kernel closes a listening socket a moment after its process is gone; `down` promises closed ports.
+    deadline = time.monotonic() + 10.0
+    while any(_listening(port) for port in ports) and time.monotonic() < deadline:
+        time.sleep(0.05)
     shutil.rmtree(layout.root, ignore_errors=True)
 
 
@@ -436,12 +442,25 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie (exited, not reaped) is not running.
+    # A zombie (exited, not reaped) is not running, once all its threads are gone too: a Go binary's main
+    # thread turns zombie first, and the other threads still hold its sockets open until they have exited.
     try:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+        if stat.rsplit(")", 1)[1].split()[0] != "Z":
+            return True
+        return threads_left(pid)
+    except FileNotFoundError:
+        return False
     except (OSError, IndexError):
         return True
+
+
+def threads_left(pid: int) -> bool:
+    """Whether threads other than the (exited) main one still run: until they have, sockets stay open."""
+    try:
+        return any(task.name != str(pid) for task in Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:
+        return False
 
 
 def _listening(port: int) -> bool:

@@ -46,6 +46,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from drills.adapters.embedded import threads_left
 from drills.adapters.paths import clusters_dir, fixtures_dir
 from drills.adapters.webhooks import ALERTMANAGER_PATH, RULE_DELAY_ANNOTATION, TOKEN_ENV, new_token
 from drills.errors import MonitoringError, UsageError
@@ -611,6 +612,8 @@ def _alive(proc: StackProcess) -> bool:
     with contextlib.suppress(OSError):
         state = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         if state == "Z":
+            if threads_left(proc.pid):
+                return True  # still exiting: its other threads hold the sockets open
             _reap(proc.pid)
             return False
     return True
