@@ -1018,7 +1018,7 @@ class Observer:
         detail = s.detail
         if rec is not None and rec.subresource == "eviction" and action == ActionKind.POD_DELETED:
             action, detail = ActionKind.EVICT, "pod evicted"
-            self._maybe_drain(change, rec, kind, actor, at)
+            self._maybe_drain(change, rec)
         if action == ActionKind.PATCHED and s.resource == "pods" and kind == ActorKind.CONTROLLER:
             return  # the scheduler or kwok labelling a pod: bookkeeping, not an action
         if action == ActionKind.POD_DELETED and rec is not None and kind == ActorKind.CONTROLLER:
@@ -1138,21 +1138,33 @@ class Observer:
         """Writes that a re-list folded into one change are still actions of their own, each at its time and
         by its writer (from the audit log); only the state in between was not seen."""
         for rec in earlier:
-            kind = rec.actor_kind(self.identities)
-            self._emit(
-                ActionObserved(
-                    at=rec.at,
-                    source=_source(kind, rec.user_agent),
-                    actor=rec.actor,
-                    kind=s.kind,
-                    actor_kind=kind,
-                    object=s.object,
-                    detail=f"{rec.verb} while the watch was re-listing after a disconnection: the state it "
-                    "left was overwritten before it could be seen",
-                    destructive=s.destructive,
-                    attribution="audit",
-                )
+            self._emit_audited(
+                rec,
+                s.kind,
+                s.object,
+                f"{rec.verb} while the watch was re-listing after a disconnection: the state it left was "
+                "overwritten before it could be seen",
+                destructive=s.destructive,
             )
+
+    def _emit_audited(
+        self, rec: AuditRecord, action: ActionKind, obj: str, detail: str, *, destructive: bool = False
+    ) -> None:
+        """An action whose time and writer are the audit record's."""
+        kind = rec.actor_kind(self.identities)
+        self._emit(
+            ActionObserved(
+                at=rec.at,
+                source=_source(kind, rec.user_agent),
+                actor=rec.actor,
+                kind=action,
+                actor_kind=kind,
+                object=obj,
+                detail=detail,
+                destructive=destructive,
+                attribution="audit",
+            )
+        )
 
     def _use(self, rec: AuditRecord) -> None:
         """One request explains one change: never match it to a later one."""
@@ -1163,26 +1175,18 @@ class Observer:
         if len(self._used) > 10000:
             self._used_set.discard(self._used.popleft())
 
-    def _maybe_drain(
-        self, change: Change, rec: AuditRecord, kind: ActorKind, actor: str, at: datetime
-    ) -> None:
+    def _maybe_drain(self, change: Change, rec: AuditRecord) -> None:
         node_name = (change.obj.get("spec") or {}).get("nodeName")
         node = self.cache.get("Node", node_name) if node_name else None
         if node is None or not _spec(node).get("unschedulable") or (node_name, rec.user) in self._drains:
             return
         self._drains.add((str(node_name), rec.user))
-        self._emit(
-            ActionObserved(
-                at=at,
-                source=_source(kind, rec.user_agent),
-                actor=actor,
-                kind=ActionKind.DRAIN,
-                actor_kind=kind,
-                object=f"Node/{node_name}",
-                detail=f"node {node_name} drained (its pods evicted)",
-                destructive=True,
-                attribution="audit",
-            )
+        self._emit_audited(
+            rec,
+            ActionKind.DRAIN,
+            f"Node/{node_name}",
+            f"node {node_name} drained (its pods evicted)",
+            destructive=True,
         )
 
     def _evidence(self, rec: AuditRecord) -> None:
@@ -1192,17 +1196,11 @@ class Observer:
         if kind not in (ActorKind.RESPONDER, ActorKind.BOT, ActorKind.UNKNOWN):
             return
         previous = "previous=true" in rec.request_uri
-        self._emit(
-            ActionObserved(
-                at=rec.at,
-                source=_source(kind, rec.user_agent),
-                actor=rec.actor,
-                kind=ActionKind.EVIDENCE_READ,
-                actor_kind=kind,
-                object=_ref("Pod", rec.namespace, str(rec.name)),
-                detail="read the logs of the previous container" if previous else "read the logs",
-                attribution="audit",
-            )
+        self._emit_audited(
+            rec,
+            ActionKind.EVIDENCE_READ,
+            _ref("Pod", rec.namespace, str(rec.name)),
+            "read the logs of the previous container" if previous else "read the logs",
         )
 
     def _regrant(self, namespace: str) -> None:
