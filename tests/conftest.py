@@ -24,7 +24,8 @@ import pytest
 from drills.adapters.clusters import ClusterHandle
 from drills.adapters.kube import Kube
 
-CLUSTER_NAME = "drills-test"
+# DRILLS_TEST_CLUSTER names the cluster, so two checkouts can run their cluster tests side by side.
+CLUSTER_NAME = os.environ.get("DRILLS_TEST_CLUSTER", "drills-test")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SKIP_ENV = "DRILLS_SKIP_CLUSTER"
 _TMP_KEY = "_drills_test_clusters_dir"
