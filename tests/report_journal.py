@@ -12,7 +12,7 @@ from pathlib import Path
 
 from builders import DrillBuilder
 
-from drills.adapters.journal import Journal
+from drills.adapters.store.journal import Journal
 from drills.model.events import ActionKind, ActorKind, Event
 from drills.timing import FakeClock
 

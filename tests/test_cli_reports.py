@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from freezegun import freeze_time
 from report_journal import DRILL_ID, report_events, write_report_journal
 
-from drills.adapters.journal import Journal
+from drills.adapters.store.journal import Journal
 from drills.cli import ExitCode, cli
 from drills.engine.scoring import score
 from drills.timing import FakeClock

@@ -25,10 +25,11 @@ from faults_support import (
     watched,
 )
 
-from drills.adapters import faults, identities, resources
-from drills.adapters.clusters import ClusterHandle
-from drills.adapters.kube import Kube
-from drills.adapters.ledger import Ledger
+from drills.adapters import faults
+from drills.adapters.clusters.facade import ClusterHandle
+from drills.adapters.faults.ledger import Ledger
+from drills.adapters.kube import identities, resources
+from drills.adapters.kube.client import Kube
 from drills.errors import FaultError, Forbidden, SafetyError
 from drills.model.events import (
     ActionKind,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from drills.adapters.journal import JournalRead, read_journal
-from drills.adapters.paths import drills_dir, reports_dir
-from drills.adapters.scenario_files import load_policy
+from drills.adapters.files.scenarios import load_policy
+from drills.adapters.store.journal import JournalRead, read_journal
+from drills.adapters.store.paths import drills_dir, reports_dir
 from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
 from drills.engine.scoring import score
 from drills.errors import Problem, ScenarioError

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
@@ -383,3 +383,9 @@ def journal_json_schema() -> dict[str, Any]:
     schema["title"] = f"drills journal event (v{JOURNAL_VERSION})"
     schema["description"] = "One line of a drills journal (JSON Lines). See docs/journal.md."
     return schema
+
+
+class EventSink(Protocol):
+    """Where injectors, detectors and the observer report (the drill journal): anything with ``append``."""
+
+    def append(self, event: Event) -> Any: ...

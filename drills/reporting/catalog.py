@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json
 
-from drills.adapters.journal import JOURNAL_FILE, read_journal
+from drills.adapters.store.journal import JOURNAL_FILE, read_journal
 from drills.engine.scoring import score
 from drills.errors import DrillError, Problem
 from drills.model.policy import Policy

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from drills.adapters.journal import read_journal
+from drills.adapters.store.journal import read_journal
 from drills.engine.scoring import score
 from drills.errors import DrillError, JournalError
 from drills.model.durations import format_duration

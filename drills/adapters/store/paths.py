@@ -50,7 +50,7 @@ def active_drill_file() -> Path:
 
 def repo_root() -> Path:
     """The source checkout (fixtures/ and scenarios/ live here)."""
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[3]
 
 
 def fixtures_dir() -> Path:

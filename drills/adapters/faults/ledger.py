@@ -36,7 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from drills.adapters import paths
+from drills.adapters.store import paths
 from drills.errors import DrillError, JournalError
 from drills.timing import SYSTEM_CLOCK, Clock
 
@@ -309,7 +309,7 @@ def recover(
     the CLI pass their own. A revert that fails stays pending, with the error recorded.
     """
     from drills.adapters.faults.revert import apply_ops
-    from drills.adapters.kube import Kube
+    from drills.adapters.kube.client import Kube
 
     factory: KubeFactory = kube_factory or (lambda kubeconfig, context: Kube(kubeconfig, context))
     results: list[Recovery] = []

@@ -3,15 +3,15 @@
 Why: the runner, the faults, the observer and the tests all need "the cluster" (its kubeconfig, context, CA,
 audit log) without caring how it runs. Three backends:
 
-- ``embedded`` (default): kwokctl with locally built binaries (:mod:`drills.adapters.embedded`);
-- ``kind``: Docker containers (:mod:`drills.adapters.kind`), when Docker is available;
+- ``embedded`` (default): kwokctl with locally built binaries (:mod:`drills.adapters.clusters.embedded`);
+- ``kind``: Docker containers (:mod:`drills.adapters.clusters.kind`), when Docker is available;
 - ``context``: a cluster the user already has, through one of their kubeconfig contexts, only if that
   context is allow-listed (``allowed_contexts`` in ``state_dir()/config.yaml`` or
   ``DRILLS_ALLOWED_CONTEXTS``); drills never creates or deletes such a cluster.
 
 Each cluster is recorded in ``state_dir()/clusters/<name>/cluster.json`` (a :class:`ClusterHandle`), so
 ``get(name)`` works from any process. ``up`` is idempotent and returns once the runbook's world
-(:mod:`drills.adapters.fixtures`) is Ready; ``down`` leaves no process, port or directory behind.
+(:mod:`drills.adapters.clusters.fixtures`) is Ready; ``down`` leaves no process, port or directory behind.
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from drills.adapters import binaries as bins
-from drills.adapters import embedded, fixtures, kind, monitoring
-from drills.adapters.embedded import ComponentStatus, Layout
-from drills.adapters.kube import Kube
-from drills.adapters.paths import clusters_dir
-from drills.adapters.preflight import allowed_contexts
+from drills.adapters.clusters import binaries as bins
+from drills.adapters.clusters import embedded, fixtures, kind
+from drills.adapters.clusters.embedded import ComponentStatus, Layout
+from drills.adapters.kube.client import Kube
+from drills.adapters.kube.preflight import allowed_contexts
+from drills.adapters.monitoring import stack as monitoring
+from drills.adapters.store.paths import clusters_dir
 from drills.engine.safety import check_context
 from drills.errors import ClusterError, ClusterUnreachable, DrillError, EnvironmentProblem, UsageError
 from drills.timing import SYSTEM_CLOCK, Clock
@@ -541,7 +542,7 @@ def logs(name: str, component: str) -> Path:
 
 
 def reset_fixtures(handle: ClusterHandle, *, timeout: float = 120.0, clock: Clock = SYSTEM_CLOCK) -> None:
-    """Put the runbook's world back to its baseline (see :func:`drills.adapters.fixtures.reset`)."""
+    """Put the runbook's world back to its baseline (see :func:`drills.adapters.clusters.fixtures.reset`)."""
     fixtures.reset(handle, timeout=timeout, clock=clock)
 
 

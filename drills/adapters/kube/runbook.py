@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from drills.adapters.kube import Kube
-from drills.adapters.preflight import snapshot
+from drills.adapters.kube.client import Kube
+from drills.adapters.kube.preflight import snapshot
 from drills.engine.health import judge
 from drills.errors import DrillError, EnvironmentProblem
 from drills.model.plan import KubectlCheck, ProbeCheck, RunbookStep

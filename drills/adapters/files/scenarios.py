@@ -27,7 +27,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from drills.adapters.paths import scenarios_dir
+from drills.adapters.store.paths import scenarios_dir
 from drills.errors import Problem, ScenarioError, UsageError
 from drills.model.policy import Policy
 from drills.model.scenario import ChaosToolkitFault, PluginFault, Scenario

@@ -33,7 +33,7 @@ import yaml
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from drills.adapters.paths import cache_dir, fixtures_dir, state_dir
+from drills.adapters.store.paths import cache_dir, fixtures_dir, state_dir
 from drills.errors import BuildError, EnvironmentProblem, UsageError
 
 K8S_VERSION = "v1.37.2"

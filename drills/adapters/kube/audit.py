@@ -7,7 +7,7 @@ on object X at time t, the writer is the latest successful write to X the audit 
 Objects created with ``generateName`` have no name in the audit log (the request did not carry one), so
 creates are also matched by namespace and time.
 
-Attribution by user: drills' own identities (:mod:`drills.adapters.identities`); the cluster's components
+Attribution by user: drills' own identities (:mod:`drills.adapters.kube.identities`); the cluster's components
 by their user agent (``kube-controller-manager/v1.37.2 ... /replicaset-controller``). The audit log never
 carries object bodies (Metadata level), so no Secret value passes through here.
 """
@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from drills.adapters.identities import Identities, actor_kind_for
+from drills.adapters.kube.identities import Identities, actor_kind_for
 from drills.model.events import ActorKind
 
 #: Old records are dropped this often (a sweep over every object: not on every read of the log).

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch import watch as _watch
 
-from drills.adapters.kube import Kube
+from drills.adapters.kube.client import Kube
 from drills.errors import DrillError, NotFound
 
 Obj = dict[str, Any]

@@ -25,8 +25,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from drills.adapters.journal import read_journal
-from drills.adapters.paths import drills_dir, state_dir
+from drills.adapters.store.journal import read_journal
+from drills.adapters.store.paths import drills_dir, state_dir
 from drills.engine.ladder import DrillRecord, DrillStatus, HeldRole, TraineeHistory
 from drills.engine.schedule import MonthlyPick
 from drills.errors import DrillError, JournalError

@@ -28,10 +28,10 @@ from typing import Any, Protocol
 import yaml
 from rich.console import Console
 
-from drills.adapters.binaries import kubectl_binary, kwok_module_dir
-from drills.adapters.embedded import FAULT_LABEL, KWOK_DEFAULT_STAGES, KWOK_METRICS, Layout
-from drills.adapters.kube import Kube
-from drills.adapters.paths import fixtures_dir
+from drills.adapters.clusters.binaries import kubectl_binary, kwok_module_dir
+from drills.adapters.clusters.embedded import FAULT_LABEL, KWOK_DEFAULT_STAGES, KWOK_METRICS, Layout
+from drills.adapters.kube.client import Kube
+from drills.adapters.store.paths import fixtures_dir
 from drills.errors import ClusterError, NotFound
 from drills.timing import SYSTEM_CLOCK, Clock
 
@@ -58,7 +58,7 @@ APP_FILE = "40-app.yaml"
 
 
 class ClusterRef(Protocol):
-    """What fixtures need of a cluster (``drills.adapters.clusters.ClusterHandle`` has it)."""
+    """What fixtures need of a cluster (``drills.adapters.clusters.facade.ClusterHandle`` has it)."""
 
     @property
     def name(self) -> str: ...

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from drills.adapters.embedded import context_name
-from drills.adapters.paths import clusters_dir, fixtures_dir
+from drills.adapters.clusters.embedded import context_name
+from drills.adapters.store.paths import clusters_dir, fixtures_dir
 from drills.errors import ClusterError, EnvironmentProblem
 
 #: Every image tag the fixtures and fault scenarios pull, all built from fixtures/app/.

@@ -3,7 +3,7 @@
 The detection chain is part of what a drill tests (a missing or slow alert rule is the most common finding of
 a real game day), so drills runs the real one: Prometheus from Debian's ``prometheus`` package scrapes the
 cluster, evaluates the alert rules of fixtures/prometheus/, and hands firing alerts to Alertmanager (Debian's
-``prometheus-alertmanager``), which posts them to drills' webhook receiver (drills.adapters.webhooks).
+``prometheus-alertmanager``), which posts them to drills' webhook receiver (drills.adapters.inbound.webhooks).
 
 drills starts them itself as plain processes (never systemd services), one stack per cluster, with their
 config, data, logs and PIDs under ``state_dir()/clusters/<name>/monitoring/``, every port on 127.0.0.1
@@ -12,7 +12,7 @@ config, data, logs and PIDs under ``state_dir()/clusters/<name>/monitoring/``, e
 
 What Prometheus scrapes:
 
-- ``kube-state-metrics``: drills' exporter (a ``python -m drills.adapters.ksm_exporter`` process of the stack)
+- ``kube-state-metrics``: drills' exporter (a ``python -m drills.adapters.monitoring.ksm_exporter`` process of the stack)
   or, on kind, the user's real kube-state-metrics (``state_metrics=host:port``);
 - ``apiserver``: the API server's own /metrics, with the cluster's admin client certificate (copied from the
   kubeconfig into the stack's directory, readable only by the owner);
@@ -46,9 +46,9 @@ from typing import Any, Protocol
 
 import yaml
 
-from drills.adapters.embedded import threads_left
-from drills.adapters.paths import clusters_dir, fixtures_dir
-from drills.adapters.webhooks import ALERTMANAGER_PATH, RULE_DELAY_ANNOTATION, TOKEN_ENV, new_token
+from drills.adapters import processes
+from drills.adapters.inbound.webhooks import ALERTMANAGER_PATH, RULE_DELAY_ANNOTATION, TOKEN_ENV, new_token
+from drills.adapters.store.paths import clusters_dir, fixtures_dir
 from drills.errors import MonitoringError, UsageError
 from drills.model.durations import format_duration
 from drills.model.scenario import Scenario
@@ -391,7 +391,7 @@ def check_rules_file(path: Path, promtool: Path | None = None) -> str:
 
 
 class ClusterLike(Protocol):
-    """What the stack needs of a cluster (drills.adapters.clusters.ClusterHandle has it)."""
+    """What the stack needs of a cluster (drills.adapters.clusters.facade.ClusterHandle has it)."""
 
     @property
     def name(self) -> str: ...
@@ -521,8 +521,8 @@ def free_port() -> int:
 class StackProcess:
     component: str
     pid: int
-    #: The process' start time (field 22 of /proc/<pid>/stat): a reused PID is never taken for ours.
-    start_ticks: int | None
+    #: The process' creation time (psutil): a reused PID is never taken for ours.
+    created_at: float | None
     port: int
     log: str
 
@@ -593,30 +593,11 @@ class MonitoringStack:
         return cls(**data)
 
 
-def _start_ticks(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after its closing one.
-    fields = stat.rsplit(")", 1)[1].split()
-    return int(fields[19])
-
-
 def _alive(proc: StackProcess) -> bool:
-    ticks = _start_ticks(proc.pid)
-    if ticks is None:
+    if processes.zombie(proc.pid) and not processes.threads_left(proc.pid):
+        _reap(proc.pid)  # our own child that exited: collect it so it leaves no zombie
         return False
-    if proc.start_ticks is not None and ticks != proc.start_ticks:
-        return False  # the PID now belongs to another process
-    with contextlib.suppress(OSError):
-        state = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        if state == "Z":
-            if threads_left(proc.pid):
-                return True  # still exiting: its other threads hold the sockets open
-            _reap(proc.pid)
-            return False
-    return True
+    return processes.alive(proc.pid, proc.created_at)
 
 
 def _reap(pid: int) -> None:
@@ -729,7 +710,7 @@ def _child_env(*, python: bool = False) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TZ")}
     if python:
         # The exporter is drills' own code: find it where this drills is, installed or not.
-        source_root = str(Path(__file__).resolve().parents[2])
+        source_root = str(Path(__file__).resolve().parents[3])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (source_root, os.environ.get("PYTHONPATH", "")) if p)
     return env
 
@@ -758,7 +739,7 @@ def _spawn(
             close_fds=True,
         )
     _CHILDREN[proc.pid] = proc
-    return StackProcess(component, proc.pid, _start_ticks(proc.pid), port, str(log))
+    return StackProcess(component, proc.pid, processes.created_at(proc.pid), port, str(log))
 
 
 def start_monitoring(
@@ -861,7 +842,7 @@ def start_monitoring(
                     [
                         sys.executable,
                         "-m",
-                        "drills.adapters.ksm_exporter",
+                        "drills.adapters.monitoring.ksm_exporter",
                         "--kubeconfig",
                         str(cluster.kubeconfig),
                         "--context",

@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 from kubernetes import config as k8s_config
 
-from drills.adapters import paths
-from drills.adapters import resources as r
-from drills.adapters.kube import Kube
+from drills.adapters.kube import resources as r
+from drills.adapters.kube.client import Kube
+from drills.adapters.store import paths
 from drills.engine.health import Snapshot, Verdict, judge
 from drills.engine.safety import DEFAULT_ALLOWED_CONTEXTS, check_context
 from drills.errors import ClusterError, SafetyError, UsageError

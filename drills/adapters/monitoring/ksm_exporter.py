@@ -10,7 +10,7 @@ fixtures/prometheus/ only use names and labels both produce.
 
 Sources: the observer's watch cache (``observer.cache``, which has the same ``list(kind)`` shape) during a
 drill; :class:`KubeListSource` (one list call per kind, cached for a fraction of the scrape interval) when no
-observer runs, e.g. for the standalone exporter process ``python -m drills.adapters.ksm_exporter`` that
+observer runs, e.g. for the standalone exporter process ``python -m drills.adapters.monitoring.ksm_exporter`` that
 ``drill monitoring up`` starts; :class:`StaticStateSource` for tests.
 
 Everything is served on 127.0.0.1 only.
@@ -31,7 +31,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import start_wsgi_server
 
-from drills.adapters.kube import Kube
+from drills.adapters.kube.client import Kube
 from drills.errors import DrillError, UsageError
 
 #: The kinds the exporter reads, named as Kubernetes names them.
@@ -565,7 +565,7 @@ class StateMetricsExporter:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The standalone exporter process that ``drill monitoring up`` starts next to Prometheus."""
-    parser = argparse.ArgumentParser(prog="python -m drills.adapters.ksm_exporter")
+    parser = argparse.ArgumentParser(prog="python -m drills.adapters.monitoring.ksm_exporter")
     parser.add_argument("--kubeconfig", required=True, type=Path)
     parser.add_argument("--context", default=None)
     parser.add_argument("--port", type=int, required=True)

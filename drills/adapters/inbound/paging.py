@@ -3,7 +3,7 @@
 The seed pages P0s through PagerDuty and posts the initial alert and status updates in Slack. A drill that
 only rings the terminal bell rehearses neither the tool nor the habit of acknowledging in it, so when a team
 configures them, drills sends the page as a PagerDuty ``trigger`` (the acknowledgement comes back through
-the webhook receiver, drills.adapters.webhooks) and posts the seed's messages to Slack.
+the webhook receiver, drills.adapters.inbound.webhooks) and posts the seed's messages to Slack.
 
 Every page and message says it is a drill, in its first words: a real on-call engineer must never mistake
 a rehearsal for an incident.

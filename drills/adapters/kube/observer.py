@@ -14,7 +14,7 @@ exporter: :attr:`Observer.cache`) and a queue; a processor thread turns changes 
 - ``health.changed`` when the scenario's steady-state verdict flips (:mod:`drills.engine.health`), judged
   on every relevant change and on a one-second tick (some probes depend on time alone).
 
-Attribution joins each change with the API server's audit log (:mod:`drills.adapters.audit`): the user
+Attribution joins each change with the API server's audit log (:mod:`drills.adapters.kube.audit`): the user
 names drills' identities, the user agent names the controllers. A change the controllers made (a ReplicaSet
 replacing a pod, an HPA scaling, a node coming back) is the controller's, never the responder's. Without an
 audit log (a ``context`` cluster), managedFields managers stand in and every event says
@@ -38,10 +38,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from drills.adapters import resources as r
-from drills.adapters.audit import AuditIndex, AuditRecord, AuditTail
-from drills.adapters.identities import Identities, actor_kind_for, grant
-from drills.adapters.kube import Kube
+from drills.adapters.kube import resources as r
+from drills.adapters.kube.audit import AuditIndex, AuditRecord, AuditTail
+from drills.adapters.kube.client import Kube
+from drills.adapters.kube.identities import Identities, actor_kind_for, grant
 from drills.engine.health import Snapshot, Verdict, judge, node_ready
 from drills.errors import DrillError
 from drills.model.events import ActionKind, ActionObserved, ActorKind, Event, HealthChanged, Note, Source

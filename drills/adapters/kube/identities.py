@@ -34,8 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from drills.adapters import resources as r
-from drills.adapters.kube import Kube
+from drills.adapters.kube import resources as r
+from drills.adapters.kube.client import Kube
 from drills.errors import ClusterError, EnvironmentProblem
 from drills.model.events import ActorKind
 from drills.timing import SYSTEM_CLOCK, Clock

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from drills.adapters.paths import fixtures_dir, repo_root, scenarios_dir
-from drills.adapters.scenario_files import Loaded, find_scenario, load_located, load_model, load_scenario
+from drills.adapters.files.scenarios import Loaded, find_scenario, load_located, load_model, load_scenario
+from drills.adapters.store.paths import fixtures_dir, repo_root, scenarios_dir
 from drills.errors import Problem, ScenarioError, UsageError
 from drills.model.plan import DrPlan, PlanEntry
 from drills.model.responder import ResponderProfile
