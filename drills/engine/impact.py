@@ -223,6 +223,8 @@ class FeatureSecond:
     #: Cumulative counts per bucket of :data:`BUCKETS` (Prometheus' ``le``), then ``+Inf`` (= requests).
     buckets: tuple[int, ...]
     p99_seconds: float
+    #: Total seconds the requests took (the histogram's ``_sum``).
+    latency_sum_seconds: float = 0.0
 
     @property
     def failed(self) -> int:
@@ -476,6 +478,7 @@ def simulate_second(
             slow=min(ok, round(slow)),
             buckets=(*buckets, requests),
             p99_seconds=_p99(parts),
+            latency_sum_seconds=good * latency.mean() + sum(failed.values()) * max(failed_latency, _FAST_FAIL_S),
         )
         bad = (sum(errors.values()) + slow) / requests if requests else 0.0
         p_bad_total += feature.share * min(1.0, bad)
