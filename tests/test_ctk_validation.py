@@ -42,3 +42,32 @@ def test_an_env_key_set_in_the_environment_is_fine(monkeypatch: Any) -> None:
 def test_a_missing_method_is_a_problem_not_a_crash() -> None:
     problems = experiment_problems({"title": "t", "description": "d"})
     assert [p.field for p in problems] == ["method"]
+
+
+def test_rollbacks_get_the_configuration_and_secrets_resolved(monkeypatch: Any) -> None:
+    from drills.adapters.chaostoolkit import resolve_configuration
+
+    monkeypatch.setenv("DRILLS_TEST_NODE_LABEL", "pool=blue")
+    experiment = {
+        "configuration": {
+            "node_label": {"type": "env", "key": "DRILLS_TEST_NODE_LABEL"},
+            "ns": {"type": "env", "key": "DRILLS_TEST_UNSET_NS", "default": "production"},
+            "plain": 3,
+        },
+        "secrets": {"k8s": {"token": "inline-token-value", "from_env": {"type": "env", "key": "DRILLS_TEST_NODE_LABEL"}}},
+    }
+    config, secrets = resolve_configuration(experiment, {"plain": 4}, label="x.json")
+    assert config["node_label"] == "pool=blue"
+    assert config["ns"] == "production"
+    assert config["plain"] == 4
+    assert secrets == {"k8s": {"token": "inline-token-value", "from_env": "pool=blue"}}
+
+
+def test_an_unresolvable_configuration_is_a_clear_error() -> None:
+    import pytest
+
+    from drills.adapters.chaostoolkit import resolve_configuration
+    from drills.errors import ChaosToolkitError
+
+    with pytest.raises(ChaosToolkitError, match="cannot resolve its configuration"):
+        resolve_configuration({"configuration": {"x": {"type": "env", "key": "DRILLS_TEST_UNSET_X"}}}, {}, label="x.json")

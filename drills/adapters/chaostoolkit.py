@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 from chaoslib.exceptions import ChaosException
-from chaoslib.run import EventHandlerRegistry, RunEventHandler, Runner, apply_rollbacks
+from chaoslib.run import EventHandlerRegistry, RunEventHandler, apply_rollbacks
 from chaoslib.types import Strategy
 from kubernetes import client as k8s_client
 from kubernetes.config import kube_config
@@ -170,6 +170,31 @@ class JournalEvents(RunEventHandler):  # type: ignore[misc]
         self._emit("finished", status=(journal or {}).get("status"), deviated=(journal or {}).get("deviated"))
 
 
+def resolve_configuration(
+    experiment: Mapping[str, Any], overrides: Mapping[str, Any], *, label: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The experiment's configuration and secrets as chaoslib resolves them for a run (env-typed values read,
+    defaults applied, dynamic values loaded), with the scenario's ``configuration:`` merged in first.
+
+    Rollbacks played later (at the drill's end, or by ``drill recover``) get these resolved values, as they
+    would within ``chaos run``, not the values as written (a ``{"type": "env", ...}`` dict).
+    """
+    from chaoslib.configuration import load_configuration, load_dynamic_configuration
+    from chaoslib.secret import load_secrets
+
+    raw = {**dict(experiment.get("configuration") or {}), **dict(overrides)}
+    try:
+        configuration = load_configuration(raw)
+        secrets = load_secrets(dict(experiment.get("secrets") or {}), configuration)
+        configuration = load_dynamic_configuration(configuration, secrets)
+    except ChaosException as e:
+        raise ChaosToolkitError(
+            f"Chaos Toolkit experiment {label}: cannot resolve its configuration or secrets: {e}",
+            hint="set the environment variables it reads, or give the keys in the scenario's `configuration:`",
+        ) from e
+    return dict(configuration or {}), dict(secrets or {})
+
+
 def run_rollbacks(
     op: Mapping[str, Any], *, sink: EventSink | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> str:
@@ -179,8 +204,7 @@ def run_rollbacks(
     rollbacks = experiment.get("rollbacks") or []
     if not rollbacks:
         return f"Chaos Toolkit experiment {path.name}: no rollbacks to play"
-    configuration = dict(experiment.get("configuration") or {})
-    configuration.update(op.get("configuration") or {})
+    configuration, secrets = resolve_configuration(experiment, op.get("configuration") or {}, label=path.name)
     handler = JournalEvents(sink, clock, str(op.get("title") or experiment.get("title", "")))
     registry = EventHandlerRegistry()
     registry.register(handler)
@@ -188,7 +212,7 @@ def run_rollbacks(
     with kube_env(op["kubeconfig"], op.get("context")):
         try:
             handler.start_rollbacks(experiment)
-            apply_rollbacks(experiment, configuration, {}, None, None, registry, runs)
+            apply_rollbacks(experiment, configuration, secrets, None, None, registry, runs)
             handler.rollbacks_completed(experiment, {})
         except ChaosException as e:
             raise ChaosToolkitError(f"Chaos Toolkit rollbacks of {path.name} failed: {e}") from e
@@ -212,11 +236,15 @@ def run_experiment(
     label: str,
 ) -> dict[str, Any]:
     """Run an experiment's hypothesis and method against the drill cluster; chaoslib's journal back."""
+    from chaoslib.experiment import run_experiment as chaoslib_run_experiment
+
     with kube_env(kubeconfig, context):
         try:
-            with Runner(Strategy.BEFORE_METHOD) as runner:
-                runner.register_event_handler(handler)
-                journal: dict[str, Any] = runner.run(experiment, settings=settings)
+            # chaoslib's own entry point (what `chaos run` calls): it fills the activity cache that `ref`
+            # steps are looked up in, which driving its Runner directly does not.
+            journal: dict[str, Any] = chaoslib_run_experiment(
+                experiment, settings=settings, strategy=Strategy.BEFORE_METHOD, event_handlers=[handler]
+            )
         except ChaosException as e:
             raise ChaosToolkitError(f"Chaos Toolkit experiment {label} failed: {e}") from e
     return journal
