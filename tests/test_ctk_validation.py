@@ -71,3 +71,32 @@ def test_an_unresolvable_configuration_is_a_clear_error() -> None:
 
     with pytest.raises(ChaosToolkitError, match="cannot resolve its configuration"):
         resolve_configuration({"configuration": {"x": {"type": "env", "key": "DRILLS_TEST_UNSET_X"}}}, {}, label="x.json")
+
+
+def test_chaoslib_logging_and_warnings_go_to_the_log_file_not_the_console(tmp_path: Path, capsys: Any) -> None:
+    import logging
+    import warnings
+
+    from drills.adapters.chaostoolkit import chaoslib_logs
+
+    log = tmp_path / "chaostoolkit.log"
+    with chaoslib_logs(log):
+        logging.getLogger("chaostoolkit").error("HTTP response headers: Authorization: Bearer abc")
+        warnings.warn("a deprecated feature", DeprecationWarning, stacklevel=1)
+    out = capsys.readouterr()
+    assert "Authorization" not in out.out + out.err
+    text = log.read_text()
+    assert "HTTP response headers" in text and "DeprecationWarning: a deprecated feature" in text
+    # the logger is as it was afterwards
+    assert logging.getLogger("chaostoolkit").propagate
+
+
+def test_the_versions_are_the_installed_ones() -> None:
+    from importlib import metadata
+
+    from drills.adapters.chaostoolkit import versions
+
+    assert versions() == {
+        "chaoslib_version": metadata.version("chaostoolkit-lib"),
+        "chaosk8s_version": metadata.version("chaostoolkit-kubernetes"),
+    }

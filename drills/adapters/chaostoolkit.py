@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import threading
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ from chaoslib.types import Strategy
 from kubernetes import client as k8s_client
 from kubernetes.config import kube_config
 
+from drills.adapters.store import paths
 from drills.errors import ChaosToolkitError
 from drills.model.events import ChaosToolkitEvent, EventSink, Source
 from drills.timing import SYSTEM_CLOCK, Clock
@@ -130,7 +134,7 @@ class JournalEvents(RunEventHandler):  # type: ignore[misc]
             )
 
     def started(self, experiment: Any, journal: Any) -> None:
-        self._emit("started")
+        self._emit("started", **versions())
 
     def hypothesis_before_completed(self, experiment: Any, state: Any, journal: Any) -> None:
         self._emit("hypothesis-before", met=bool((state or {}).get("steady_state_met")))
@@ -147,7 +151,17 @@ class JournalEvents(RunEventHandler):  # type: ignore[misc]
             self.failed.append(
                 f"{activity.get('name')}: {status}: {(run or {}).get('exception') and 'error'}"
             )
-        self._emit("activity", name=activity.get("name"), kind=activity.get("type"), status=status)
+        run = run or {}
+        self._emit(
+            "activity",
+            name=activity.get("name"),
+            kind=activity.get("type"),
+            status=status,
+            start=run.get("start"),
+            end=run.get("end"),
+            duration=run.get("duration"),
+            provider=activity_label(activity),
+        )
 
     def method_completed(self, experiment: Any, state: Any = None) -> None:
         self._emit("method-completed")
@@ -209,7 +223,7 @@ def run_rollbacks(
     registry = EventHandlerRegistry()
     registry.register(handler)
     runs: list[Any] = []
-    with kube_env(op["kubeconfig"], op.get("context")):
+    with kube_env(op["kubeconfig"], op.get("context")), chaoslib_logs(None):
         try:
             handler.start_rollbacks(experiment)
             apply_rollbacks(experiment, configuration, secrets, None, None, registry, runs)
@@ -226,6 +240,47 @@ def run_rollbacks(
     return f"Chaos Toolkit experiment {path.name}: {len(runs)} rollbacks played"
 
 
+def versions() -> dict[str, str]:
+    """The versions of chaostoolkit-lib and chaostoolkit-kubernetes a run used (for the journal)."""
+    found: dict[str, str] = {}
+    for dist, key in (("chaostoolkit-lib", "chaoslib_version"), ("chaostoolkit-kubernetes", "chaosk8s_version")):
+        try:
+            found[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[key] = "not installed"
+    return found
+
+
+@contextlib.contextmanager
+def chaoslib_logs(log_file: Path | None) -> Iterator[None]:
+    """chaoslib's own logging (and the warnings it raises) go to ``log_file`` (default: the state dir's
+    ``logs/chaostoolkit.log``), not to the drill's console.
+
+    chaoslib logs every step, deprecation warnings and, when a provider fails, whole HTTP responses with their
+    headers: useful in a file beside the journal, noise (and possibly tokens) on a responder's screen.
+    """
+    logger = logging.getLogger("chaostoolkit")
+    saved = (logger.level, logger.propagate, list(logger.handlers))
+    path = log_file or paths.state_dir() / "logs" / "chaostoolkit.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.handlers = [handler]
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+        for w in caught:
+            logger.warning("%s: %s", w.category.__name__, w.message)
+    finally:
+        handler.close()
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+        logger.handlers = saved[2]
+
+
 def run_experiment(
     experiment: dict[str, Any],
     settings: dict[str, Any],
@@ -234,11 +289,12 @@ def run_experiment(
     kubeconfig: str | Path,
     context: str | None,
     label: str,
+    log_file: Path | None = None,
 ) -> dict[str, Any]:
     """Run an experiment's hypothesis and method against the drill cluster; chaoslib's journal back."""
     from chaoslib.experiment import run_experiment as chaoslib_run_experiment
 
-    with kube_env(kubeconfig, context):
+    with kube_env(kubeconfig, context), chaoslib_logs(log_file):
         try:
             # chaoslib's own entry point (what `chaos run` calls): it fills the activity cache that `ref`
             # steps are looked up in, which driving its Runner directly does not.
