@@ -19,10 +19,16 @@ from report_journal import DRILL_ID, report_events, write_report_journal
 
 from drills.engine.scoring import score
 from drills.errors import DrillError, JournalError
-from drills.model.events import CommsPosted, Source
+from drills.model.events import ChaosToolkitEvent, CommsPosted, Event, FaultInjected, Source
 from drills.model.scorecard import CheckStatus, Scorecard
 from drills.reporting.chart import timeline_svg
-from drills.reporting.report import render_html, render_junit, render_postmortem, write_reports
+from drills.reporting.report import (
+    render_html,
+    render_junit,
+    render_postmortem,
+    write_reports,
+    write_reports_for,
+)
 from drills.reporting.view import build_view, deadline_after
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -407,3 +413,291 @@ def test_scorecard_json_is_the_scorecard(reports: Path) -> None:
     data = json.loads((reports / "scorecard.json").read_text())
     assert data["drill_id"] == DRILL_ID
     assert Scorecard.model_validate(data) == score(report_events())
+
+
+# ---- one source for bars, cards and metrics ----------------------------------------------------------------
+
+
+def _bars_and_cards(html: str) -> tuple[dict[str, str], dict[str, str]]:
+    bars = dict(re.findall(r'<g class="phase" data-phase="(\w+)" data-seconds="(\d*)"', html))
+    cards = dict(re.findall(r'class="card [\w-]+" data-phase="(\w+)" data-seconds="(\d*)"', html))
+    return bars, cards
+
+
+@pytest.mark.parametrize(
+    "builder",
+    [
+        lambda: passing_drill("P0"),
+        lambda: DrillBuilder(severity="P1").at("10s").unhealthy().at("1m").alert().at("30m").end("timed_out"),
+        lambda: (
+            DrillBuilder(severity="P2", mode="chaos-test")
+            .at("10s")
+            .unhealthy()
+            .at("20s")
+            .alert()
+            .at("40s")
+            .healthy()
+            .at("2m")
+            .end("self_healed")
+        ),
+        lambda: DrillBuilder(severity="P1").at("10s").unhealthy().at("5m").healthy().at("8m").resolve(),
+    ],
+    ids=["passing", "unfinished", "self-healed", "never-acknowledged"],
+)
+def test_chart_bars_and_cards_come_from_one_source(builder: object) -> None:
+    b = builder()  # type: ignore[operator]
+    sc = score(b.events)
+    html = render_html(sc, b.events)
+    bars, cards = _bars_and_cards(html)
+    assert list(bars) == ["DETECT", "ACKNOWLEDGE", "TRIAGE", "MITIGATE", "RESOLVE"]
+    assert bars == cards
+    view = build_view(sc, b.events)
+    for p in view.phases:
+        assert bars[p.name] == ("" if p.seconds is None else str(p.seconds))
+
+
+def test_phases_follow_the_engines_clocks(reports: Path) -> None:
+    events = report_events()
+    sc = score(events)
+    phases = {p.name: p for p in build_view(sc, events).phases}
+    c = sc.clocks
+    assert phases["DETECT"].duration == c.ttd_active
+    assert phases["ACKNOWLEDGE"].duration == c.tta_active
+    assert phases["TRIAGE"].duration == c.ttt_active
+    assert phases["MITIGATE"].duration == c.ttm_active
+    assert phases["RESOLVE"].duration == c.ttr_active
+    assert phases["RESOLVE"].start == c.t0 and phases["RESOLVE"].end == c.resolved
+    assert phases["MITIGATE"].start == c.acknowledged
+
+
+def test_without_acknowledgement_there_is_no_mitigation_phase() -> None:
+    b = DrillBuilder(severity="P1")
+    b.at("10s").unhealthy().at("1m").alert().at("5m").action().at("6m").healthy().at("8m").resolve()
+    view = build_view(score(b.events), b.events)
+    mitigate = view.phase("MITIGATE")
+    ack = view.phase("ACKNOWLEDGE")
+    assert ack.end is None and ack.text == "not acknowledged"
+    if view.scorecard.clocks.ttm is None:  # the seed: MTTM = impact reduced - acknowledged
+        assert mitigate.seconds is None
+        assert mitigate.text in ("no acknowledgement", "self-healed", "not reached")
+
+
+# ---- label layout -------------------------------------------------------------------------------------------
+
+
+def test_label_layout_never_overlaps_or_leaves_the_chart() -> None:
+    from drills.reporting.chart import LabelLayout
+
+    layout = LabelLayout(300, [])
+    placed = []
+    for n in range(12):  # twelve labels at the same point near the right edge
+        spot = layout.place(
+            f"label {n}", 11, [(280, 20 + r * 14, side) for r in range(6) for side in ("start", "end")]
+        )
+        if spot is not None:
+            placed.append(layout.box(f"label {n}", spot[0], spot[1], 11, spot[2]))
+    assert len(placed) == 6  # one per row, all to the left: the right would be clipped
+    for i, a in enumerate(placed):
+        assert a[0] >= 0 and a[2] <= 300
+        for b in placed[i + 1 :]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+
+
+def test_sla_labels_of_close_deadlines_take_separate_rows() -> None:
+    events = report_events()
+    svg = ET.fromstring(timeline_svg(build_view(score(events), events)))
+    labels = [t for t in svg.iter("text") if "sla-label" in (t.get("class") or "")]
+    rows: dict[str, list[float]] = {}
+    for t in labels:
+        rows.setdefault(t.get("y", ""), []).append(float(t.get("x", "0")))
+    assert len(rows) >= 2  # MTTD at +5m and MTTA at +6m02s cannot share a row
+
+
+# ---- exports ------------------------------------------------------------------------------------------------
+
+
+def test_jira_csv_has_one_issue_per_action_item(reports: Path) -> None:
+    import csv
+
+    with (reports / "action-items.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    head, body = rows[0], rows[1:]
+    assert head == [
+        "Summary",
+        "Description",
+        "Issue Type",
+        "Priority",
+        "Labels",
+        "Labels",
+        "Component",
+        "Due Date",
+    ]
+    assert "Assignee" not in head  # owned by roles and teams, not people
+    postmortem = (reports / "postmortem.md").read_text()
+    assert len(body) == len(_action_rows(postmortem)) == 4
+    first = dict(zip(head, body[0], strict=False))
+    assert first["Summary"].startswith("Make sure pages reach the on-call engineer")
+    assert "Checks: mtta.p0, escalation.p0_ack, oncall.respond_p0_p1." in first["Description"]
+    assert (first["Issue Type"], first["Priority"], first["Component"], first["Due Date"]) == (
+        "Task",
+        "Highest",
+        "the on-call rotation",
+        "2025-03-18",
+    )
+    assert [r[4:6] for r in body] == [["drill-postmortem", "drill-deployment"]] * 4
+    assert all(" " not in label for r in body for label in r[4:6])
+
+
+def _storage_root(text: str) -> ET.Element:
+    """Storage format is a page body: it parses once wrapped in an element declaring ac: and ri:."""
+    wrapped = (
+        '<page xmlns:ac="http://atlassian.com/content" xmlns:ri="http://atlassian.com/resource/identifier">'
+        f"{text}</page>"
+    )
+    return ET.fromstring(wrapped)
+
+
+def test_confluence_storage_format_is_xml_with_macros(reports: Path) -> None:
+    text = (reports / "postmortem.confluence.xhtml").read_text()
+    root = _storage_root(text)
+    ac = "{http://atlassian.com/content}"
+    macros = [m.get(f"{ac}name") for m in root.iter(f"{ac}structured-macro")]
+    assert macros[0] == "info"  # the blameless note
+    assert macros.count("code") == 3  # one per message posted
+    assert "status" in macros
+    headings = [h.text for h in root.iter("h2")]
+    for heading in (
+        "Summary",
+        "Impact",
+        "Participants",
+        "Timeline",
+        "Messages posted",
+        "Metrics",
+        "Root cause analysis (5 Whys)",
+        "Action items",
+        "All checks",
+    ):
+        assert heading in headings
+    bodies = [b.text for b in root.iter(f"{ac}plain-text-body")]
+    assert bodies[0].startswith("🚨 INCIDENT ALERT - P1\nService: shop")
+    assert "<![CDATA[" in text
+    whys = [li.text for li in next(root.iter("ol"))]
+    assert len(whys) == 5 and whys[1].startswith("Why was it not caught sooner?")
+
+
+def test_confluence_survives_markup_cdata_ends_and_control_characters() -> None:
+    from drills.reporting.exports import confluence_storage
+
+    b = passing_drill("P1")
+    b.at("7m").note("<b>bold</b> & \x1b[31mred\x1b[0m")
+    b.at("8m").add(
+        CommsPosted, source=Source.HUMAN, actor="alice", template="status_update", text="a ]]> b <c>"
+    )
+    view = build_view(score(b.events), b.events)
+    root = _storage_root(confluence_storage(view, [], "-"))
+    ac = "{http://atlassian.com/content}"
+    assert [x.text for x in root.iter(f"{ac}plain-text-body")][-1] == "a ]]> b <c>"
+    assert any("<b>bold</b> & [31mred[0m" in (td.text or "") for td in root.iter("td"))
+
+
+def _chaos_events() -> list[Event]:
+    b = DrillBuilder(severity="P3", mode="chaos-test", scenario_id="chaostoolkit-terminate-pod")
+    events = b.events[:1]  # drill.started; the fault is the experiment
+    start = b.start
+
+    def ctk(seconds: float, phase: str, **detail: object) -> ChaosToolkitEvent:
+        return ChaosToolkitEvent(
+            id=f"ctk-{seconds:06.1f}-{phase}",
+            at=start + timedelta(seconds=seconds),
+            source=Source.SYSTEM,
+            actor="chaostoolkit",
+            phase=phase,
+            detail={"experiment": "Terminate an app pod", **detail},
+        )
+
+    events += [
+        ctk(1, "started"),
+        ctk(2, "activity", name="app-pods-running", kind="probe", status="succeeded"),
+        ctk(2.5, "hypothesis-before", met=True),
+        ctk(3, "method-started"),
+        ctk(4, "activity", name="terminate-one-app-pod", kind="action", status="succeeded"),
+        FaultInjected(
+            id="fault-0001",
+            at=start + timedelta(seconds=4),
+            source=Source.SYSTEM,
+            actor="drills",
+            fault_kind="chaostoolkit",
+            target="ChaosToolkit/terminate-app-pod.json",
+        ),
+        ctk(5, "method-completed"),
+        ctk(6, "finished", status="completed", deviated=False),
+        ctk(60, "rollbacks-started"),
+        ctk(62, "activity", name="restore-replicas", kind="action", status="succeeded"),
+        ctk(63, "rollbacks-completed"),
+    ]
+    b2 = DrillBuilder(severity="P3")
+    events += [b2.at("70s").end("self_healed").events[-1]]
+    return events
+
+
+def test_chaostoolkit_drills_get_a_chaoslib_shaped_journal(tmp_path: Path) -> None:
+    from chaoslib.run import initialize_run_journal
+
+    events = _chaos_events()
+    paths = write_reports_for(score(events), events, tmp_path / "ctk")
+    assert paths.chaostoolkit_journal is not None
+    journal = json.loads(paths.chaostoolkit_journal.read_text())
+    reference = initialize_run_journal({"title": "x"})
+    assert set(reference) <= set(journal)
+    assert {"end", "duration"} <= set(journal)
+    assert journal["status"] == "completed" and journal["deviated"] is False
+    assert journal["experiment"]["title"] == "Terminate an app pod"
+    assert journal["steady_states"]["before"]["steady_state_met"] is True
+    [action] = journal["run"]
+    assert action["activity"] == {"type": "action", "name": "terminate-one-app-pod"}
+    assert (action["status"], action["duration"], action["output"]) == ("succeeded", 1.0, None)
+    assert action["start"] == "2025-03-04T09:00:03+00:00" and action["end"] == "2025-03-04T09:00:04+00:00"
+    assert [r["activity"]["name"] for r in journal["rollbacks"]] == ["restore-replicas"]
+    assert journal["duration"] == 62.0
+    [ext] = journal["experiment"]["extensions"]
+    assert ext["name"] == "drills" and ext["drill_id"] == "drill-0001"
+
+
+def test_other_drills_have_no_chaostoolkit_journal(reports: Path) -> None:
+    assert not (reports / "journal.json").exists()
+
+
+# ---- secrets ------------------------------------------------------------------------------------------------
+
+
+def test_no_report_renders_a_secret(tmp_path: Path) -> None:
+    secret = "s3cr3t-routing-value-42"
+    b = passing_drill("P1", scenario_title=f"Drill {secret}")
+    b.at("7m").note(f"paged with key {secret} and Authorization: Bearer abcdefgh12345678")
+    b.at("8m").add(
+        CommsPosted, source=Source.HUMAN, actor="alice", template="status_update", text=f"token={secret}"
+    )
+    events = b.events
+    paths = write_reports_for(score(events), events, tmp_path / "r", secrets=[secret])
+    for path in paths.files:
+        text = path.read_text()
+        assert secret not in text, path.name
+        assert "abcdefgh12345678" not in text, path.name
+    assert "[redacted]" in (tmp_path / "r" / "postmortem.md").read_text()
+
+
+def test_reports_redact_the_environments_secrets_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRILLS_PAGER_TOKEN", "env-secret-9876")
+    b = passing_drill("P1")
+    b.at("7m").note("the key is env-secret-9876")
+    assert "env-secret-9876" not in render_postmortem(score(b.events), b.events)
+    assert "env-secret-9876" not in render_html(score(b.events), b.events)
+
+
+def test_plurals() -> None:
+    from drills.reporting.text import plural
+
+    assert [plural(n, "drill") for n in (0, 1, 2)] == ["0 drills", "1 drill", "2 drills"]
+    assert plural(1, "real incident") == "1 real incident"
+    assert plural(3, "category") == "3 categories"
+    assert plural(2, "person") == "2 people"

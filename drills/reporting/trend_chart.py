@@ -49,11 +49,12 @@ def _month_label(month: str) -> str:
     return f"{names[int(mon) - 1]} {year[2:]}"
 
 
-def _axis(svg: ET.Element, months: Sequence[str], top_value: float, fmt: str) -> tuple[float, float]:
+def _axis(
+    svg: ET.Element, months: Sequence[str], top_value: float, fmt: str, steps: int = 4
+) -> tuple[float, float]:
     """Grid, y labels and month labels; returns (column width, plot bottom)."""
     bottom = TOP + PLOT
     col = (WIDTH - LEFT - RIGHT) / max(1, len(months))
-    steps = 4
     for i in range(steps + 1):
         value = top_value * i / steps
         y = bottom - PLOT * i / steps
@@ -77,13 +78,14 @@ def count_chart(months: Sequence[str], groups: Sequence[GroupTrend], kind: str) 
         other = [sum(g.counts[m] for g in rest) for m in range(len(months))]
         series.append((f"{len(rest)} other {kind}s", other, OTHER))
     totals = [sum(s[1][m] for s in series) for m in range(len(months))]
-    peak = max(totals, default=0)
-    step = max(1.0, tick_step(max(peak, 1), 4))
-    top_value = step * max(1, -(-max(peak, 1) // step))
+    peak = max(max(totals, default=0), 1)
+    step = -(-peak // 4)  # whole drills per grid line
+    steps = -(-peak // step)
+    top_value = float(step * steps)
     legend_rows = max(1, -(-len(series) // 4))
     height = TOP + PLOT + 28 + legend_rows * 18 + 6
     svg = _svg(height, f"Drills per month, by {kind}")
-    col, bottom = _axis(svg, months, top_value, "count")
+    col, bottom = _axis(svg, months, top_value, "count", steps)
     for m, month in enumerate(months):
         x = LEFT + col * m + col * 0.18
         w = col * 0.64
@@ -123,10 +125,11 @@ def metric_chart(months: Sequence[str], metrics: Mapping[str, Sequence[MetricSta
     values = [headline_seconds(s) for stats in metrics.values() for s in stats]
     peak = max((v for v in values if v is not None), default=60.0)
     step = tick_step(peak, 4)
-    top_value = step * max(1, -(-peak // step))
-    height = TOP + PLOT + 28 + 18 * len(metrics) + 24
+    steps = max(1, int(-(-peak // step)))
+    top_value = step * steps
+    height = TOP + PLOT + 28 + 18 * len(metrics) + 44
     svg = _svg(height, "MTTA and MTTR of drills per month")
-    col, bottom = _axis(svg, months, top_value, "duration")
+    col, bottom = _axis(svg, months, top_value, "duration", steps)
     for i, (name, stats) in enumerate(metrics.items()):
         colour = PALETTE[i]
         points = []
@@ -175,11 +178,25 @@ def metric_chart(months: Sequence[str], metrics: Mapping[str, Sequence[MetricSta
                 text_anchor="middle",
             )
     note_y = bottom + 34 + 18 * len(metrics) + 4
+    x = float(LEFT)
+    for i, name in enumerate(metrics):
+        _sub(
+            svg,
+            "line",
+            x1=_f(x),
+            y1=_f(note_y - 4),
+            x2=_f(x + 18),
+            y2=_f(note_y - 4),
+            stroke=PALETTE[i],
+            stroke_width="2",
+        )
+        _sub(svg, "text", name, x=_f(x + 24), y=_f(note_y), class_="small")
+        x += 80
     _sub(
         svg,
         "text",
-        f"filled point: mean of {SMALL_SAMPLE} or more drills; hollow: median of fewer",
-        x=_f(LEFT),
+        f"filled point: mean of {SMALL_SAMPLE} or more drills; hollow: median of fewer (n = drills measured)",
+        x=_f(x + 10),
         y=_f(note_y),
         class_="small",
     )
