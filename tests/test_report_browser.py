@@ -26,7 +26,9 @@ from drills.reporting.chart import PHASE_COLOURS, STATUS_COLOURS
 from drills.reporting.report import write_reports, write_reports_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev extra: pip install -e '.[dev]'")
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is a dev extra: pip install -e '.[dev]'"
+)
 
 pytestmark = [
     pytest.mark.browser,

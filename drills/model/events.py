@@ -146,7 +146,8 @@ class DrillStarted(EventBase):
     plan_id: str | None = None
     team: str | None = None
     impact: Impact | None = Field(
-        default=None, description="The scenario's declared impact (users, features, revenue), for the postmortem."
+        default=None,
+        description="The scenario's declared impact (users, features, revenue), for the postmortem.",
     )
 
 
