@@ -198,7 +198,7 @@ def test_monthly_markdown_follows_the_seed_template() -> None:
     assert "1. node: 2 drills" in drills
     assert "2. config: 1 drill\n" in drills  # not "1 drills"
     assert "2. deployment: 1 incident\n" in incidents
-    assert "- Passed: 2 of 3 drills (mean score 85.0, n=3)" in drills
+    assert "- Passed: 2 of 3 drills (median score 85.0, n=3)" in drills
 
 
 def test_an_empty_month_says_so() -> None:
@@ -350,6 +350,7 @@ def test_means_from_five_values_on_medians_below() -> None:
     report = monthly_report(cards, "2025-03")
     text = render_monthly_markdown(report)
     assert "- MTTA: mean 4m00s (n=5; p50 4m00s, p90 5m36s)" in text
+    assert "(mean score 85.0, n=5)" in text
     fewer = render_monthly_markdown(monthly_report(cards[:4], "2025-03"))
     assert "- MTTA: median 3m30s (n=4, too few for a mean to say much; mean 3m30s, p90 4m42s)" in fewer
 

@@ -117,6 +117,7 @@ class MonthlySection(BaseModel):
     top_categories: list[CategoryCount]
     passed: int = Field(description="Drills that passed (scorecard.passed).")
     mean_score: float | None = None
+    median_score: float | None = None
     # Plain dataclasses, taken as they are (no validation): a month can hold tens of thousands of items.
     actions_completed: list[TrackedAction]
     actions_open: list[TrackedAction]
@@ -204,6 +205,7 @@ def _section(kind: str, summaries: Sequence[DrillSummary]) -> MonthlySection:
         top_categories=[CategoryCount(category=c, count=n) for c, n in top],
         passed=sum(s.passed for s in summaries),
         mean_score=sum(s.score for s in summaries) / len(summaries) if summaries else None,
+        median_score=percentile(sorted(s.score for s in summaries), 0.5) if summaries else None,
         actions_completed=[a for a in actions if a.done],
         actions_open=[a for a in actions if not a.done],
         improvements_completed=improvements([a for a in actions if a.done]),
@@ -326,8 +328,10 @@ def headline_seconds(stats: MetricStats) -> float | None:
 
 def score_text(section: MonthlySection) -> str:
     n = section.total
-    if section.mean_score is None:
+    if section.mean_score is None or section.median_score is None:
         return "no score (n=0)"
+    if n < SMALL_SAMPLE:
+        return f"median score {section.median_score:.1f}, n={n}"
     return f"mean score {section.mean_score:.1f}, n={n}"
 
 
