@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-from drills.model.severity import Severity
+from drills.model.severity import Impact, Severity
 
 JOURNAL_VERSION = 1
 
@@ -145,6 +145,10 @@ class DrillStarted(EventBase):
     budget_seconds: float | None = None
     plan_id: str | None = None
     team: str | None = None
+    impact: Impact | None = Field(
+        default=None,
+        description="The scenario's declared impact (users, features, revenue), for the postmortem.",
+    )
 
 
 class DrillEnded(EventBase):
