@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from drills.model.events import Event, ImpactSampled
 from drills.model.severity import Impact, Level, ServiceStatus, Severity, severity_for_users, true_severity
 
 #: The model's statuses as the seed's "Service Status" row; "ok" is no impact at all.
@@ -63,6 +64,22 @@ class MeasuredImpact:
             revenue_impact=declared.revenue_impact if declared else Level.LOW,
             features=list(self.features_down),
         )
+
+
+def points(events: Sequence[Event]) -> list[ImpactPoint]:
+    """The journal's impact samples as points, in time order."""
+    return [
+        ImpactPoint(
+            at=e.at,
+            users_affected_pct=e.users_affected_pct,
+            users_affected=float(e.users_affected),
+            status=e.status,
+            requests_per_second=e.requests_per_second,
+            failed_per_second=e.failed_per_second,
+            features_down=tuple(e.features_down),
+        )
+        for e in sorted((e for e in events if isinstance(e, ImpactSampled)), key=lambda e: e.at)
+    ]
 
 
 def _ordered(points: Sequence[ImpactPoint]) -> list[ImpactPoint]:
