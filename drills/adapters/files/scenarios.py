@@ -27,6 +27,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from drills.adapters.files.core_yaml import CoreConstructor, CoreLoader, core_safe_load
+from drills.adapters.reading import MAX_BYTES, UnreadableFile, read_bounded
 from drills.adapters.store.paths import scenarios_dir
 from drills.errors import Problem, ScenarioError, UsageError
 from drills.model.policy import Policy
@@ -37,8 +39,6 @@ M = TypeVar("M", bound=BaseModel)
 PathPart = str | int
 DataPath = tuple[PathPart, ...]
 
-#: Files bigger than this are refused before parsing: no scenario is anywhere near it.
-MAX_BYTES = 2 * 1024 * 1024
 #: Values built from one document, counting each alias expansion: stops "billion laughs" alias bombs.
 MAX_VALUES = 100_000
 #: Nesting depth; PyYAML's composer and pydantic both recurse.
@@ -96,7 +96,7 @@ class _Builder:
 
     def __init__(self, doc: YamlDocument) -> None:
         self.doc = doc
-        self.constructor = yaml.constructor.SafeConstructor()
+        self.constructor = CoreConstructor()
         self.count = 0
         self.flattened: set[int] = set()
 
@@ -129,9 +129,14 @@ class _Builder:
             return self.constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError:
             self.doc.problems.append(self.doc.problem(path, f"unsupported YAML tag {_short_tag(node.tag)}"))
-        except (ValueError, OverflowError, TypeError) as e:
-            # A timestamp like 2026-13-45, a number past Python's 4300-digit limit, a bad !!binary...
-            self.doc.problems.append(self.doc.problem(path, f"{node.value[:40]!r} cannot be read: {e}"))
+        except Exception as e:
+            # PyYAML's scalar constructors fail in many ways on explicit tags: `!!timestamp x` is an
+            # AttributeError, a number past Python's 4300-digit limit a ValueError, a bad !!binary a
+            # binascii.Error. Each is a problem of this value, never the end of the batch.
+            reason = str(e) or type(e).__name__
+            if isinstance(e, AttributeError | KeyError | IndexError):
+                reason = f"not a valid {_short_tag(node.tag)}"
+            self.doc.problems.append(self.doc.problem(path, f"{node.value[:40]!r} cannot be read: {reason}"))
         return None
 
     def _mapping(self, node: MappingNode, path: DataPath, active: tuple[int, ...]) -> dict[str, Any]:
@@ -229,7 +234,7 @@ def parse_yaml(content: bytes | str, *, file: str) -> YamlDocument:
             raise ScenarioError([Problem(file, 1, "", f"file is too large ({len(text)} characters)")])
     doc = YamlDocument(file=file, data=None)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=CoreLoader)
     except yaml.reader.ReaderError as e:
         line = _line_at(text, e.position)
         char = f"U+{e.character:04X}" if isinstance(e.character, int) else repr(e.character)
@@ -518,7 +523,9 @@ def parse_model(content: bytes | str, model_cls: type[M], *, file: str) -> Loade
     try:
         model = model_cls.model_validate(doc.data)
     except ValidationError as e:
-        problems.extend(validation_problems(e, model_cls, doc))
+        # A value the YAML reader already refused (and left null) needs no second "expected text, got null".
+        refused = {p.field for p in doc.problems if p.field}
+        problems.extend(p for p in validation_problems(e, model_cls, doc) if p.field not in refused)
         raise ScenarioError(_sorted(problems)) from None
     except (ValueError, TypeError, OverflowError, RecursionError) as e:
         # A validator raised what pydantic does not wrap: still a problem with the file, not a crash.
@@ -535,19 +542,11 @@ def _sorted(problems: list[Problem]) -> list[Problem]:
 
 
 def _read(path: Path) -> bytes:
+    """A regular file's bytes, at most MAX_BYTES (see drills.adapters.reading): never blocks, never floods."""
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise ScenarioError(
-                [Problem(str(path), 1, "", f"file is too large ({size} bytes; limit {MAX_BYTES})")]
-            )
-        return path.read_bytes()
-    except IsADirectoryError:
-        raise ScenarioError([Problem(str(path), None, "", "is a directory, not a file")]) from None
-    except FileNotFoundError:
-        raise ScenarioError([Problem(str(path), None, "", "no such file")]) from None
-    except OSError as e:
-        raise ScenarioError([Problem(str(path), None, "", f"cannot read: {e.strerror}")]) from None
+        return read_bounded(path, limit=MAX_BYTES)
+    except UnreadableFile as e:
+        raise ScenarioError([Problem(str(path), None, "", e.reason)]) from e
 
 
 def load_located(path: Path, model_cls: type[M]) -> Loaded[M]:
@@ -601,14 +600,16 @@ def experiment_path(base_dir: Path, experiment: str) -> Path:
 def _experiment_problem(base_dir: Path, experiment: str) -> str | None:
     path = experiment_path(base_dir, experiment)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return f"no Chaos Toolkit experiment at {path}"
-    except (OSError, UnicodeDecodeError) as e:
+        text = read_bounded(path, limit=MAX_BYTES).decode("utf-8")
+    except UnreadableFile as e:
+        if e.reason == "no such file":
+            return f"no Chaos Toolkit experiment at {path}"
+        return f"cannot read the Chaos Toolkit experiment {path}: {e.reason}"
+    except UnicodeDecodeError as e:
         return f"cannot read the Chaos Toolkit experiment {path}: {e}"
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as e:
+        data = json.loads(text) if path.suffix == ".json" else core_safe_load(text)
+    except (ValueError, RecursionError, yaml.YAMLError) as e:
         kind = "JSON" if path.suffix == ".json" else "YAML"
         return f"the Chaos Toolkit experiment {path} is not valid {kind}: {e}"
     if not isinstance(data, dict):
@@ -650,7 +651,9 @@ def scenario_files(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix in SCENARIO_SUFFIXES and f.is_file())
+            # Every *.yaml that is not a directory: a FIFO or a device by that name is reported (the
+            # bounded reader refuses it), not silently left out of the batch.
+            found = sorted(f for f in p.iterdir() if f.suffix in SCENARIO_SUFFIXES and not f.is_dir())
             if not found:
                 problems.append(
                     Problem(str(p), None, "", "no scenario files (*.yaml, *.yml) in this directory")
@@ -674,6 +677,11 @@ def load_scenarios(paths: Iterable[Path]) -> tuple[list[tuple[Path, Scenario]], 
         except ScenarioError as e:
             problems.extend(e.problems)
             continue
+        except Exception as e:
+            # The loader turns every known failure into problems; should something unforeseen still
+            # escape, it is this file's problem and the batch goes on (its other results are not lost).
+            problems.append(unexpected_problem(f, e))
+            continue
         if scenario.id in where:
             line = _id_line(f)
             problems.append(
@@ -687,9 +695,19 @@ def load_scenarios(paths: Iterable[Path]) -> tuple[list[tuple[Path, Scenario]], 
     return loaded, problems
 
 
+def unexpected_problem(path: Path, e: BaseException) -> Problem:
+    """A file's problem for an error the loader did not foresee (a bug in drills, not in the file)."""
+    return Problem(
+        str(path),
+        None,
+        "",
+        f"cannot be loaded ({type(e).__name__}: {str(e)[:200]}); this is a bug in drills, please report it",
+    )
+
+
 def _id_line(path: Path) -> int | None:
     try:
-        return parse_yaml(path.read_bytes(), file=str(path)).line(("id",))
+        return parse_yaml(_read(path), file=str(path)).line(("id",))
     except (ScenarioError, OSError):
         return None
 
@@ -735,5 +753,6 @@ __all__ = [
     "parse_yaml",
     "scenario_files",
     "scenario_problems",
+    "unexpected_problem",
     "validation_problems",
 ]
