@@ -66,7 +66,9 @@ def read_bounded(path: Path | str, *, limit: int = MAX_BYTES) -> bytes:
         if stat.S_ISDIR(mode):
             raise UnreadableFile(path, "is a directory, not a file")
         if not stat.S_ISREG(mode):
-            raise UnreadableFile(path, f"is {_kind(mode)}, not a regular file; drills reads regular files only")
+            raise UnreadableFile(
+                path, f"is {_kind(mode)}, not a regular file; drills reads regular files only"
+            )
         chunks: list[bytes] = []
         left = limit + 1
         while left > 0:

@@ -53,13 +53,13 @@ for _tag, _regexp, _first in (
 class CoreConstructor(SafeConstructor):
     """Builds scalars as the 1.2 core schema defines them, also for explicit tags (``!!bool yes`` is refused)."""
 
-    def construct_yaml_bool(self, node: ScalarNode) -> bool:  # type: ignore[override]
+    def construct_yaml_bool(self, node: ScalarNode) -> bool:
         value = str(self.construct_scalar(node))
         if not _BOOL_RE.match(value):
             raise ConstructorError(None, None, f"{value!r} is not true or false", node.start_mark)
         return value.lower() == "true"
 
-    def construct_yaml_int(self, node: ScalarNode) -> int:  # type: ignore[override]
+    def construct_yaml_int(self, node: ScalarNode) -> int:
         value = str(self.construct_scalar(node))
         if not _INT_RE.match(value):
             raise ValueError(f"{value!r} is not a whole number (decimal, 0o octal or 0x hex digits)")
@@ -69,7 +69,7 @@ class CoreConstructor(SafeConstructor):
             return int(value[2:], 16)
         return int(value, 10)
 
-    def construct_yaml_float(self, node: ScalarNode) -> float:  # type: ignore[override]
+    def construct_yaml_float(self, node: ScalarNode) -> float:
         value = str(self.construct_scalar(node))
         if not _FLOAT_RE.match(value) and not _INT_RE.match(value):
             raise ValueError(f"{value!r} is not a number")
@@ -82,16 +82,16 @@ class CoreConstructor(SafeConstructor):
             return float(self.construct_yaml_int(node))
         return float(value)
 
-    def construct_yaml_null(self, node: ScalarNode) -> None:  # type: ignore[override]
+    def construct_yaml_null(self, node: ScalarNode) -> None:
         value = str(self.construct_scalar(node))
         if not _NULL_RE.match(value):
             raise ConstructorError(None, None, f"{value!r} is not null", node.start_mark)
 
 
-CoreConstructor.add_constructor(_BOOL, CoreConstructor.construct_yaml_bool)
-CoreConstructor.add_constructor(_INT, CoreConstructor.construct_yaml_int)
-CoreConstructor.add_constructor(_FLOAT, CoreConstructor.construct_yaml_float)
-CoreConstructor.add_constructor(_NULL, CoreConstructor.construct_yaml_null)
+CoreConstructor.add_constructor(_BOOL, CoreConstructor.construct_yaml_bool)  # type: ignore[type-var]  # the stubs expect a Loader
+CoreConstructor.add_constructor(_INT, CoreConstructor.construct_yaml_int)  # type: ignore[type-var]  # the stubs expect a Loader
+CoreConstructor.add_constructor(_FLOAT, CoreConstructor.construct_yaml_float)  # type: ignore[type-var]  # the stubs expect a Loader
+CoreConstructor.add_constructor(_NULL, CoreConstructor.construct_yaml_null)  # type: ignore[type-var]  # the stubs expect a Loader
 
 
 def core_safe_load(text: str) -> Any:

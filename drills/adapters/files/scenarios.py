@@ -29,10 +29,11 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from drills.adapters.files.core_yaml import CoreConstructor, CoreLoader, core_safe_load
 from drills.adapters.reading import MAX_BYTES, UnreadableFile, read_bounded
-from drills.adapters.store.paths import scenarios_dir
+from drills.adapters.store.paths import fixtures_dir, repo_root, scenarios_dir
+from drills.engine.comms import TEMPLATE_IDS
 from drills.errors import Problem, ScenarioError, UsageError
 from drills.model.policy import Policy
-from drills.model.scenario import ChaosToolkitFault, PluginFault, Scenario
+from drills.model.scenario import ChaosToolkitFault, NamespaceLostFault, PluginFault, Scenario, rule_problems
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -567,15 +568,67 @@ def load_policy(path: Path) -> Policy:
 # ---- scenarios ------------------------------------------------------------------------------------------
 
 
+def allowed_roots(base_dir: Path) -> list[Path]:
+    """Where files a scenario or plan points at may be: its own directory, the project (the repository, its
+    fixtures and scenarios directories). Not ``/etc``, not ``../../`` out of them."""
+    roots = [base_dir, repo_root(), fixtures_dir(), scenarios_dir()]
+    return list(dict.fromkeys(r.resolve() for r in roots))
+
+
+def confinement_problem(text: str, candidates: Sequence[Path], base_dir: Path, what: str) -> str | None:
+    """Why ``text`` (already resolved to ``candidates``) points outside the allowed roots, or None."""
+    roots = allowed_roots(base_dir)
+    for candidate in candidates:
+        real = candidate.resolve()
+        if any(real == r or real.is_relative_to(r) for r in roots):
+            return None
+    return (
+        f"{what} {text!r} is outside the scenario's directory ({base_dir.resolve()}) and the project "
+        f"({repo_root()}); keep it inside them, e.g. fixtures/backups/<namespace>"
+    )
+
+
+def _rule_names(path: Path) -> frozenset[str] | None:
+    """The alert names of a Prometheus rule file, or None when it cannot be read (then no check)."""
+    try:
+        data = core_safe_load(read_bounded(path).decode("utf-8"))
+    except (UnreadableFile, UnicodeDecodeError, yaml.YAMLError, RecursionError, ValueError):
+        return None
+    names: set[str] = set()
+    groups = data.get("groups") if isinstance(data, dict) else None
+    for group in groups if isinstance(groups, list) else []:
+        rules = group.get("rules") if isinstance(group, dict) else None
+        for rule in rules if isinstance(rules, list) else []:
+            if isinstance(rule, dict) and isinstance(rule.get("alert"), str):
+                names.add(rule["alert"])
+    return frozenset(names)
+
+
+def alert_rules_path() -> Path:
+    """The alert rules drills ships and the monitoring detector loads (fixtures/prometheus/rules.yaml)."""
+    return fixtures_dir() / "prometheus" / "rules.yaml"
+
+
 def scenario_problems(loaded: Loaded[Scenario], base_dir: Path) -> list[Problem]:
-    """What the model alone cannot know: referenced files exist, plugins are installed."""
-    problems: list[Problem] = []
+    """What the model alone cannot know: referenced files exist and stay in the project, plugins are
+    installed, the expected alert and comms templates exist; plus the model's rules across fields."""
+    scenario = loaded.model
+    problems: list[Problem] = [loaded.problem(path, message) for path, message in rule_problems(scenario)]
     plugin_names: set[str] | None = None
-    for i, fault in enumerate(loaded.model.faults):
+    for i, fault in enumerate(scenario.faults):
         if isinstance(fault, ChaosToolkitFault):
-            problem = _experiment_problem(base_dir, fault.experiment)
+            path = experiment_path(base_dir, fault.experiment)
+            problem = confinement_problem(
+                fault.experiment, [path], base_dir, "the experiment"
+            ) or _experiment_problem(base_dir, fault.experiment)
             if problem:
                 problems.append(loaded.problem(("faults", i, "experiment"), problem))
+        elif isinstance(fault, NamespaceLostFault):
+            problem = confinement_problem(
+                fault.backup, _backup_candidates(fault.backup, base_dir), base_dir, "backup"
+            )
+            if problem:
+                problems.append(loaded.problem(("faults", i, "backup"), problem))
         elif isinstance(fault, PluginFault):
             if plugin_names is None:
                 plugin_names = {ep.name for ep in metadata.entry_points(group=FAULT_PLUGIN_GROUP)}
@@ -588,7 +641,32 @@ def scenario_problems(loaded: Loaded[Scenario], base_dir: Path) -> list[Problem]
                         f"(known: {known})",
                     )
                 )
+    alert = scenario.detection.expected_alert
+    if alert is not None:
+        names = _rule_names(alert_rules_path())
+        if names is not None and alert not in names:
+            problems.append(
+                loaded.problem(
+                    ("detection", "expected_alert"),
+                    f"no alert rule {alert!r} in {alert_rules_path()}{_did_you_mean(alert, names)} "
+                    f"(known: {', '.join(sorted(names))})",
+                )
+            )
+    for i, template in enumerate(scenario.expected_response.comms or []):
+        if template.strip().lower().replace("-", "_") not in TEMPLATE_IDS:
+            problems.append(
+                loaded.problem(
+                    ("expected_response", "comms", i),
+                    f"no communication template {template!r}{_did_you_mean(template, TEMPLATE_IDS)} "
+                    f"(known: {', '.join(TEMPLATE_IDS)})",
+                )
+            )
     return problems
+
+
+def _backup_candidates(text: str, base_dir: Path) -> list[Path]:
+    p = Path(text).expanduser()
+    return [p] if p.is_absolute() else [base_dir / p, repo_root() / p]
 
 
 def experiment_path(base_dir: Path, experiment: str) -> Path:
@@ -740,6 +818,9 @@ __all__ = [
     "MAX_BYTES",
     "Loaded",
     "YamlDocument",
+    "alert_rules_path",
+    "allowed_roots",
+    "confinement_problem",
     "experiment_path",
     "find_scenario",
     "format_path",
