@@ -128,8 +128,17 @@ class _Builder:
         self.doc.scalar_text[path] = node.value
         try:
             return self.constructor.construct_object(node, deep=True)
-        except yaml.constructor.ConstructorError:
-            self.doc.problems.append(self.doc.problem(path, f"unsupported YAML tag {_short_tag(node.tag)}"))
+        except yaml.constructor.ConstructorError as e:
+            if node.tag in self.constructor.yaml_constructors:
+                # A known tag whose text does not fit it: `!!bool yes`, `!!binary` with bad padding.
+                reason = e.problem or f"not a valid {_short_tag(node.tag)}"
+                self.doc.problems.append(
+                    self.doc.problem(path, f"{node.value[:40]!r} cannot be read: {reason}")
+                )
+            else:
+                self.doc.problems.append(
+                    self.doc.problem(path, f"unsupported YAML tag {_short_tag(node.tag)}")
+                )
         except Exception as e:
             # PyYAML's scalar constructors fail in many ways on explicit tags: `!!timestamp x` is an
             # AttributeError, a number past Python's 4300-digit limit a ValueError, a bad !!binary a
