@@ -203,3 +203,42 @@ def test_a_file_of_more_than_the_cap_is_refused_by_name(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as e:
         load_scenario(big)
     assert str(e.value) == f"{big}: file is too large (more than {MAX_BYTES} bytes)"
+
+
+def test_an_experiment_whose_yaml_cannot_be_built_is_a_problem(tmp_path: Path) -> None:
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "exp.yaml").write_text(
+        "title: !!timestamp x\ndescription: d\nmethod: []\n", encoding="utf-8"
+    )
+    scenario = GOOD.replace(
+        "faults:\n  - kind: bad-deploy\n    image: myapp:v2.1.0\n    effect: crash\n",
+        "faults:\n  - kind: chaostoolkit\n    experiment: experiments/exp.yaml\n",
+    )
+    (tmp_path / "s.yaml").write_text(scenario, encoding="utf-8")
+    loaded, problems = load_scenarios([tmp_path])
+    assert loaded == []
+    (problem,) = problems
+    assert problem.field == "faults[0].experiment" and "is not valid YAML" in problem.message
+
+
+def test_an_unforeseen_error_in_one_file_is_that_files_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stands for a loader bug: one file's unexpected exception must still leave the others' results whole.
+    from drills.adapters.files import scenarios as module
+
+    real = module.scenario_problems
+
+    def flaky(loaded: module.Loaded[module.Scenario], base_dir: Path) -> list[object]:
+        if loaded.model.id == "bad-deploy-rollback":
+            raise RuntimeError("boom")
+        return real(loaded, base_dir)  # type: ignore[return-value]
+
+    monkeypatch.setattr(module, "scenario_problems", flaky)
+    (tmp_path / "a.yaml").write_text(GOOD, encoding="utf-8")
+    (tmp_path / "b.yaml").write_text(GOOD.replace("id: bad-deploy-rollback", "id: other"), encoding="utf-8")
+    loaded, problems = load_scenarios([tmp_path])
+    assert [s.id for _, s in loaded] == ["other"]
+    (problem,) = problems
+    assert problem.file == str(tmp_path / "a.yaml")
+    assert "RuntimeError: boom" in problem.message and "bug in drills" in problem.message

@@ -562,7 +562,15 @@ def _read(path: Path) -> bytes:
 def load_located(path: Path, model_cls: type[M]) -> Loaded[M]:
     """Load a YAML file as ``model_cls``, keeping the line numbers (see :class:`Loaded`)."""
     path = Path(path)
-    return parse_model(_read(path), model_cls, file=str(path))
+    content = _read(path)
+    try:
+        return parse_model(content, model_cls, file=str(path))
+    except ScenarioError:
+        raise
+    except Exception as e:
+        # Whatever the loader did not foresee is still this file's problem: callers that load many files
+        # (validate, list, plans) catch ScenarioError and go on to the next.
+        raise ScenarioError([unexpected_problem(path, e)]) from e
 
 
 def load_model(path: Path, model_cls: type[M]) -> M:
@@ -601,7 +609,7 @@ def _rule_names(path: Path) -> frozenset[str] | None:
     """The alert names of a Prometheus rule file, or None when it cannot be read (then no check)."""
     try:
         data = core_safe_load(read_bounded(path).decode("utf-8"))
-    except (UnreadableFile, UnicodeDecodeError, yaml.YAMLError, RecursionError, ValueError):
+    except Exception:  # unreadable rules are the monitoring stack's error to report, not the scenario's
         return None
     names: set[str] = set()
     groups = data.get("groups") if isinstance(data, dict) else None
@@ -696,7 +704,7 @@ def _experiment_problem(base_dir: Path, experiment: str) -> str | None:
         return f"cannot read the Chaos Toolkit experiment {path}: {e}"
     try:
         data = json.loads(text) if path.suffix == ".json" else core_safe_load(text)
-    except (ValueError, RecursionError, yaml.YAMLError) as e:
+    except Exception as e:  # PyYAML's constructors raise more than YAMLError on explicit tags
         kind = "JSON" if path.suffix == ".json" else "YAML"
         return f"the Chaos Toolkit experiment {path} is not valid {kind}: {e}"
     if not isinstance(data, dict):
