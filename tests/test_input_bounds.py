@@ -242,3 +242,16 @@ def test_an_unforeseen_error_in_one_file_is_that_files_problem(
     (problem,) = problems
     assert problem.file == str(tmp_path / "a.yaml")
     assert "RuntimeError: boom" in problem.message and "bug in drills" in problem.message
+
+
+def test_values_passed_on_to_chaos_toolkit_are_json_only() -> None:
+    # A !!binary or !!timestamp inside `configuration` used to load, then fail where it was written out.
+    text = (SCENARIOS / "chaostoolkit-terminate-pod.yaml").read_text(encoding="utf-8")
+    old = "experiment: experiments/terminate-app-pod.json"
+    text = text.replace(
+        old, f"{old}\n    configuration: {{a: !!binary aGVsbG8=, b: !!timestamp 2026-01-01, c: 1.5}}"
+    )
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario(text, file="t.yaml", base_dir=SCENARIOS)
+    assert [p.field for p in e.value.problems] == ["faults[0].configuration.a", "faults[0].configuration.b"]
+    assert all("only text, numbers" in p.message for p in e.value.problems)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -202,7 +203,7 @@ class ChaosToolkitFault(_FaultBase):
     experiment: str = Field(
         description="Path of a Chaos Toolkit experiment (JSON or YAML), relative to the scenario."
     )
-    configuration: dict[str, Any] = Field(default_factory=dict)
+    configuration: dict[str, JsonValue] = Field(default_factory=dict)
 
 
 class PluginFault(_FaultBase):
@@ -210,7 +211,7 @@ class PluginFault(_FaultBase):
 
     kind: Literal["plugin"]
     name: str = Field(description="Entry-point name in the drills.faults group.")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, JsonValue] = Field(default_factory=dict)
 
 
 Fault = Annotated[

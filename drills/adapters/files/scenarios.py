@@ -443,6 +443,12 @@ def _message(err: dict[str, Any], where: _Located, doc: YamlDocument) -> tuple[s
             for t in get_args(m.model_fields[disc].annotation)
         ]
         return f"required field is missing (one of: {', '.join(tags)})", (*path, disc), False
+    if kind == "invalid-json-value":
+        return (
+            f"only text, numbers, true/false, null, lists and mappings can be passed on, not {_kind_of(value)}",
+            path,
+            False,
+        )
     if kind in ("value_error", "assertion_error"):
         error = ctx.get("error")
         text = str(error) if error is not None else str(err["msg"]).removeprefix("Value error, ")
