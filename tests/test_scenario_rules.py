@@ -241,7 +241,7 @@ def test_min_available_true_is_not_one() -> None:
         text,
         "min_available:",
         "steady_state.probes[0].min_available",
-        "expected a whole number, got true/false",
+        r"expected a whole number, got true \(a boolean\)",
     )
 
 
@@ -266,7 +266,7 @@ def test_self_healing_yes_is_text_not_true() -> None:
 def test_users_affected_true_is_not_one_percent() -> None:
     text = edit("  users_affected_pct: 65\n", "  users_affected_pct: true\n")
     assert_problem(
-        text, "users_affected_pct:", "impact.users_affected_pct", "expected a number, got true/false"
+        text, "users_affected_pct:", "impact.users_affected_pct", r"expected a number, got true \(a boolean\)"
     )
 
 

@@ -462,7 +462,12 @@ def _message(err: dict[str, Any], where: _Located, doc: YamlDocument) -> tuple[s
                 False,
             )
         return f"{shown} does not match the pattern {ctx.get('pattern')}", path, False
-    got = _kind_of(value) if isinstance(value, dict | list) or value is None else f"{_kind_of(value)} {shown}"
+    if isinstance(value, bool):
+        got = f"{shown} (a boolean)"
+    elif isinstance(value, dict | list) or value is None:
+        got = _kind_of(value)
+    else:
+        got = f"{_kind_of(value)} {shown}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         where_text = " at the top level" if not path else ""
         return f"expected a mapping (key: value){where_text}, got {got}", path, False
