@@ -14,6 +14,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -220,3 +221,119 @@ def run_experiment(
         except ChaosException as e:
             raise ChaosToolkitError(f"Chaos Toolkit experiment {label} failed: {e}") from e
     return journal
+
+
+# ---- validation, as chaoslib does it, every problem at once ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExperimentProblem:
+    """One thing wrong in an experiment: where (``method[1]``, ``rollbacks[0]``...) and which activity."""
+
+    where: str
+    activity: str | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        who = f" (activity {self.activity!r})" if self.activity else ""
+        return f"{self.where}{who}: {self.field}: {self.message}"
+
+
+def _env_problems(section: str, values: Mapping[str, Any], given: Mapping[str, Any]) -> list[ExperimentProblem]:
+    problems = []
+    for key, value in values.items():
+        if key in given:
+            continue
+        if isinstance(value, Mapping) and value.get("type") == "env":
+            var = str(value.get("key", ""))
+            if "default" not in value and var not in os.environ:
+                problems.append(
+                    ExperimentProblem(
+                        section,
+                        None,
+                        str(key),
+                        f"reads the environment variable {var} which is not set and has no default; set it, "
+                        f"give a `default`, or give `{key}` in the scenario's `configuration:`",
+                    )
+                )
+    return problems
+
+
+def _activity_problems(where: str, activity: Any, names: set[str]) -> list[ExperimentProblem]:
+    from chaoslib.activity import ensure_activity_is_valid
+
+    if not isinstance(activity, Mapping):
+        return [ExperimentProblem(where, None, "activity", "must be a mapping (an activity or a ref)")]
+    ref = activity.get("ref")
+    if ref is not None:
+        if ref not in names:
+            return [ExperimentProblem(where, str(ref), "ref", f"no activity named {ref!r} in the experiment")]
+        return []
+    name = str(activity.get("name") or "") or None
+    try:
+        ensure_activity_is_valid(dict(activity))
+    except ChaosException as e:
+        field = "provider" if "provider" in str(e) or "func" in str(e) or "module" in str(e) else "activity"
+        return [ExperimentProblem(where, name, field, str(e))]
+    return []
+
+
+def experiment_problems(
+    experiment: Mapping[str, Any],
+    *,
+    configuration: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+) -> list[ExperimentProblem]:
+    """Every problem chaoslib would find, with the scenario's ``configuration``/``secrets`` merged in first.
+
+    chaoslib's own ``ensure_experiment_is_valid`` stops at the first problem; this runs its per-activity check
+    on every activity (provider module and function exist in the installed extension, arguments fit the
+    function's signature), checks that every ``ref`` resolves and every env-typed value has a value or a
+    default, then runs the whole-experiment check for what is left (title, description, hypothesis, controls).
+    """
+    from chaoslib.experiment import ensure_experiment_is_valid
+
+    given_config = dict(configuration or {})
+    merged = dict(experiment)
+    merged["configuration"] = {**dict(experiment.get("configuration") or {}), **given_config}
+    problems: list[ExperimentProblem] = []
+    problems += _env_problems("configuration", dict(experiment.get("configuration") or {}), given_config)
+    for scope, values in dict(experiment.get("secrets") or {}).items():
+        if isinstance(values, Mapping):
+            given = dict((secrets or {}).get(scope) or {}) if isinstance((secrets or {}).get(scope), Mapping) else {}
+            problems += _env_problems(f"secrets.{scope}", values, given)
+    activities: list[tuple[str, Any]] = []
+    hypothesis = experiment.get("steady-state-hypothesis") or {}
+    if isinstance(hypothesis, Mapping):
+        activities += [(f"steady-state-hypothesis.probes[{i}]", a) for i, a in enumerate(hypothesis.get("probes") or [])]
+    method = experiment.get("method")
+    if not isinstance(method, list):
+        problems.append(ExperimentProblem("method", None, "method", "an experiment needs a method (a list)"))
+        method = []
+    activities += [(f"method[{i}]", a) for i, a in enumerate(method)]
+    activities += [(f"rollbacks[{i}]", a) for i, a in enumerate(experiment.get("rollbacks") or [])]
+    names = {str(a["name"]) for _, a in activities if isinstance(a, Mapping) and a.get("name")}
+    for where, activity in activities:
+        problems += _activity_problems(where, activity, names)
+    if not problems:
+        try:
+            with _quiet_chaoslib():
+                ensure_experiment_is_valid(merged)
+        except ChaosException as e:
+            problems.append(ExperimentProblem("experiment", None, "experiment", str(e)))
+    return problems
+
+
+@contextlib.contextmanager
+def _quiet_chaoslib() -> Iterator[None]:
+    """chaoslib logs as it validates; the caller reports the problems itself."""
+    import logging
+
+    logger = logging.getLogger("chaostoolkit")
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
