@@ -29,6 +29,7 @@ from chaoslib.types import Strategy
 from kubernetes import client as k8s_client
 from kubernetes.config import kube_config
 
+from drills.adapters.reading import UnreadableFile, read_bounded
 from drills.adapters.store import paths
 from drills.errors import ChaosToolkitError
 from drills.model.events import ChaosToolkitEvent, EventSink, Source
@@ -41,10 +42,10 @@ _ENV_LOCK = threading.RLock()
 def load_experiment(path: Path) -> dict[str, Any]:
     """Read and validate an experiment (JSON or YAML); ChaosToolkitError naming the file otherwise."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
+        text = read_bounded(path).decode("utf-8")
+    except (UnreadableFile, UnicodeDecodeError) as e:
         raise ChaosToolkitError(
-            f"cannot read Chaos Toolkit experiment {path}: {e}",
+            f"cannot read Chaos Toolkit experiment {path}: {e.reason if isinstance(e, UnreadableFile) else e}",
             hint="the fault's `experiment:` is relative to the scenario file",
         ) from e
     try:
