@@ -67,8 +67,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "drill(scenario, responder=..., mode=..., seed=..., policy=..., trainee=..., options=DrillOptions(...)): "
-        "run this drill for the test (use the drill_scorecard fixture)",
+        "drill(scenario, **options): run this drill for the test (use the drill_scorecard fixture); options: "
+        "responder, mode, seed, policy, trainee, or options=DrillOptions(...) (drills.runner.options)",
     )
 
 

@@ -113,6 +113,7 @@ def test_a_plugin_fault_comes_from_the_entry_point_group(monkeypatch: pytest.Mon
 
     from drills import registry
     from drills.adapters.faults.base import INJECTORS, FaultContext, make_injector
+    from drills.model.revert import Nothing
     from drills.model.scenario import PluginFault
 
     real = list(entry_points(group="drills.faults"))
@@ -124,7 +125,7 @@ def test_a_plugin_fault_comes_from_the_entry_point_group(monkeypatch: pytest.Mon
         fault = PluginFault(kind="plugin", name="quiet")
         injector = make_injector(fault, FaultContext(scenario=None, kube=None))  # type: ignore[arg-type]
         assert isinstance(injector, _QuietFault)
-        assert injector.plan() == [] and injector.revert_ops() == [{"op": "none", "why": "quiet"}]
+        assert injector.plan() == [] and injector.revert_ops() == [Nothing(why="quiet")]
         # a plugin cannot shadow a built-in, whichever comes first
         bad = EntryPoint(name="pod-kill", value=f"{__name__}:_QuietFault", group="drills.faults")
         monkeypatch.setattr(registry, "entry_points", lambda group: [bad, *real])

@@ -27,6 +27,7 @@ from kubernetes.config import kube_config
 
 from drills.errors import ChaosToolkitError
 from drills.model.events import ChaosToolkitEvent, EventSink, Source
+from drills.model.revert import ChaosToolkitRollbacks
 from drills.timing import SYSTEM_CLOCK, Clock
 
 # chaosk8s reads the kubeconfig location from process-wide state: one experiment at a time.
@@ -170,21 +171,21 @@ class JournalEvents(RunEventHandler):  # type: ignore[misc]
 
 
 def run_rollbacks(
-    op: Mapping[str, Any], *, sink: EventSink | None = None, clock: Clock = SYSTEM_CLOCK
+    op: ChaosToolkitRollbacks, *, sink: EventSink | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> str:
     """Play an experiment's rollbacks (the ``chaostoolkit-rollbacks`` revert operation)."""
-    path = Path(op["experiment"])
+    path = Path(op.experiment)
     experiment = load_experiment(path)
     rollbacks = experiment.get("rollbacks") or []
     if not rollbacks:
         return f"Chaos Toolkit experiment {path.name}: no rollbacks to play"
     configuration = dict(experiment.get("configuration") or {})
-    configuration.update(op.get("configuration") or {})
-    handler = JournalEvents(sink, clock, str(op.get("title") or experiment.get("title", "")))
+    configuration.update(op.configuration)
+    handler = JournalEvents(sink, clock, str(op.title or experiment.get("title", "")))
     registry = EventHandlerRegistry()
     registry.register(handler)
     runs: list[Any] = []
-    with kube_env(op["kubeconfig"], op.get("context")):
+    with kube_env(op.kubeconfig, op.context):
         try:
             handler.start_rollbacks(experiment)
             apply_rollbacks(experiment, configuration, {}, None, None, registry, runs)

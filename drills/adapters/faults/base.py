@@ -28,13 +28,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from drills.adapters.faults.revert import apply_ops
+from drills.adapters.faults.revert import apply_ops, typed_ops
 from drills.adapters.kube import resources as r
 from drills.adapters.kube.client import Kube
 from drills.engine.health import match_labels_selector, node_ready, pod_ready
 from drills.engine.safety import BlastRadius
 from drills.errors import FaultError, NotFound
 from drills.model.events import EventSink
+from drills.model.revert import RevertOp
 from drills.model.scenario import Fault, Scenario
 from drills.registry import Registry
 from drills.timing import SYSTEM_CLOCK, Clock
@@ -150,9 +151,10 @@ class Injector(ABC):
         self.plan()
         return self._radius
 
-    def revert_ops(self) -> list[dict[str, Any]]:
+    def revert_ops(self) -> list[RevertOp]:
+        """The undo, validated into :mod:`drills.model.revert` models (a broken one fails here, at plan time)."""
         self.plan()
-        return list(self._ops)
+        return typed_ops(self._ops, where=f"the revert operations of fault {self.kind}")
 
     def inject(self) -> datetime:
         """Make the planned changes; the time the API server accepted the first one (the fault's T0)."""
