@@ -23,6 +23,7 @@ judges and what a second screen (``drill observe``) sees are the same facts.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -302,11 +303,11 @@ class DrillRun:
     def mode(self) -> Mode:
         return self.options.mode
 
-    @property
+    @functools.cached_property
     def targets(self) -> SlaTargets:
         return self.policy.targets(self.scenario.sla)
 
-    @property
+    @functools.cached_property
     def limits(self) -> DrillLimits:
         return DrillLimits.of(self.scenario, self.mode, self.options.effective_wrap_up)
 
