@@ -122,7 +122,7 @@ class Registry(Generic[T]):
         with self._lock:
             for name in self._registered:
                 factory = self._loaded[name]
-                known.setdefault(name, f"{getattr(factory, '__module__', '?')}:{_qualname(factory)}")
+                known[name] = f"{getattr(factory, '__module__', '?')}:{_qualname(factory)}"  # replaces win
         return dict(sorted(known.items()))
 
     def names(self) -> list[str]:

@@ -83,6 +83,17 @@ def test_a_duplicate_name_is_refused_unless_replaced_on_purpose(counting_pager: 
     assert isinstance(make_pager("counting"), _CountingPager)
 
 
+def test_replacing_a_built_in_on_purpose_then_unregistering_brings_the_built_in_back() -> None:
+    register_pager("memory", _CountingPager, replace=True)
+    try:
+        assert isinstance(make_pager("memory"), _CountingPager)
+        assert PAGERS.targets()["memory"] == f"{__name__}:_CountingPager"
+    finally:
+        PAGERS.unregister("memory")
+    assert PAGERS.targets()["memory"] == "drills.runner.pager:RecordingPager"
+    assert type(make_pager("memory")).__name__ == "RecordingPager"
+
+
 def _fresh(group: str, *eps: EntryPoint, monkeypatch: pytest.MonkeyPatch) -> Registry[Any]:
     monkeypatch.setattr(registry, "entry_points", lambda group: [e for e in eps if e.group == group])
     return Registry("widget", group, callable_factory)
