@@ -385,3 +385,12 @@ def test_an_ended_drill_has_no_not_done_yet_and_its_score_and_pass_agree(spec: t
     assert not any("not done yet" in c.detail for c in sc.checks)
     assert sc.passed == (sc.score >= Policy().pass_score)
     assert not any("after acknowledgement" in c.detail for c in sc.checks if sc.clocks.acknowledged is None)
+
+
+def test_a_mitigation_claim_that_names_the_command_documents_a_delete() -> None:
+    b = app_drill()
+    b.at("3m").evidence("Pod/production/app-7d9f-x2")
+    b.at("4m").action(ActionKind.POD_DELETED, object="Pod/production/app-7d9f-x2")
+    b.mitigated(summary="delete-pods: kubectl delete pods -n production -l app=app")
+    b.at("9m").end("aborted")
+    assert check(score(b.events), "discipline.changes_documented").status == PASS

@@ -238,7 +238,9 @@ def test_never_acknowledged_fails_once_the_budget_is_spent_else_is_not_measured(
     # live, inside the budget: not done yet; past it: failed
     live = response(ack=None, triage=None, mitigate=None, resolve=None, end=None)
     live.at("3m").note("looking")
-    assert check(score(live.events), "mtta.p0").detail.startswith("not done yet: 2m00s after the alert so far")
+    assert check(score(live.events), "mtta.p0").detail.startswith(
+        "not done yet: 2m00s after the alert so far"
+    )
     live.at("20m").note("still looking")
     assert check(score(live.events), "mtta.p0").detail.startswith("not done: nobody acknowledged the page by")
 

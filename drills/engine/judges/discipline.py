@@ -2,7 +2,8 @@
 
 - Preserve evidence before making changes (a read before the first destructive change).
 - Make no change without documenting it: a note, message or runbook step within 5 minutes. A destructive
-  change (a delete, a drain) needs more than a status post: a note (or runbook step) that names the object.
+  change (a delete, a drain) needs more than a status post: a note (or runbook step, or the responder's own
+  ``mitigated`` summary) that names the object, or for a pod its workload.
 - Never delete logs or evidence.
 - Change only what the fault touched: deleting, evicting or scaling a healthy workload that was not part of
   the fault ("deploy untested fixes", "make changes without documenting") is a finding of its own.
@@ -127,7 +128,8 @@ def no_deleted_logs(d: Drill, r: Rule) -> Judged:
 
 
 def _records(d: Drill) -> tuple[list[datetime], list[tuple[datetime, str]]]:
-    """Everything the responders wrote: (any record's time), (a note or runbook step's time, its text)."""
+    """Everything the responders wrote: (any record's time), (a note, runbook step or mitigation claim's
+    time, its text). Status posts count as a record of a change but never as a record of a destructive one."""
     written: list[datetime] = []
     notes: list[tuple[datetime, str]] = []
     for e in d.tl.events:
@@ -137,6 +139,8 @@ def _records(d: Drill) -> tuple[list[datetime], list[tuple[datetime, str]]]:
             notes.append((e.at, e.text))
         elif isinstance(e, RunbookStep):
             notes.append((e.at, f"{e.step} {e.detail}"))
+        elif isinstance(e, Mitigated):
+            notes.append((e.at, e.summary))  # the responder's own record of what they ran
         if isinstance(e, Note | CommsPosted | Mitigated | Resolved | RunbookStep):
             written.append(e.at)
     return written, notes
