@@ -17,6 +17,7 @@ prefixes its own (``app-7d9f-x2`` to ``app``).
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from datetime import datetime, timedelta
 
 from drills.engine.judges._base import FAIL, PASS, Drill, Judged, fmt, judge
@@ -127,31 +128,36 @@ def no_deleted_logs(d: Drill, r: Rule) -> Judged:
     )
 
 
-def _records(d: Drill) -> tuple[list[datetime], list[tuple[datetime, str]]]:
-    """Everything the responders wrote: (any record's time), (a note, runbook step or mitigation claim's
-    time, its text). Status posts count as a record of a change but never as a record of a destructive one."""
-    written: list[datetime] = []
-    notes: list[tuple[datetime, str]] = []
-    for e in d.tl.events:
-        if e.source not in PEOPLE_SOURCES:
-            continue
-        if isinstance(e, Note):
-            notes.append((e.at, e.text))
-        elif isinstance(e, RunbookStep):
-            notes.append((e.at, f"{e.step} {e.detail}"))
-        elif isinstance(e, Mitigated):
-            notes.append((e.at, e.summary))  # the responder's own record of what they ran
-        if isinstance(e, Note | CommsPosted | Mitigated | Resolved | RunbookStep):
-            written.append(e.at)
-    return written, notes
+class Records:
+    """Everything the responders wrote, sorted by time: any record (a note, message, mitigation claim,
+    resolution or runbook step), and the ones with prose that can name an object (notes, runbook steps,
+    mitigation summaries). Status posts count as a record of a change but never of a destructive one."""
 
+    def __init__(self, d: Drill) -> None:
+        written: list[datetime] = []
+        notes: list[tuple[datetime, str]] = []
+        for e in d.tl.events:
+            if e.source not in PEOPLE_SOURCES:
+                continue
+            if isinstance(e, Note):
+                notes.append((e.at, e.text))
+            elif isinstance(e, RunbookStep):
+                notes.append((e.at, f"{e.step} {e.detail}"))
+            elif isinstance(e, Mitigated):
+                notes.append((e.at, e.summary))  # the responder's own record of what they ran
+            if isinstance(e, Note | CommsPosted | Mitigated | Resolved | RunbookStep):
+                written.append(e.at)
+        self.written = sorted(written)
+        self.notes = sorted(notes)
+        self.note_times = [t for t, _ in self.notes]
 
-def documented(d: Drill, a: ActionObserved) -> bool:
-    written, notes = _records(d)
-    window = DOCUMENTATION_WINDOW
-    if destructive(a):
-        return any(abs(t - a.at) <= window and _names_object(text, a.object) for t, text in notes)
-    return any(abs(t - a.at) <= window for t in written)
+    def documented(self, a: ActionObserved) -> bool:
+        lo, hi = a.at - DOCUMENTATION_WINDOW, a.at + DOCUMENTATION_WINDOW
+        if destructive(a):
+            first, last = bisect_left(self.note_times, lo), bisect_right(self.note_times, hi)
+            return any(_names_object(text, a.object) for _, text in self.notes[first:last])
+        i = bisect_left(self.written, lo)
+        return i < len(self.written) and self.written[i] <= hi
 
 
 @judge("discipline.changes_documented")
@@ -159,10 +165,11 @@ def changes_documented(d: Drill, r: Rule) -> Judged:
     if not d.changes:
         return d.na(r, "no change was made")
     window = DOCUMENTATION_WINDOW
+    records = Records(d)
     undocumented: list[ActionObserved] = []
     judged = 0
     for a in d.changes:
-        if documented(d, a):
+        if records.documented(a):
             judged += 1
         elif d.ended or (d.end is not None and d.end - a.at >= window):
             judged += 1
@@ -245,12 +252,13 @@ def fault_scope(d: Drill, r: Rule) -> Judged:
     if not judged:
         return d.na(r, "no destructive change or scaling was made")
     outside = [a for a in judged if not scope.touches(a.object)]
+    records = Records(d)
     if not outside:
         return d.check(
             r, PASS, f"all {len(judged)} destructive or scaling change(s) were to what the fault touched"
         )
     listed = ", ".join(
-        f"{a.kind.value} {a.object}{'' if documented(d, a) else ' (undocumented)'}" for a in outside[:5]
+        f"{a.kind.value} {a.object}{'' if records.documented(a) else ' (undocumented)'}" for a in outside[:5]
     )
     more = f" and {len(outside) - 5} more" if len(outside) > 5 else ""
     return d.check(
