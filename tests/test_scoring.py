@@ -864,3 +864,12 @@ def test_looking_after_the_system_healed_is_not_a_response() -> None:
     b.at("50s").end(Outcome.SELF_HEALED)
     assert status(b, "roles.ic") == NA
     assert score(b.events).passed
+
+
+@settings(max_examples=150, deadline=None)
+@given(journals)
+def test_no_check_of_an_ended_drill_is_left_not_done_yet(spec: tuple) -> None:  # type: ignore[type-arg]
+    severity, window, ops, end = spec
+    sc = score(build_journal((severity, window, ops, 131 * 60 if end is None else end)).events)
+    assert not [c.id for c in sc.checks if c.detail.startswith("not done yet")]
+    assert sc.passed == (sc.score >= Policy().pass_score)
