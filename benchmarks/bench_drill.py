@@ -29,7 +29,7 @@ CLUSTER = "drills-bench"
 
 
 def run_library(cluster, index: int) -> tuple[float, dict[str, float], str]:  # type: ignore[no-untyped-def]
-    from drills.adapters.journal import read_journal
+    from drills.adapters.store.journal import read_journal
     from drills.runner.run import DrillRun
 
     started = time.monotonic()
@@ -87,7 +87,7 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="drills-bench-")
     os.environ.setdefault("DRILLS_STATE", str(Path(tmp) / "state"))
     os.environ.setdefault("DRILLS_REPORTS", str(Path(tmp) / "reports"))
-    from drills.adapters import clusters
+    from drills.adapters.clusters import facade as clusters
 
     t = time.monotonic()
     cluster = clusters.up(CLUSTER, progress=False)

@@ -29,8 +29,8 @@ from drills.errors import (
 )
 
 if TYPE_CHECKING:
-    from drills.adapters.journal import Journal, read_journal
-    from drills.adapters.scenario_files import load_scenario
+    from drills.adapters.files.scenarios import load_scenario
+    from drills.adapters.store.journal import Journal, read_journal
     from drills.engine.scoring import score
     from drills.model.events import Event, Mode, Outcome
     from drills.model.policy import Policy
@@ -51,7 +51,7 @@ _LAZY: dict[str, str] = {
     "run_drill": "drills.runner.run",
     "DrillResult": "drills.runner.run",
     "Scenario": "drills.model.scenario",
-    "load_scenario": "drills.adapters.scenario_files",
+    "load_scenario": "drills.adapters.files.scenarios",
     "Policy": "drills.model.policy",
     "Scorecard": "drills.model.scorecard",
     "Check": "drills.model.scorecard",
@@ -61,8 +61,8 @@ _LAZY: dict[str, str] = {
     "Mode": "drills.model.events",
     "Outcome": "drills.model.events",
     "Severity": "drills.model.severity",
-    "Journal": "drills.adapters.journal",
-    "read_journal": "drills.adapters.journal",
+    "Journal": "drills.adapters.store.journal",
+    "read_journal": "drills.adapters.store.journal",
     "ResponderProfile": "drills.model.responder",
     "Pager": "drills.runner.pager",
     "register_pager": "drills.runner.pager",

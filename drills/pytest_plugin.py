@@ -72,7 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def drill_cluster_for_drills(request: pytest.FixtureRequest) -> Iterator[Any]:
     """The drill cluster (a ``ClusterHandle``); started for this session unless it was already up."""
-    from drills.adapters import clusters
+    from drills.adapters.clusters import facade as clusters
     from drills.errors import ClusterError
 
     name = str(request.config.getoption("--drills-cluster"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from drills.adapters.journal import TORN_LAST_LINE, Follower, Journal, follow, read_journal
+from drills.adapters.store.journal import TORN_LAST_LINE, Follower, Journal, follow, read_journal
 from drills.engine.redact import REDACTED, is_secret_name, redact, secrets_from_env
 from drills.errors import JournalError
 from drills.model.events import (
@@ -448,8 +448,8 @@ def test_redaction_stays_linear_on_long_adversarial_text(unit: str) -> None:
 
 
 def test_the_example_in_docs_is_a_valid_journal() -> None:
-    from drills.adapters.journal import parse_journal
-    from drills.adapters.paths import repo_root
+    from drills.adapters.store.journal import parse_journal
+    from drills.adapters.store.paths import repo_root
 
     doc = (repo_root() / "docs" / "journal.md").read_text(encoding="utf-8")
     (block,) = doc.split("```json\n")[1:]

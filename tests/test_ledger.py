@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from drills.adapters import ledger as ledger_mod
-from drills.adapters.ledger import Ledger, owner_alive, read_ledger, recover, warn_pending
+from drills.adapters.faults import ledger as ledger_mod
+from drills.adapters.faults.ledger import Ledger, owner_alive, read_ledger, recover, warn_pending
 from drills.errors import JournalError
 
 

@@ -31,12 +31,12 @@ import pytest
 from rich.console import Console
 from terminal_shots import save_capture, screenshot
 
-from drills.adapters.clusters import ClusterHandle
-from drills.adapters.history import History
-from drills.adapters.journal import read_journal
-from drills.adapters.plan_files import load_plan
-from drills.adapters.scenario_files import load_model
+from drills.adapters.clusters.facade import ClusterHandle
+from drills.adapters.files.plans import load_plan
+from drills.adapters.files.scenarios import load_model
 from drills.adapters.schedule_install import render_cronjob
+from drills.adapters.store.history import History
+from drills.adapters.store.journal import read_journal
 from drills.model.events import RunbookStep
 from drills.model.policy import Policy, SlaOverrides, SlaTargets
 from drills.model.schedule import MonthlySchedule

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from drills.adapters import monitoring
-from drills.adapters.paths import repo_root, scenarios_dir
-from drills.adapters.scenario_files import load_scenario
+from drills.adapters.files.scenarios import load_scenario
+from drills.adapters.monitoring import stack as monitoring
+from drills.adapters.store.paths import repo_root, scenarios_dir
 from drills.errors import MonitoringError, UsageError
 from drills.model.durations import format_duration
 

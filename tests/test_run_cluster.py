@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from drills.adapters.clusters import ClusterHandle
-from drills.adapters.journal import read_journal
+from drills.adapters.clusters.facade import ClusterHandle
+from drills.adapters.store.journal import read_journal
 from drills.model.events import (
     Acknowledged,
     ActionKind,

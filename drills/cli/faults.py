@@ -17,11 +17,14 @@ from pathlib import Path
 
 import click
 
-from drills.adapters import clusters, faults, identities, paths
-from drills.adapters.journal import JOURNAL_FILE, Journal
-from drills.adapters.kube import Kube
-from drills.adapters.ledger import Ledger, pending_entries, recover
-from drills.adapters.scenario_files import find_scenario, load_scenario
+from drills.adapters import faults
+from drills.adapters.clusters import facade as clusters
+from drills.adapters.faults.ledger import Ledger, pending_entries, recover
+from drills.adapters.files.scenarios import find_scenario, load_scenario
+from drills.adapters.kube import identities
+from drills.adapters.kube.client import Kube
+from drills.adapters.store import paths
+from drills.adapters.store.journal import JOURNAL_FILE, Journal
 from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
 from drills.errors import DrillError, UsageError
 from drills.model.durations import parse_duration

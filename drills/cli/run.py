@@ -40,7 +40,7 @@ def exit_code(result: DrillResult) -> int:
 
 def debrief_text(result: DrillResult) -> str:
     """The one check to work on next, in blameless words (with the trainee's history when there is one)."""
-    from drills.adapters.history import History
+    from drills.adapters.store.history import History
     from drills.engine.ladder import debrief
 
     trainee = result.scorecard.trainee
@@ -224,7 +224,8 @@ def _observe(drill_id: str | None, refresh: float) -> int:
 def demo_cmd(cluster_name: str, seed: int, no_dashboard: bool) -> None:
     """The demo drill: find or build the cluster binaries, bring the embedded cluster up, run the bad-deploy
     scenario with the scripted responder (the good profile, 4x faster), print the scorecard and the report."""
-    from drills.adapters import binaries, clusters
+    from drills.adapters.clusters import binaries
+    from drills.adapters.clusters import facade as clusters
 
     out = console()
     out.print(

@@ -14,11 +14,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-from drills.model.severity import Severity
+from drills.model.severity import Impact, Severity
 
 JOURNAL_VERSION = 1
 
@@ -145,6 +145,10 @@ class DrillStarted(EventBase):
     budget_seconds: float | None = None
     plan_id: str | None = None
     team: str | None = None
+    impact: Impact | None = Field(
+        default=None,
+        description="The scenario's declared impact (users, features, revenue), for the postmortem.",
+    )
 
 
 class DrillEnded(EventBase):
@@ -383,3 +387,9 @@ def journal_json_schema() -> dict[str, Any]:
     schema["title"] = f"drills journal event (v{JOURNAL_VERSION})"
     schema["description"] = "One line of a drills journal (JSON Lines). See docs/journal.md."
     return schema
+
+
+class EventSink(Protocol):
+    """Where injectors, detectors and the observer report (the drill journal): anything with ``append``."""
+
+    def append(self, event: Event) -> Any: ...

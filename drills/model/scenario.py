@@ -1,7 +1,7 @@
 """Scenarios: what breaks, how bad it truly is, what healthy looks like, and what a good response is.
 
 A scenario is YAML in ``scenarios/`` validated by these models (``extra="forbid"``: a typo is an error, not a
-silently ignored key). Loading with file and line numbers is ``drills.adapters.scenario_files``; this module
+silently ignored key). Loading with file and line numbers is ``drills.adapters.files.scenarios``; this module
 does no I/O. ``drill schema scenario`` prints the JSON Schema of :class:`Scenario` for editor completion.
 """
 

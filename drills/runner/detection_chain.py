@@ -26,11 +26,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from drills.adapters import monitoring
-from drills.adapters.journal import JOURNAL_FILE, Follower
-from drills.adapters.paging import PagerDutyPager, SlackNotifier
-from drills.adapters.paths import drill_dir
-from drills.adapters.webhooks import PAGERDUTY_SECRET_ENV, WebhookServer
+from drills.adapters.inbound.paging import PagerDutyPager, SlackNotifier
+from drills.adapters.inbound.webhooks import PAGERDUTY_SECRET_ENV, WebhookServer
+from drills.adapters.monitoring import stack as monitoring
+from drills.adapters.store.journal import JOURNAL_FILE, Follower
+from drills.adapters.store.paths import drill_dir
 from drills.engine import comms
 from drills.errors import DrillError, MonitoringError, UsageError
 from drills.model.events import AlertFired, CommsPosted, Event, Note, Source

@@ -22,9 +22,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from drills.adapters.faults.base import EventSink
 from drills.errors import UsageError
-from drills.model.events import AlertFired, Event, HealthChanged, Source
+from drills.model.events import AlertFired, Event, EventSink, HealthChanged, Source
 from drills.model.scenario import Scenario
 from drills.timing import Clock
 

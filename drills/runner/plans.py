@@ -22,12 +22,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from drills.adapters.history import History
-from drills.adapters.journal import Follower, Journal, read_journal
-from drills.adapters.kube import Kube
-from drills.adapters.paths import drills_dir, reports_dir
-from drills.adapters.plan_files import LoadedPlan, ResolvedEntry
-from drills.adapters.runbook import StepChecker, StepVerdict, backup_age
+from drills.adapters.files.plans import LoadedPlan, ResolvedEntry
+from drills.adapters.kube.client import Kube
+from drills.adapters.kube.runbook import StepChecker, StepVerdict, backup_age
+from drills.adapters.store.history import History
+from drills.adapters.store.journal import Follower, Journal, read_journal
+from drills.adapters.store.paths import drills_dir, reports_dir
 from drills.errors import DrillError
 from drills.model.events import (
     DrillEnded,
@@ -190,7 +190,7 @@ def _find_journal(plan_id: str, resolved: ResolvedEntry, drill_id: str, since: d
 
 
 def _head(path: Path) -> tuple[list[Event], int]:
-    from drills.adapters.journal import follow
+    from drills.adapters.store.journal import follow
 
     try:
         return follow(path, 0)

@@ -40,16 +40,19 @@ from rich.live import Live
 from rich.prompt import Confirm
 from rich.status import Status
 
-from drills.adapters import clusters, fixtures, identities, paths
-from drills.adapters.clusters import ClusterHandle
+from drills.adapters.clusters import facade as clusters
+from drills.adapters.clusters import fixtures
+from drills.adapters.clusters.facade import ClusterHandle
 from drills.adapters.faults import FaultHandle, FaultPlan, inject, plan_scenario
-from drills.adapters.history import History
-from drills.adapters.journal import JOURNAL_FILE, Follower, Journal, read_journal
-from drills.adapters.kube import Kube
-from drills.adapters.ledger import Ledger
-from drills.adapters.observer import Observer
-from drills.adapters.preflight import preflight
-from drills.adapters.scenario_files import find_scenario, load_model, load_policy, load_scenario
+from drills.adapters.faults.ledger import Ledger
+from drills.adapters.files.scenarios import find_scenario, load_model, load_policy, load_scenario
+from drills.adapters.kube import identities
+from drills.adapters.kube.client import Kube
+from drills.adapters.kube.observer import Observer
+from drills.adapters.kube.preflight import preflight
+from drills.adapters.store import paths
+from drills.adapters.store.history import History
+from drills.adapters.store.journal import JOURNAL_FILE, Follower, Journal, read_journal
 from drills.engine import comms
 from drills.engine.ladder import DrillStatus, training_hints
 from drills.engine.scoring import score
@@ -72,11 +75,11 @@ from drills.model.policy import Policy, SlaTargets
 from drills.model.responder import ResponderProfile
 from drills.model.scenario import Scenario
 from drills.model.scorecard import Scorecard
+from drills.reporting.dashboard import render_dashboard
 from drills.reporting.report import ReportPaths, write_reports_for
 from drills.reporting.view import describe
 from drills.runner import respond
 from drills.runner.bot import Bot, BotAction, Kubectl, parse_responder
-from drills.runner.dashboard import render_dashboard
 from drills.runner.detector import DetectionContext, Detector, make_detector
 from drills.runner.pager import Page, Pager, make_pager, page_summary
 from drills.timing import SYSTEM_CLOCK, Clock
@@ -211,6 +214,7 @@ def started_event(
         budget_seconds=scenario.time_budget.total_seconds(),
         plan_id=plan_id,
         team=team,
+        impact=scenario.impact,
     )
 
 

@@ -27,15 +27,15 @@ from datetime import datetime
 from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
-from drills.adapters import resources as r
 from drills.adapters.faults.revert import apply_ops
-from drills.adapters.kube import Kube
+from drills.adapters.kube import resources as r
+from drills.adapters.kube.client import Kube
 from drills.engine.health import match_labels_selector, node_ready, pod_ready
 from drills.engine.safety import BlastRadius
 from drills.errors import FaultError, NotFound
-from drills.model.events import Event
+from drills.model.events import EventSink
 from drills.model.scenario import Fault, Scenario
 from drills.timing import SYSTEM_CLOCK, Clock
 
@@ -45,12 +45,6 @@ ENTRY_POINT_GROUP = "drills.faults"
 POD_FAULT_ANNOTATION = "drills.io/fault"
 #: The node label our kwok Stages read: NotReady (``not-ready``) or a stopped heartbeat (``lost``).
 NODE_FAULT_LABEL = "drills.io/fault"
-
-
-class EventSink(Protocol):
-    """Where injectors report (the drill journal): anything with ``append(event)``."""
-
-    def append(self, event: Event) -> Any: ...
 
 
 @dataclass(frozen=True)

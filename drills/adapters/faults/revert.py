@@ -26,8 +26,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from drills.adapters import resources as r
-from drills.adapters.kube import Kube
+from drills.adapters.chaostoolkit import run_rollbacks
+from drills.adapters.kube import resources as r
+from drills.adapters.kube.client import Kube
 from drills.errors import ClusterError, NotFound, RevertError
 from drills.timing import SYSTEM_CLOCK, Clock
 
@@ -223,8 +224,6 @@ def apply_ops(
             elif kind == "namespace":
                 notes.extend(_namespace(kube, op))
             elif kind == "chaostoolkit-rollbacks":
-                from drills.adapters.faults.chaostoolkit import run_rollbacks
-
                 notes.append(run_rollbacks(op, sink=sink, clock=clock))
             elif kind == "pod-annotations":
                 notes.append(_pod_annotations(kube, op))

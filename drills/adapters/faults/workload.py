@@ -23,7 +23,6 @@ import logging
 import threading
 from typing import Any, ClassVar
 
-from drills.adapters import resources as r
 from drills.adapters.faults.base import (
     POD_FAULT_ANNOTATION,
     Injector,
@@ -33,6 +32,7 @@ from drills.adapters.faults.base import (
     require_pod_fault_stages,
 )
 from drills.adapters.faults.revert import restore_op
+from drills.adapters.kube import resources as r
 from drills.engine.health import match_labels_selector
 from drills.engine.safety import BlastRadius
 from drills.errors import DrillError, FaultError, NotFound
