@@ -39,6 +39,17 @@ class Rule:
     strict: bool = False
 
     @property
+    def cause(self) -> str:
+        """What a failure of this rule is about: checks with one cause (one late acknowledgement fails five
+        acknowledgement readings) are one improvement, not five."""
+        return CAUSES[self.id][0]
+
+    @property
+    def owner(self) -> str:
+        """Who owns the improvement when this rule fails: a role or a team, never a person (blameless)."""
+        return CAUSES[self.id][1]
+
+    @property
     def citation(self) -> str:
         return cite(self.line)
 
@@ -170,6 +181,12 @@ RULES: tuple[Rule, ...] = (
     Rule("discipline.changes_documented", X, "Make no change without documenting it", 512),
     Rule("discipline.no_deleted_logs", X, "Never delete logs or evidence", 517),
     Rule(
+        "discipline.fault_scope",
+        X,
+        "Change only what the fault touched: no deleting or scaling healthy, unrelated workloads",
+        518,
+    ),
+    Rule(
         "mttr.p0", R, "Resolve a P0 in under 1 hour (resolved - fault start)", 410, P0, "mttr_p0", strict=True
     ),
     Rule(
@@ -195,6 +212,50 @@ RULES: tuple[Rule, ...] = (
         "postmortem_p0_p1",
     ),
 )
+
+ON_CALL = "the on-call rotation"
+SERVICE_OWNER = "the service owner"
+IC = "the incident commander"
+COMMS_LEAD = "the communications lead"
+
+#: Rule id -> (cause, owner). Causes group the checks one improvement fixes; owners are roles (docs/scoring.md).
+CAUSES: dict[str, tuple[str, str]] = {
+    "mttd": ("detection", SERVICE_OWNER),
+    **dict.fromkeys(
+        (
+            "mtta.p0",
+            "mtta.p1",
+            "escalation.p0_ack",
+            "escalation.p1_ack",
+            "response_time",
+            "oncall.respond_p0_p1",
+            "oncall.ack_all",
+        ),
+        ("acknowledgement", ON_CALL),
+    ),
+    "triage.within": ("triage", IC),
+    "roles.ic": ("triage", IC),
+    "severity.accuracy": ("severity", IC),
+    "comms.initial_alert": ("communication", COMMS_LEAD),
+    "comms.status_cadence": ("communication", COMMS_LEAD),
+    "comms.required": ("communication", COMMS_LEAD),
+    "comms.fields": ("comms-templates", COMMS_LEAD),
+    "escalation.p0_leadership": ("escalation", IC),
+    "escalation.p1_eng_lead": ("escalation", IC),
+    "escalation.p0_executives": ("escalation", IC),
+    "escalation.p2p3_ticket": ("ticket", ON_CALL),
+    "oncall.escalate_unresolved": ("escalation", ON_CALL),
+    "mttm.p0": ("mitigation", SERVICE_OWNER),
+    "mttm.p1": ("mitigation", SERVICE_OWNER),
+    "mttr.p0": ("resolution", SERVICE_OWNER),
+    "mttr.p1": ("resolution", SERVICE_OWNER),
+    "resolution.healthy": ("verification", SERVICE_OWNER),
+    "postmortem.within_48h": ("postmortem", IC),
+    "discipline.evidence": ("evidence", SERVICE_OWNER),
+    "discipline.changes_documented": ("documentation", IC),
+    "discipline.no_deleted_logs": ("evidence", SERVICE_OWNER),
+    "discipline.fault_scope": ("change-scope", SERVICE_OWNER),
+}
 
 RULE_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
 RULE_ORDER: dict[str, int] = {r.id: i for i, r in enumerate(RULES)}
