@@ -80,7 +80,9 @@ def test_a_p0_that_never_notified_leadership_fails_that_check_once_ended() -> No
     assert c.status == FAIL
     assert c.detail.startswith("not done: engineering leadership was never notified")
     assert sc.family_scores["escalation"] == 0.0
-    assert sc.score == 90.0  # escalation weighs 10 of 100 (docs/scoring.md); it was 100 before
+    assert sc.base_score == 90.0  # escalation weighs 10 of 100 (docs/scoring.md); it was 100 before
+    # leadership notification is core for a P0: the drill does not pass (it scored 94.5 / A before #12)
+    assert sc.score == 69.9 and not sc.passed
     assert sc.improve_next is not None and sc.improve_next.startswith("escalation.p0_leadership")
 
 

@@ -263,7 +263,9 @@ RULE_ORDER: dict[str, int] = {r.id: i for i, r in enumerate(RULES)}
 #: The SLA checks that decide a pass on their own (docs/scoring.md): MTTA, MTTM and MTTR of the true
 #: severity; P2/P3 have none of those, so the severity table's response time stands in.
 CORE: dict[Severity, tuple[str, ...]] = {
-    Severity.P0: ("mtta.p0", "mttm.p0", "mttr.p0"),
+    # A P0 nobody told leadership about is a failed response whatever the clocks say (the seed's P0
+    # escalation: "Notify engineering leadership within 15 minutes").
+    Severity.P0: ("mtta.p0", "mttm.p0", "mttr.p0", "escalation.p0_leadership"),
     Severity.P1: ("mtta.p1", "mttm.p1", "mttr.p1"),
     Severity.P2: ("response_time",),
     Severity.P3: ("response_time",),
