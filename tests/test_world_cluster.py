@@ -3,11 +3,17 @@ found, `reset` restores it, and nothing of a Secret's value is kept."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from drills.adapters.clusters import facade as clusters
 from drills.adapters.clusters.facade import ClusterHandle
 from drills.adapters.kube import world as baseline_files
+from drills.adapters.store.journal import read_journal
+from drills.errors import SafetyError
+from drills.model.events import WorldDrifted
 
 NS = "production"
 
@@ -61,3 +67,41 @@ def test_what_the_fixtures_do_not_know_is_restored_from_the_baseline(world: Clus
     assert clusters.check_world(world, [NS]) == []
     selector = kubectl.json("get", "service", "db-proxy", "-n", NS)["spec"]["selector"]
     assert selector == {"app": "db-proxy"}
+
+
+RECKLESS = """\
+# The good bot's response, plus a destructive change outside the fault: it deletes the app's dependency.
+name: reckless-bot
+description: Mitigates by the runbook, and deletes db-proxy on the way.
+relative_to: page
+steps:
+  - {step: ack, offset: 20s}
+  - {step: role, role: ic, offset: 30s}
+  - {step: declare, severity: "true", offset: 40s}
+  - {step: kubectl, args: [delete, deployment, db-proxy, -n, production], offset: 50s}
+  - {step: mitigate, offset: 1m}
+  - {step: resolve, offset: 1m30s, wait: lasting}
+"""
+
+
+def test_a_drill_lists_what_the_responder_left_behind_and_the_next_starts_only_after_a_reset(
+    world: ClusterHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_run_cluster import run
+
+    monkeypatch.setenv("DRILLS_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("DRILLS_REPORTS", str(tmp_path / "reports"))
+    profile = tmp_path / "reckless.yaml"
+    profile.write_text(RECKLESS)
+    result = run(world, "bad-deploy-rollback", profile)
+    drifted = [e for e in read_journal(result.journal_path).events if isinstance(e, WorldDrifted)]
+    assert len(drifted) == 1
+    assert [(d.ref, d.change) for d in drifted[0].differences] == [("Deployment/production/db-proxy", "missing")]
+    # the next drill refuses the world as it is, and says how to reset it
+    with pytest.raises(SafetyError, match="differs from its baseline: Deployment/production/db-proxy is missing") as e:
+        run(world, "bad-deploy-rollback", "bot:good")
+    assert "drill cluster reset" in (e.value.hint or "")
+    _, left = clusters.reset_world(world)
+    assert left == []
+    clean = run(world, "bad-deploy-rollback", "bot:good")
+    assert not [e for e in read_journal(clean.journal_path).events if isinstance(e, WorldDrifted)]

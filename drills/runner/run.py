@@ -40,6 +40,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.prompt import Confirm
 from rich.status import Status
+from rich.text import Text
 
 from drills.adapters.clusters import facade as clusters
 from drills.adapters.clusters import fixtures
@@ -50,11 +51,11 @@ from drills.adapters.files.scenarios import find_scenario, load_model, load_poli
 from drills.adapters.kube import identities
 from drills.adapters.kube.client import Kube
 from drills.adapters.kube.observer import Observer
-from drills.adapters.kube.preflight import preflight
+from drills.adapters.kube.preflight import preflight, world_namespaces
 from drills.adapters.store import paths
 from drills.adapters.store.history import History
 from drills.adapters.store.journal import JOURNAL_FILE, Follower, Journal, read_journal
-from drills.engine import comms
+from drills.engine import comms, world
 from drills.engine.ending import AbortRequest, DrillLimits, Ending, drill_end
 from drills.engine.ladder import DrillStatus, training_hints
 from drills.engine.scoring import score
@@ -72,6 +73,8 @@ from drills.model.events import (
     Outcome,
     PageSent,
     Source,
+    WorldDifferenceInfo,
+    WorldDrifted,
 )
 from drills.model.policy import Policy, SlaTargets
 from drills.model.responder import ResponderProfile
@@ -381,6 +384,7 @@ class DrillRun:
                 self.scenario, self.state.kube, self.clock, wait=self.options.cluster.preflight_wait
             )
         self.state.baseline_replicas = checked.baseline_replicas
+        self._check_world()
         self.state.fault_plan = self.plan()
         if self.state.fault_plan.refusals:
             raise SafetyError(
@@ -835,10 +839,51 @@ class DrillRun:
                 except DrillError as e:
                     log.warning("closing pager %s: %s", pager.name, e)
 
+    def _check_world(self) -> None:
+        """Refuse to start from a world that differs from its baseline (a previous drill's leftovers)."""
+        diffs = clusters.check_world(
+            self._cluster_handle(), world_namespaces(self.scenario), clock=self.clock
+        )
+        if diffs:
+            raise SafetyError(
+                f"refusing to start {self.scenario.id}: the world differs from its baseline: {world.summary(diffs)}",
+                hint="`drill cluster reset` puts the baseline back (or, if the world changed on purpose, "
+                "`drill cluster baseline --record` takes it as the new baseline)",
+            )
+
+    def _world_left_behind(self) -> None:
+        """After the fault's revert: journal (and say) what the drill left different from the baseline."""
+        assert self.state.journal is not None
+        try:
+            diffs = clusters.check_world(
+                self._cluster_handle(), world_namespaces(self.scenario), clock=self.clock
+            )
+        except DrillError as e:
+            self._note(f"could not compare the world with its baseline: {e.message}")
+            return
+        if not diffs:
+            return
+        self.state.journal.append(
+            WorldDrifted(
+                at=self.clock.now(),
+                source=Source.SYSTEM,
+                actor=RUNNER_ACTOR,
+                differences=[WorldDifferenceInfo(**d.as_dict()) for d in diffs],
+            )
+        )
+        self.console.print(
+            Text(
+                f"left behind ({len(diffs)}, not part of the fault): {world.summary(diffs)}; "
+                "`drill cluster reset` restores the baseline",
+                style="yellow",
+            )
+        )
+
     def _finish(self) -> DrillResult:
         assert self.state.journal is not None
         outcome = self.outcome
         at = self.state.end_at or self.clock.now()
+        self._world_left_behind()
         self.state.journal.append(
             DrillEnded(at=at, source=Source.SYSTEM, actor=RUNNER_ACTOR, outcome=outcome, reason=self.reason)
         )
