@@ -701,3 +701,28 @@ def test_plurals() -> None:
     assert plural(1, "real incident") == "1 real incident"
     assert plural(3, "category") == "3 categories"
     assert plural(2, "person") == "2 people"
+
+
+def test_the_postmortem_lists_what_the_drill_left_behind() -> None:
+    from datetime import timedelta
+
+    from report_journal import report_events
+
+    from drills.model.events import Source, WorldDifferenceInfo, WorldDrifted
+
+    events = report_events()
+    plain = render_postmortem(score(events), events)
+    assert "## Left behind" not in plain
+    end = max(e.at for e in events)
+    drifted = WorldDrifted(
+        at=end - timedelta(seconds=1),
+        source=Source.SYSTEM,
+        differences=[
+            WorldDifferenceInfo(ref="Deployment/production/db-proxy", change="missing",
+                                text="Deployment/production/db-proxy is missing (it was in the baseline)"),
+        ],
+    )
+    text = render_postmortem(score([*events, drifted]), [*events, drifted])
+    section = text.split("## Left behind", 1)[1].split("## Action items", 1)[0]
+    assert "- Deployment/production/db-proxy is missing (it was in the baseline)" in section
+    assert "drill cluster reset" in section

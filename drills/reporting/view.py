@@ -49,6 +49,7 @@ from drills.model.events import (
     SeverityDeclared,
     Source,
     TicketCreated,
+    WorldDrifted,
 )
 from drills.model.policy import SlaTargets
 from drills.model.scorecard import Check, CheckFamily, CheckStatus, Clocks, Scorecard
@@ -199,6 +200,8 @@ class DrillView:
     ttd_human: timedelta | None = None
     events: tuple[Event, ...] = ()  # ordered, each once, secrets redacted
     findings: tuple[str, ...] = ()  # the scorecard's, one per lesson
+    #: What the drill left different from the world's baseline, after the fault's revert (world.drifted).
+    left_behind: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -886,6 +889,7 @@ def build_view(
         ttd_human=clocks.ttd_human,
         events=tuple(evs),
         findings=tuple(distinct_findings(scorecard.findings)),
+        left_behind=tuple(d.text for e in evs if isinstance(e, WorldDrifted) for d in e.differences),
     )
 
 
