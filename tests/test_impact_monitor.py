@@ -57,7 +57,7 @@ def test_the_clock_thread_ticks_once_a_second_on_the_fake_clock() -> None:
     clock = FakeClock(T0)
     journal = Journal()
     ticks: list[datetime] = []
-    monitor = ImpactMonitor(graph, world, journal, T0, clock=clock)
+    monitor = ImpactMonitor(graph, world, journal, T0, clock=clock, pacing=clock)
     original = monitor.step
 
     def counting(now: datetime) -> Any:
@@ -67,5 +67,6 @@ def test_the_clock_thread_ticks_once_a_second_on_the_fake_clock() -> None:
         return original(now)
 
     monitor.step = counting  # type: ignore[method-assign]
+    monitor._wait = clock.sleep  # type: ignore[method-assign]
     monitor._run()
     assert [t - T0 for t in ticks] == [timedelta(seconds=0), timedelta(seconds=1), timedelta(seconds=2)]

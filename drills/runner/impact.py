@@ -73,6 +73,7 @@ class ImpactMonitor:
         *,
         metrics: ImpactMetrics | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        pacing: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.graph = graph
         self.view = view
@@ -80,6 +81,8 @@ class ImpactMonitor:
         self.t0 = t0
         self.metrics = metrics
         self.clock = clock
+        # The seconds are real ones even when the drill's clock is a fake (as the observer's waits are).
+        self.pacing = pacing
         self.last_sample: ImpactSampled | None = None
         self.last_second: ImpactSecond | None = None
         self._view: ClusterView | None = None
@@ -103,11 +106,15 @@ class ImpactMonitor:
         return second
 
     def _run(self) -> None:
-        next_tick = self.clock.monotonic()
+        next_tick = self.pacing.monotonic()
         while not self._stop.is_set():
             self.step(self.clock.now())
             next_tick += 1.0
-            self.clock.sleep(max(0.0, next_tick - self.clock.monotonic()))
+            self._wait(max(0.0, next_tick - self.pacing.monotonic()))
+
+    def _wait(self, seconds: float) -> None:
+        """Until the next tick, or less if stopped (a test with a fake pacing clock replaces this)."""
+        self._stop.wait(seconds)
 
     def start(self) -> ImpactMonitor:
         self._thread = threading.Thread(target=self._run, name="drills-impact", daemon=True)

@@ -47,16 +47,20 @@ from drills.adapters.clusters import fixtures
 from drills.adapters.clusters.facade import ClusterHandle
 from drills.adapters.faults import FaultHandle, FaultPlan, inject, plan_scenario
 from drills.adapters.faults.ledger import Ledger
+from drills.adapters.files.impact import load_service_graph
 from drills.adapters.files.scenarios import find_scenario, load_model, load_policy, load_scenario
 from drills.adapters.kube import identities
 from drills.adapters.kube.client import Kube
 from drills.adapters.kube.observer import Observer
 from drills.adapters.kube.preflight import preflight, world_namespaces
+from drills.adapters.monitoring import stack as monitoring
+from drills.adapters.monitoring.impact_exporter import ImpactExporter, ImpactMetrics
 from drills.adapters.store import paths
 from drills.adapters.store.history import History
 from drills.adapters.store.journal import JOURNAL_FILE, Follower, Journal, read_journal
 from drills.engine import comms, world
 from drills.engine.ending import AbortRequest, DrillLimits, Ending, drill_end
+from drills.engine.impact import ClusterView
 from drills.engine.ladder import DrillStatus, training_hints
 from drills.engine.scoring import score
 from drills.engine.timeline import build
@@ -86,6 +90,7 @@ from drills.reporting.view import describe
 from drills.runner import respond
 from drills.runner.bot import Bot, BotAction, Kubectl, parse_responder
 from drills.runner.detector import DetectionContext, make_detector
+from drills.runner.impact import ImpactMonitor
 from drills.runner.options import (
     ClusterTarget,
     DetectionOptions,
@@ -262,6 +267,8 @@ class DrillState:
     follower: Follower | None = None
     pump: threading.Thread | None = None
     history: History | None = None
+    impact: ImpactMonitor | None = None
+    impact_exporter: ImpactExporter | None = None
 
 
 @dataclass
@@ -819,7 +826,54 @@ class DrillRun:
         except DrillError as e:
             log.warning("could not revoke the drill identities: %s", e)
 
+    def _start_impact(self) -> None:
+        """Virtual users from T0 on (docs/impact.md), when the world's service graph covers the target."""
+        observer, journal = self.state.observer, self.state.journal
+        if observer is None or journal is None:
+            return
+        try:
+            graph = load_service_graph()
+        except DrillError as e:
+            self._note(f"no virtual users: the service graph cannot be read: {e.message}")
+            return
+        if not any(svc.namespace == self.scenario.target.namespace for svc in graph.services.values()):
+            return
+        cache = observer.cache
+
+        def view() -> ClusterView:
+            return ClusterView(
+                pods=cache.list("Pod"),
+                endpoint_slices=cache.list("EndpointSlice"),
+                nodes=cache.list("Node"),
+                services=cache.list("Service"),
+                deployments=cache.list("Deployment"),
+                configmaps=cache.list("ConfigMap"),
+            )
+
+        metrics = ImpactMetrics(graph.entry)
+        try:
+            self.state.impact_exporter = ImpactExporter(metrics)
+        except DrillError as e:
+            self._note(f"the virtual users' metrics are not served: {e.message}")
+        self.state.impact = ImpactMonitor(
+            graph, view, journal, self.clock.now(), metrics=metrics, clock=self.clock
+        ).start()
+        stack = monitoring.load_stack(self.cluster.name) if self.cluster is not None else None
+        if stack is not None and self.state.impact_exporter is not None:
+            stack.set_impact_target(self.state.impact_exporter.target)
+
+    def _stop_impact(self) -> None:
+        if self.state.impact is not None:
+            self.state.impact.stop()
+        if self.state.impact_exporter is not None:
+            stack = monitoring.load_stack(self.cluster.name) if self.cluster is not None else None
+            if stack is not None:
+                with contextlib.suppress(OSError):
+                    stack.set_impact_target(None)
+            self.state.impact_exporter.close()
+
     def _stop_watchers(self) -> None:
+        self._stop_impact()
         if self.state.bot is not None:
             self.state.bot.stop()
         self.signals.stop_pump.set()
@@ -915,6 +969,7 @@ class DrillRun:
                 self._prepare()
                 self._start_watchers()
                 self._inject()
+                self._start_impact()
                 self._start_bot()
                 self._loop()
             except KeyboardInterrupt as e:
