@@ -150,3 +150,28 @@ def test_ordinary_text_reaches_the_journal_unchanged(tmp_path: Path) -> None:
         journal.append(Note(at=b.start, source=Source.HUMAN, actor="alice", text=text))
     notes = [e.text for e in read_journal(path).events if isinstance(e, Note)]
     assert notes == ORDINARY
+
+
+def test_a_revert_failure_written_to_the_ledger_is_scrubbed_but_its_undo_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drills.adapters.faults.ledger import Ledger, read_ledger
+
+    monkeypatch.setenv("DRILLS_STATE", str(tmp_path / "state"))
+    led = Ledger.for_drill("d-redact")
+    old_value = "the-old-secret-value-to-restore"
+    entry = led.plan(
+        fault_kind="secret-rotated",
+        target="Secret/production/app-secrets",
+        kubeconfig="/nowhere/kubeconfig",
+        context=None,
+        ops=[{"op": "none", "why": "restore", "value": old_value}],
+    )
+    led.revert_failed(
+        entry, "403 for request with Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
+    )
+    raw = led.path.read_text(encoding="utf-8")
+    assert "eyJzdWIiOiJ4In0" not in raw
+    (e,) = read_ledger(led.path).pending()
+    assert e.failures == [f"403 for request with Authorization: Bearer {REDACTED}"]
+    assert old_value in raw  # what the revert puts back is not free text: kept, or the revert breaks
