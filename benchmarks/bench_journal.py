@@ -132,6 +132,39 @@ import drills.cli, drills.engine.scoring, drills.reporting.report
 """
 
 
+def writer_costs(directory: Path, n: int = 2000) -> None:
+    """The secret scanner runs at every append: what it costs a line, and what an append costs in all."""
+    from drills.adapters.store.journal import Journal
+    from drills.engine.redact import scrub
+    from drills.model.events import CommsPosted, DrillStarted, Source
+
+    texts = [
+        "kubectl rollout undo deployment/shop -n production; image registry.local/shop:v2.0.0",
+        "Status: shop is degraded since 09:01 UTC; rolled back; next update in 15 min",
+        "pasted by mistake: Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln token=abc12345",
+    ]
+    t = time.process_time()
+    for i in range(n):
+        scrub(texts[i % len(texts)])
+    per_line = (time.process_time() - t) / n * 1e6
+    b = DrillBuilder(severity="P0", start=START)
+    started = b.events[0]
+    assert isinstance(started, DrillStarted)
+    path = directory / "writer.jsonl"
+    journal = Journal.create(path, started, env={})
+    t = time.perf_counter()
+    for i in range(200):
+        journal.append(
+            CommsPosted(
+                at=START, source=Source.HUMAN, actor="alice", template="status_update", text=texts[i % 3]
+            )
+        )
+    per_append = (time.perf_counter() - t) / 200 * 1e3
+    print(
+        f"writer: scrub {per_line:.0f} us a line (CPU); Journal.append {per_append:.2f} ms an event (fsync)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -156,6 +189,7 @@ def main() -> None:
             "drill score": [*drill, "score", str(journal)],
             "drill report": [*drill, "report", str(journal), "--out", str(base / "reports")],
         }
+        writer_costs(base)
         print(f"{'command':<14}{'wall s':>8}{'cpu s':>8}{'peak RSS MB':>13}{'exit':>6}")
         for name, args in runs.items():
             seconds, cpu, rss, code = run_child(args, env)
