@@ -17,7 +17,7 @@ from report_journal import report_events
 
 from drills.adapters.store.journal import OUTSIDE_DRILL, read_journal
 from drills.cli import cli
-from drills.model.events import EVENT_ADAPTER, AlertFired, Event, Note, Source
+from drills.model.events import EVENT_ADAPTER, AlertFired, Event, Note, PostmortemCompleted, Source
 
 START = report_events()[0].at
 
@@ -105,16 +105,31 @@ def test_times_no_drill_can_have_are_problems_whatever_the_field(
     assert "stray-alert" not in {e.id for e in read.events}
 
 
-def test_a_running_drill_without_an_end_is_bounded_by_its_start_and_budget(tmp_path: Path) -> None:
+def test_a_running_drill_is_bounded_only_before_its_start_and_a_late_postmortem_is_kept(
+    tmp_path: Path,
+) -> None:
+    # A drill without drill.ended (running, or crashed) has no known end; a postmortem is due after the
+    # drill, and the scorer judges how late it came: neither is dropped for being late.
     events = [e for e in report_events() if e.type != "drill.ended"]
     late = Note(id="late-000001", at=START + timedelta(days=3), source=Source.HUMAN, text="x")
+    early = Note(id="early-00001", at=START - timedelta(days=3), source=Source.HUMAN, text="x")
     path = tmp_path / "journal.jsonl"
     path.write_text(
-        "\n".join(e.model_dump_json(exclude_none=True) for e in [*events, late]) + "\n", encoding="utf-8"
+        "\n".join(e.model_dump_json(exclude_none=True) for e in [*events, late, early]) + "\n",
+        encoding="utf-8",
     )
-    [problem] = read_journal(path).problems
-    assert problem.line == len(events) + 1
-    assert "after the drill's start and budget" in problem.message
+    read = read_journal(path)
+    [problem] = read.problems
+    assert problem.line == len(events) + 2 and "before the drill started" in problem.message
+    assert "late-000001" in {e.id for e in read.events}
+
+    ended = report_events()
+    pm = PostmortemCompleted(id="postmortem-1", at=ended[-1].at + timedelta(days=4), source=Source.HUMAN)
+    path.write_text(
+        "\n".join(e.model_dump_json(exclude_none=True) for e in [*ended, pm]) + "\n", encoding="utf-8"
+    )
+    read = read_journal(path)
+    assert read.problems == [] and read.events[-1] == pm
 
 
 def test_events_read_share_repeated_values_without_changing_any(tmp_path: Path) -> None:

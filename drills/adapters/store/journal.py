@@ -37,6 +37,7 @@ from drills.model.events import (
     DrillEnded,
     DrillStarted,
     Event,
+    PostmortemCompleted,
 )
 from drills.timing import SYSTEM_CLOCK, Clock, utc
 
@@ -403,24 +404,22 @@ def _drop_outside_drill(
     file: str,
     problems: list[Problem],
 ) -> list[Event]:
-    # A running drill has no end yet: its budget (or its start) bounds it instead.
-    last = ended.at if ended is not None else started.at + timedelta(seconds=started.budget_seconds or 0)
-    earliest, latest = started.at - OUTSIDE_DRILL, max(last, started.at) + OUTSIDE_DRILL
+    # After the end: a day, except for the postmortem, which is due after the drill (the scorer judges
+    # how late). A drill without an end (still running, or crashed) is bounded only before its start.
+    earliest = started.at - OUTSIDE_DRILL
+    latest = None if ended is None else max(ended.at, started.at) + OUTSIDE_DRILL
     drop: set[int] = set()
     for index in suspects:
         event = events[index]
-        if earliest <= event.at <= latest or event is started:
+        if event is started or (isinstance(event, PostmortemCompleted) and event.at >= earliest):
+            continue
+        if event.at < earliest:
+            side = f"before the drill started ({started.at.isoformat()})"
+        elif latest is not None and ended is not None and event.at > latest:
+            side = f"after the drill ended ({ended.at.isoformat()})"
+        else:
             continue
         drop.add(index)
-        side = (
-            f"before the drill started ({started.at.isoformat()})"
-            if event.at < earliest
-            else (
-                f"after the drill ended ({last.isoformat()})"
-                if ended is not None
-                else f"after the drill's start and budget ({last.isoformat()})"
-            )
-        )
         problems.append(
             Problem(
                 file,
