@@ -140,6 +140,9 @@ def generate_rules(slo: Slo, *, evaluation_interval: timedelta = timedelta(secon
                 {
                     "alert": alert_name(slo, sli, severity),
                     "expr": "\nor\n".join(clauses),
+                    # The windows do the smoothing (the short one makes it stop soon after the errors do):
+                    # the workbook's alerts fire as soon as both windows burn, with no `for:` of their own.
+                    "for": "0s",
                     "labels": {"severity": "critical" if severity == "page" else "warning", "service": slo.service,
                                "sli": sli, "slo_alert": severity},
                     "annotations": {
