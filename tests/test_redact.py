@@ -165,7 +165,7 @@ def test_a_revert_failure_written_to_the_ledger_is_scrubbed_but_its_undo_is_kept
         target="Secret/production/app-secrets",
         kubeconfig="/nowhere/kubeconfig",
         context=None,
-        ops=[{"op": "none", "why": "restore", "value": old_value}],
+        ops=[{"op": "none", "why": f"restore {old_value}"}],
     )
     led.revert_failed(
         entry, "403 for request with Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"
@@ -174,4 +174,4 @@ def test_a_revert_failure_written_to_the_ledger_is_scrubbed_but_its_undo_is_kept
     assert "eyJzdWIiOiJ4In0" not in raw
     (e,) = read_ledger(led.path).pending()
     assert e.failures == [f"403 for request with Authorization: Bearer {REDACTED}"]
-    assert old_value in raw  # what the revert puts back is not free text: kept, or the revert breaks
+    assert old_value in raw  # the undo operations are not scrubbed: the revert must put back what was there
