@@ -151,6 +151,7 @@ def writer_costs(directory: Path, n: int = 2000) -> None:
     started = b.events[0]
     assert isinstance(started, DrillStarted)
     path = directory / "writer.jsonl"
+    path.unlink(missing_ok=True)  # --keep reuses the directory
     journal = Journal.create(path, started, env={})
     t = time.perf_counter()
     for i in range(200):
