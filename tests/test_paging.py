@@ -209,6 +209,18 @@ def test_slack_posts_marked_text_and_hides_its_url(stand: Stand) -> None:
     assert "XXXXSECRETXXXX" not in str(e.value) and "XXXXSECRETXXXX" not in repr(slack)
 
 
+def test_a_secret_pasted_into_comms_is_scrubbed_before_it_reaches_slack_or_pagerduty(stand: Stand) -> None:
+    env = env_for(stand)
+    slack = SlackNotifier.from_env(env)
+    assert slack is not None
+    slack.post_comms("status_update", "rolled back; db creds password=Hunter2-Hunter2 still valid")
+    assert stand.requests[-1][1] == {"text": "[DRILL] rolled back; db creds password=[redacted] still valid"}
+    pager = PagerDutyPager.from_env(env)
+    assert pager is not None
+    pager.trigger(dedup_key="drill-1", summary="app down, token=abcdef123456", source="drills", at=T0)
+    assert stand.requests[-1][1]["payload"]["summary"] == "[DRILL] app down, token=[redacted]"
+
+
 # ---- the round-trip through a drill's journal ------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,7 +39,7 @@ from drills.model.events import (
     Source,
 )
 from drills.model.severity import Severity
-from drills.timing import FakeClock
+from drills.timing import SYSTEM_CLOCK, FakeClock
 
 TOKEN = "test-token-0123456789abcdef"
 PD_SECRET = "pd-secret-0123456789abcdef"
@@ -522,3 +523,143 @@ def test_refuses_to_listen_beyond_loopback(sink: Received, host: str) -> None:
 def test_needs_a_token(sink: Received) -> None:
     with pytest.raises(UsageError, match="DRILLS_WEBHOOK_TOKEN"):
         WebhookServer(sink, token="")
+
+
+# ---- limits: connections, body before auth, slow senders, absurd times (issue #13) ------------------------
+
+
+def _wait_until(condition: Any, seconds: float = 10.0) -> bool:
+    deadline = SYSTEM_CLOCK.monotonic() + seconds
+    while SYSTEM_CLOCK.monotonic() < deadline:
+        if condition():
+            return True
+        SYSTEM_CLOCK.sleep(0.02)
+    return bool(condition())
+
+
+def test_two_hundred_slow_connections_do_not_make_two_hundred_threads(sink: Received) -> None:
+    # Before: one thread per connection without limit (200 slow senders made 203 threads), backlog 5.
+    with WebhookServer(sink, token=TOKEN, clock=SYSTEM_CLOCK, request_timeout=30) as server:
+        before = threading.active_count()
+        host, port = server.address
+        conns = []
+        try:
+            for _ in range(200):
+                c = socket.create_connection((host, port), timeout=5)
+                c.sendall(b"POST /alertmanager HTTP/1.1\r\nHost: x\r\n")  # ... and never the rest
+                conns.append(c)
+            assert _wait_until(lambda: server.stats.refused.get(503, 0) >= 200 - server.max_connections)
+            grown = threading.active_count() - before
+            assert grown <= server.max_connections
+            assert server.stats.refused[503] == 200 - server.max_connections
+            # a refused sender is told why, and may retry
+            answers = [c.recv(200) for c in conns[-5:]]
+            assert all(a.startswith(b"HTTP/1.0 503") for a in answers)
+        finally:
+            for c in conns:
+                c.close()
+        # once they hang up, the slots are free again
+        assert _wait_until(lambda: threading.active_count() <= before)
+        assert post(server, "/alertmanager", notification(alert(starts=_recent())))[0] == 200
+
+
+def test_the_listen_backlog_holds_a_burst() -> None:
+    from drills.adapters.inbound.webhooks import LISTEN_BACKLOG, _BoundedServer
+
+    assert LISTEN_BACKLOG >= 128
+    assert _BoundedServer.request_queue_size == LISTEN_BACKLOG
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        ("/alertmanager", b"Authorization: Bearer wrong-token\r\n"),
+        ("/alertmanager", b""),
+        ("/pagerduty", b""),  # no signature at all: refused before the body it would sign
+    ],
+)
+def test_a_request_without_credentials_is_refused_before_its_body_is_read(
+    sink: Received, clock: FakeClock, path: str, headers: bytes
+) -> None:
+    ten_mb = 10 * 1024 * 1024
+    # A body limit above 10 MB, so only the order of the checks can refuse it before the body arrives.
+    with WebhookServer(
+        sink, token=TOKEN, pagerduty_secret=PD_SECRET, clock=clock, max_body=2 * ten_mb, request_timeout=20
+    ) as server:
+        host, port = server.address
+        with socket.create_connection((host, port), timeout=3) as c:
+            c.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".encode()
+                + headers
+                + f"Content-Length: {ten_mb}\r\n\r\n".encode()
+            )
+            # No body is sent: a server that read it first would still be waiting (for 20 s).
+            assert c.recv(100).startswith(b"HTTP/1.0 401")
+    assert sink.events == []
+
+
+def test_a_sender_that_trickles_one_byte_at_a_time_is_cut_off_at_the_deadline(sink: Received) -> None:
+    # Each byte comes well within the per-read timeout; only a deadline for the whole request ends it.
+    with WebhookServer(sink, token=TOKEN, clock=SYSTEM_CLOCK, request_timeout=1.0) as server:
+        host, port = server.address
+        start = SYSTEM_CLOCK.monotonic()
+        cut = False
+        with socket.create_connection((host, port), timeout=5) as c:
+            c.settimeout(0.2)
+            request = b"POST /alertmanager HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"y" * 1000
+            for byte in request:
+                try:
+                    c.sendall(bytes([byte]))
+                    if c.recv(1) == b"":
+                        cut = True
+                        break
+                except TimeoutError:
+                    continue
+                except OSError:  # reset by the server
+                    cut = True
+                    break
+                if SYSTEM_CLOCK.monotonic() - start > 10:
+                    break
+        elapsed = SYSTEM_CLOCK.monotonic() - start
+        assert cut
+        assert 0.9 <= elapsed < 4.0
+        assert server.stats.refused.get(408) == 1
+
+
+def _recent() -> str:
+    return (SYSTEM_CLOCK.now() - timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(
+    ("starts", "words"),
+    [
+        ("9999-12-31T23:59:59Z", "more than a day after"),
+        ("2026-03-04T10:00:00Z", "more than a day after"),
+        ("1970-01-01T00:00:00Z", "more than a day before"),
+    ],
+)
+def test_an_alert_far_from_now_is_refused_400_with_a_clear_message(
+    server: WebhookServer, sink: Received, starts: str, words: str
+) -> None:
+    status, body = post(server, "/alertmanager", notification(alert(starts=starts)))
+    assert status == 400
+    assert "startsAt" in body["message"] and words in body["message"]
+    assert sink.events == []
+
+
+def test_an_alert_older_than_the_drill_is_still_ignored_not_refused(sink: Received, clock: FakeClock) -> None:
+    # Alertmanager resends long-firing alerts of the same group: older trouble, counted, not an error.
+    with WebhookServer(sink, token=TOKEN, clock=clock, not_before=NOW - timedelta(minutes=1)) as server:
+        assert am(server, alert(starts="1970-01-01T00:00:00Z", fingerprint="old"), alert()) == 200
+    assert [e.alert_name for e in sink.events if isinstance(e, AlertFired)] == ["KubePodCrashLooping"]
+    assert server.alerts.ignored_before_start == 1
+
+
+def test_a_resolution_in_the_far_future_and_a_pagerduty_event_from_9999_are_refused(
+    server: WebhookServer, sink: Received
+) -> None:
+    resolved = alert(status="resolved", ends="9999-12-31T23:59:59Z")
+    status, body = post(server, "/alertmanager", notification(resolved, status="resolved"))
+    assert status == 400 and "endsAt" in body["message"]
+    assert pd(server, pd_event(occurred="9999-12-31T23:59:59.000Z")) == 400
+    assert sink.events == []

@@ -39,6 +39,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from drills.adapters.store import paths
+from drills.engine.redact import scrub, secrets_from_env
 from drills.errors import DrillError, JournalError
 from drills.model.revert import RevertOp, dump_ops, op_problems, parse_ops
 from drills.timing import SYSTEM_CLOCK, Clock
@@ -196,7 +197,10 @@ class Ledger:
         self._append({"record": "reverted", "entry": entry, "at": self._now()})
 
     def revert_failed(self, entry: str, error: str) -> None:
-        self._append({"record": "revert_failed", "entry": entry, "at": self._now(), "error": error[:2000]})
+        # The error is free text (an API server's message may quote a header or a value): scrubbed. The
+        # ops are not: they hold what the revert must put back, a rotated Secret's old value included.
+        text = scrub(error[:2000], secrets_from_env(os.environ))
+        self._append({"record": "revert_failed", "entry": entry, "at": self._now(), "error": text})
 
     # ---- reading -------------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from drills.engine import comms
+from drills.engine.redact import scrub, secrets_from_env
 from drills.errors import MonitoringError
 from drills.model.events import Event
 from drills.model.severity import Severity
@@ -135,6 +136,7 @@ class PagerDutyPager:
         The summary is marked as a drill; ``severity`` is the alert's (never the scenario's truth, which the
         responder must judge), critical when unknown.
         """
+        summary = scrub(summary, secrets_from_env(os.environ))
         text = summary if summary.startswith(DRILL_MARK) else f"{DRILL_MARK} {summary}"
         payload: dict[str, Any] = {
             "summary": text[:1024],
@@ -201,6 +203,9 @@ class SlackNotifier:
         return "SlackNotifier(url=[redacted])"
 
     def post(self, text: str) -> None:
+        # Responders' comms go out as they wrote them, less any secret they pasted by mistake: the drill
+        # channel is read by more people than the journal.
+        text = scrub(text, secrets_from_env(os.environ))
         if not text.startswith(DRILL_MARK):
             text = f"{DRILL_MARK} {text}"
         status, raw = _post_json(self._url, {"text": text}, timeout=self.timeout, what="the Slack webhook")

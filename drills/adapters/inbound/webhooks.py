@@ -11,10 +11,16 @@ escalates, so a team drilling against its real PagerDuty gets acknowledgement ti
 It is an HTTP server facing tools that retry and reorder, so it is strict and forgiving in the right places:
 
 - strict at the door: loopback only; a bearer token (``DRILLS_WEBHOOK_TOKEN``) for Alertmanager and a valid
-  ``X-PagerDuty-Signature`` (HMAC-SHA256 with ``DRILLS_PAGERDUTY_WEBHOOK_SECRET``) for PagerDuty; a body-size
-  limit checked before reading; JSON that is an object, UTF-8, without duplicate keys or NaN, of the expected
-  shape. Each refusal is a :class:`~drills.errors.WebhookError` carrying its HTTP status (401, 411, 413, 400,
-  415).
+  ``X-PagerDuty-Signature`` (HMAC-SHA256 with ``DRILLS_PAGERDUTY_WEBHOOK_SECRET``) for PagerDuty; the
+  headers are judged before any of the body is read (a wrong token is a 401 however large the body it
+  announces), then a body-size limit; JSON that is an object, UTF-8, without duplicate keys or NaN, of the
+  expected shape; times within a day of the notification's arrival (a ``startsAt`` in year 9999 is a broken
+  sender, and would break every later computation on the drill's timeline). Each refusal is a
+  :class:`~drills.errors.WebhookError` carrying its HTTP status (401, 411, 413, 400, 415).
+- bounded: at most ``max_connections`` connections are served at once (one thread each); one more is
+  answered 503 at once and closed, so 200 slow senders cost 32 threads, not 200. The listen backlog is 128.
+  Each connection has a deadline (``request_timeout``, whole request, not per read): a sender that trickles
+  a byte a second is cut off when it passes.
 - forgiving inside: the same notification delivered twice is recorded once (an alert is its fingerprint and
   its ``startsAt``; a PagerDuty event its id), and a ``resolved`` that overtakes its ``firing`` still records
   both, each at its own time.
@@ -25,16 +31,18 @@ Nothing from a request (headers, token, body) is ever logged.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
 import json
 import os
 import secrets
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -63,6 +71,17 @@ HEALTH_PATH = "/healthz"
 #: Alertmanager sends every alert of a group in one body; 1 MiB is thousands of alerts. PagerDuty's v3
 #: payloads are a few KiB.
 DEFAULT_MAX_BODY = 1024 * 1024
+
+#: Connections served at once; Alertmanager and PagerDuty send a handful at a time.
+DEFAULT_MAX_CONNECTIONS = 32
+
+#: Connections the kernel queues before ``accept`` (socketserver's default of 5 drops bursts).
+LISTEN_BACKLOG = 128
+
+#: How far from the moment a notification arrives its times may be. A monitoring stack's clock is the
+#: machine's; a day covers any skew and any rule's ``for:``, and keeps absurd times (year 9999) out of the
+#: journal, where they would overflow every duration computed from them.
+MAX_TIME_SKEW = timedelta(days=1)
 
 #: The annotation drills' rendered rules carry: scrape interval + the rule's `for:`, in seconds.
 RULE_DELAY_ANNOTATION = "rule_delay_seconds"
@@ -139,6 +158,23 @@ def parse_time(text: str, *, what: str) -> datetime:
     if parsed.tzinfo is None:
         raise WebhookError(f"{what} has no time zone: {text[:40]!r}", status=400)
     return parsed.astimezone(UTC)
+
+
+def check_time_near(at: datetime, received_at: datetime, *, what: str) -> datetime:
+    """``at`` if it is within :data:`MAX_TIME_SKEW` of ``received_at``, else a 400 that says why."""
+    if at > received_at + MAX_TIME_SKEW:
+        raise WebhookError(
+            f"{what} {at.isoformat()} is more than a day after the notification arrived "
+            f"({received_at.isoformat()}): check the sender's clock",
+            status=400,
+        )
+    if at < received_at - MAX_TIME_SKEW:
+        raise WebhookError(
+            f"{what} {at.isoformat()} is more than a day before the notification arrived "
+            f"({received_at.isoformat()}): not this drill's, or the sender's clock is wrong",
+            status=400,
+        )
+    return at
 
 
 def _unset_time(parsed: datetime) -> bool:
@@ -253,6 +289,14 @@ class AlertTracker:
             starts = parse_time(alert.startsAt, what="startsAt")
             ends = parse_time(alert.endsAt, what="endsAt") if alert.endsAt else None
             parsed.append((alert, name, starts, None if ends is None or _unset_time(ends) else ends))
+        # Then bound the times: an alert older than the drill is older trouble (ignored, as below), but
+        # one from the far future, or an end there, is a broken sender and refuses the notification.
+        for alert, _name, starts, ends in parsed:
+            if self.not_before is not None and starts < self.not_before:
+                continue
+            check_time_near(starts, received_at, what="startsAt")
+            if alert.status == "resolved" and ends is not None:
+                check_time_near(ends, received_at, what="endsAt")
         events: list[Event] = []
         updates: dict[tuple[str, datetime], Literal["fired", "resolved"]] = {}
         for alert, name, starts, ends in parsed:
@@ -321,15 +365,16 @@ class PagerDutyTracker:
     duplicates: int = 0
     ignored: int = 0
 
-    def ingest(self, hook: PdWebhook) -> list[Event]:
-        events = self.plan(hook)
+    def ingest(self, hook: PdWebhook, received_at: datetime | None = None) -> list[Event]:
+        events = self.plan(hook, received_at)
         self.commit(hook)
         return events
 
     def commit(self, hook: PdWebhook) -> None:
         self.seen.add(hook.event.id)
 
-    def plan(self, hook: PdWebhook) -> list[Event]:
+    def plan(self, hook: PdWebhook, received_at: datetime | None = None) -> list[Event]:
+        """The events for one delivery; ``received_at`` (when given) bounds its ``occurred_at``."""
         ev = hook.event
         if ev.id in self.seen:
             self.duplicates += 1
@@ -338,6 +383,8 @@ class PagerDutyTracker:
             self.ignored += 1
             return []
         at = parse_time(ev.occurred_at, what="event.occurred_at")
+        if received_at is not None:
+            check_time_near(at, received_at, what="event.occurred_at")
         who = ev.agent.summary if ev.agent and ev.agent.summary else None
         eid = _stable_id("pagerduty", ev.id)
         result: list[Event] = []
@@ -410,6 +457,7 @@ class WebhookServer:
         incident_keys: frozenset[str] | None = None,
         clock: Clock = SYSTEM_CLOCK,
         request_timeout: float = 10.0,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         if not _is_loopback(host):
             raise UsageError(
@@ -433,7 +481,8 @@ class WebhookServer:
         self._host = host
         self._port = port
         self._timeout = request_timeout
-        self._httpd: ThreadingHTTPServer | None = None
+        self.max_connections = max_connections
+        self._httpd: _BoundedServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle --
@@ -443,7 +492,14 @@ class WebhookServer:
             return self
         handler = _handler_for(self)
         try:
-            httpd = _QuietServer((self._host, self._port), handler)
+            httpd = _BoundedServer(
+                (self._host, self._port),
+                handler,
+                max_connections=self.max_connections,
+                deadline=self._timeout,
+                clock=self.clock,
+                on_refused=self._count_refused,
+            )
         except OSError as e:
             raise UsageError(
                 f"cannot listen on {self._host}:{self._port} for webhooks: {e.strerror}",
@@ -500,31 +556,51 @@ class WebhookServer:
 
     # -- handling (called from the request threads) --
 
-    def handle(self, path: str, headers: Mapping[str, str], body: bytes) -> int:
-        """Check and ingest one request whose body was read; returns the status, raises WebhookError."""
+    def authorize(self, path: str, headers: Mapping[str, str]) -> None:
+        """Judge a request by its path and headers alone, before its body is read; raises WebhookError.
+
+        Alertmanager's bearer token is checked in full. PagerDuty's signature covers the body, so here
+        only that the door is open and a signature is there; :meth:`handle` verifies it.
+        """
         route = path.split("?", 1)[0].rstrip("/") or "/"
         if route == ALERTMANAGER_PATH:
             if not bearer_ok(headers.get("authorization"), self._token):
                 raise WebhookError("missing or wrong bearer token", status=401)
+            return
+        if route == PAGERDUTY_PATH:
+            if self._pd_secret is None:
+                raise WebhookError(
+                    f"PagerDuty webhooks are off: {PAGERDUTY_SECRET_ENV} is not set", status=401
+                )
+            if not headers.get("x-pagerduty-signature"):
+                raise WebhookError("missing or wrong X-PagerDuty-Signature", status=401)
+            return
+        raise WebhookError(f"nothing at {route[:60]}", status=404)
+
+    def handle(self, path: str, headers: Mapping[str, str], body: bytes) -> int:
+        """Check and ingest one request whose body was read; returns the status, raises WebhookError."""
+        self.authorize(path, headers)
+        route = path.split("?", 1)[0].rstrip("/") or "/"
+        if route == ALERTMANAGER_PATH:
             note = _validated(AmNotification, strict_json(body), "Alertmanager webhook")
             with self._lock:
                 events, updates = self.alerts.plan(note, self.clock.now())
                 self._deliver(events)
                 self.alerts.commit(updates)
             return 200
-        if route == PAGERDUTY_PATH:
-            if self._pd_secret is None:
-                raise WebhookError(
-                    f"PagerDuty webhooks are off: {PAGERDUTY_SECRET_ENV} is not set", status=401
-                )
+        if route == PAGERDUTY_PATH and self._pd_secret is not None:
             if not pagerduty_signature_ok(headers.get("x-pagerduty-signature"), body, self._pd_secret):
                 raise WebhookError("missing or wrong X-PagerDuty-Signature", status=401)
             hook = _validated(PdWebhook, strict_json(body), "PagerDuty v3 webhook")
             with self._lock:
-                self._deliver(self.pagerduty.plan(hook))
+                self._deliver(self.pagerduty.plan(hook, self.clock.now()))
                 self.pagerduty.commit(hook)
             return 200
         raise WebhookError(f"nothing at {route[:60]}", status=404)
+
+    def _count_refused(self, status: int) -> None:
+        with self._lock:
+            self.stats.refused[status] = self.stats.refused.get(status, 0) + 1
 
     def _deliver(self, events: list[Event]) -> None:
         # One call for the whole notification: the journal writes it as one locked append.
@@ -533,8 +609,83 @@ class WebhookServer:
             self.stats.events += len(events)
 
 
-class _QuietServer(ThreadingHTTPServer):
+class _BoundedServer(ThreadingHTTPServer):
+    """A threading HTTP server with a cap on connections, a real backlog and a deadline per connection."""
+
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        *,
+        max_connections: int,
+        deadline: float,
+        clock: Clock,
+        on_refused: Callable[[int], None],
+    ) -> None:
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._deadline = deadline
+        self._clock = clock
+        self._on_refused = on_refused
+        self._open: dict[socket.socket, float] = {}
+        self._open_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            # Full: answer at once rather than queue without bound (each queued sender would hold a
+            # thread or a socket); Alertmanager and PagerDuty retry a 503.
+            self._busy(request)
+            return
+        with self._open_lock:
+            self._open[request] = self._clock.monotonic() + self._deadline
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._done(request)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._done(request)
+
+    def _done(self, request: socket.socket) -> None:
+        with self._open_lock:
+            if self._open.pop(request, None) is None:
+                return
+        self._slots.release()
+
+    def _busy(self, request: socket.socket) -> None:
+        self._on_refused(503)
+        payload = json.dumps({"status": 503, "message": "too many connections; retry later"}).encode()
+        head = (
+            "HTTP/1.0 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+        )
+        try:
+            request.settimeout(0.5)  # a few hundred bytes into an empty send buffer: never blocks long
+            request.sendall(head.encode() + payload)
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def service_actions(self) -> None:
+        # Called by serve_forever between polls: cut off every connection past its deadline. Shutting the
+        # socket down wakes its thread's blocked read, which then ends the request.
+        super().service_actions()
+        now = self._clock.monotonic()
+        with self._open_lock:
+            expired = [sock for sock, deadline in self._open.items() if deadline <= now]
+            for sock in expired:
+                self._open[sock] = float("inf")  # once
+        for sock in expired:
+            self._on_refused(408)
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A sender that hangs up mid-request (after a 413, a timeout) is its problem, not a crash of ours;
@@ -566,8 +717,7 @@ def _handler_for(server: WebhookServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(payload)
 
         def _refuse(self, e: WebhookError) -> None:
-            with server._lock:
-                server.stats.refused[e.status] = server.stats.refused.get(e.status, 0) + 1
+            server._count_refused(e.status)
             self._answer(e.status, e.message)
 
         def do_GET(self) -> None:
@@ -577,9 +727,11 @@ def _handler_for(server: WebhookServer) -> type[BaseHTTPRequestHandler]:
                 self._refuse(WebhookError("not found", status=404))
 
         def do_POST(self) -> None:
+            headers = {k.lower(): v for k, v in self.headers.items()}
             try:
+                server.authorize(self.path, headers)  # before a byte of the body is read
                 body = self._read_body()
-                status = server.handle(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                status = server.handle(self.path, headers, body)
             except WebhookError as e:
                 self._refuse(e)
                 return

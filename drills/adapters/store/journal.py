@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
+import io
 import json
 import os
 import threading
+from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,15 @@ from pydantic import ValidationError
 
 from drills.engine.redact import redactor_for, secrets_from_env
 from drills.errors import JournalError, Problem
-from drills.model.events import EVENT_ADAPTER, EVENT_TYPES, JOURNAL_VERSION, DrillStarted, Event
+from drills.model.events import (
+    EVENT_ADAPTER,
+    EVENT_TYPES,
+    JOURNAL_VERSION,
+    DrillEnded,
+    DrillStarted,
+    Event,
+    PostmortemCompleted,
+)
 from drills.timing import SYSTEM_CLOCK, Clock, utc
 
 JOURNAL_FILE = "journal.jsonl"
@@ -212,8 +224,9 @@ def _hint_for(e: OSError) -> str:
 def read_journal(path: Path) -> JournalRead:
     """Every event of a journal, each id once, with a Problem for each line that could not be read.
 
-    Never fails on content: a torn last line or a bad line in the middle is reported and skipped. Fails only
-    when the file itself cannot be read (JournalError with a hint).
+    Never fails on content: a torn last line, a bad line in the middle or an event far outside the drill's
+    time is reported and skipped. Fails only when the file itself cannot be read (JournalError with a hint).
+    The file is read a line at a time: its text is never held whole, only the events.
     """
     path = Path(path)
     try:
@@ -229,8 +242,8 @@ def read_journal(path: Path) -> JournalRead:
     try:
         with contextlib.suppress(OSError):  # a file system without flock: read anyway
             fcntl.flock(fd, fcntl.LOCK_SH)  # wait for a writer that is mid-line
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            content = f.read()
+        with os.fdopen(fd, "rb", buffering=1024 * 1024, closefd=False) as f:
+            return _parse_lines(f, file=str(path), path=path)
     except IsADirectoryError:
         raise JournalError(
             f"{path} is a directory, not a journal", hint=f"try {path / JOURNAL_FILE}"
@@ -239,51 +252,185 @@ def read_journal(path: Path) -> JournalRead:
         raise JournalError(f"cannot read journal {path}: {e.strerror}", hint=_hint_for(e)) from e
     finally:
         os.close(fd)
-    return parse_journal(content, file=str(path), path=path)
 
 
 def parse_journal(content: bytes, *, file: str = "<journal>", path: Path | None = None) -> JournalRead:
     """Parse journal bytes (see :func:`read_journal`)."""
+    return _parse_lines(io.BytesIO(content), file=file, path=path)
+
+
+#: Times no drill can have: outside these, date arithmetic (a due date, an axis) overflows or means nothing.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+
+#: How far outside the drill (before ``drill.started``, after ``drill.ended``) an event may be: clocks skew
+#: and an alert may have started a little before the fault, but not days.
+OUTSIDE_DRILL = timedelta(days=1)
+
+
+def _parse_lines(lines: Iterable[bytes], *, file: str, path: Path | None) -> JournalRead:
+    # Hundreds of thousands of new objects, none in a reference cycle: the cyclic collector would walk
+    # them again and again for nothing (a quarter of the read's time on a 200k-line journal).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse(lines, file=file, path=path)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _parse(lines: Iterable[bytes], *, file: str, path: Path | None) -> JournalRead:
     events: list[Event] = []
     problems: list[Problem] = []
-    seen: dict[str, tuple[int, Event]] = {}
+    # id -> index in events; the line each event came from, 4 bytes an event (an int object is 28).
+    seen: dict[str, int] = {}
+    linenos = array("I")
+    # Events not yet known to be within the drill (before its start, or over a day after it): judged
+    # once the whole journal (and its drill.ended) has been read.
+    suspects: list[int] = []
+    started: DrillStarted | None = None
+    ended: DrillEnded | None = None
+    shared: dict[Any, Any] = {}
     duplicates = 0
-    lines = content.split(b"\n")
-    complete = content.endswith(b"\n")
-    last = len(lines) - 1
-    for index, raw in enumerate(lines):
-        lineno = index + 1
+    offset = 0
+    end = 0
+    lineno = 0
+    for raw in lines:
+        lineno += 1
+        offset += len(raw)
+        complete = raw.endswith(b"\n")
+        if complete:
+            end = offset
         if not raw.strip():
             continue
-        torn = index == last and not complete
         try:
             event = EVENT_ADAPTER.validate_json(raw)
         except ValidationError as e:
-            if torn:
-                problems.append(Problem(file, lineno, "", TORN_LAST_LINE))
-            else:
-                problems.append(_line_problem(file, lineno, e))
+            problems.append(
+                _line_problem(file, lineno, e) if complete else Problem(file, lineno, "", TORN_LAST_LINE)
+            )
+            continue
+        absurd = _absurd_time(event)
+        if absurd is not None:
+            problems.append(Problem(file, lineno, absurd[0], absurd[1]))
             continue
         first = seen.get(event.id)
-        if first is None:
-            seen[event.id] = (lineno, event)
-            events.append(event)
+        if first is not None:
+            duplicates += 1
+            if not _same(events[first], event):
+                problems.append(
+                    Problem(
+                        file,
+                        lineno,
+                        "id",
+                        f"event id {event.id} already used on line {linenos[first]} by a different event: "
+                        "kept the first",
+                    )
+                )
             continue
-        duplicates += 1
-        if _same(first[1], event):
-            continue
-        problems.append(
-            Problem(
-                file,
-                lineno,
-                "id",
-                f"event id {event.id} already used on line {first[0]} by a different event: kept the first",
-            )
-        )
-    end = content.rfind(b"\n") + 1
+        if isinstance(event, DrillStarted) and started is None:
+            started = event
+        elif isinstance(event, DrillEnded):
+            ended = event
+        event = _compact(event, shared)
+        seen[event.id] = len(events)
+        linenos.append(lineno)
+        if started is None or not (started.at - OUTSIDE_DRILL <= event.at <= started.at + OUTSIDE_DRILL):
+            suspects.append(len(events))
+        events.append(event)
+    if suspects and started is not None:
+        events = _drop_outside_drill(events, suspects, linenos, started, ended, file, problems)
+    problems.sort(key=lambda p: p.line or 0)
     return JournalRead(
         path=path or Path(file), events=events, problems=problems, duplicates=duplicates, end_offset=end
     )
+
+
+# Fields whose values repeat across a journal's events (an observer writes the same actor and reason
+# thousands of times): held once, not once per event.
+_REPEATED_FIELDS = ("type", "actor", "attribution", "reason", "detail", "channel", "via", "template", "how")
+
+
+def _compact(event: Event, shared: dict[Any, Any]) -> Event:
+    """The same event, holding the values it shares with other events once (a big journal's memory).
+
+    A parsed pydantic model keeps its own set of the fields that were set (728 bytes for an observer's
+    event, half its size) and its own copy of every string. Events are frozen, so sharing equal sets and
+    equal short strings between them changes no value, comparison or dump (``model_copy`` copies the set
+    before changing it); 200k observer events take about 140 MB less.
+    """
+    cls = type(event)
+    known = shared.get(cls)
+    if known is None:
+        names = tuple(n for n in _REPEATED_FIELDS if n in cls.model_fields)
+        known = shared[cls] = (names, list[set[str]]())
+    names, sets = known
+    fields_set = event.__pydantic_fields_set__
+    for one in sets:
+        if one == fields_set:
+            object.__setattr__(event, "__pydantic_fields_set__", one)
+            break
+    else:
+        sets.append(fields_set)
+    values = event.__dict__
+    for name in names:
+        value = values[name]
+        if type(value) is str and len(value) <= 200:
+            values[name] = shared.setdefault(value, value)
+    return event
+
+
+_TIME_FIELDS = ("at", "recorded_at", "received_at")
+
+
+def _absurd_time(event: Event) -> tuple[str, str] | None:
+    values = event.__dict__  # not getattr: a missing attribute costs pydantic an exception
+    for name in _TIME_FIELDS:
+        value = values.get(name)
+        if isinstance(value, datetime) and not EARLIEST_TIME <= value <= LATEST_TIME:
+            return name, (
+                f"{value.isoformat()} is not a time a drill can have (before 1970 or after 9000): skipped"
+            )
+    return None
+
+
+def _drop_outside_drill(
+    events: list[Event],
+    suspects: list[int],
+    linenos: array[int],
+    started: DrillStarted,
+    ended: DrillEnded | None,
+    file: str,
+    problems: list[Problem],
+) -> list[Event]:
+    # After the end: a day, except for the postmortem, which is due after the drill (the scorer judges
+    # how late). A drill without an end (still running, or crashed) is bounded only before its start.
+    earliest = started.at - OUTSIDE_DRILL
+    latest = None if ended is None else max(ended.at, started.at) + OUTSIDE_DRILL
+    drop: set[int] = set()
+    for index in suspects:
+        event = events[index]
+        if event is started or (isinstance(event, PostmortemCompleted) and event.at >= earliest):
+            continue
+        if event.at < earliest:
+            side = f"before the drill started ({started.at.isoformat()})"
+        elif latest is not None and ended is not None and event.at > latest:
+            side = f"after the drill ended ({ended.at.isoformat()})"
+        else:
+            continue
+        drop.add(index)
+        problems.append(
+            Problem(
+                file,
+                linenos[index],
+                "at",
+                f"{event.type} at {event.at.isoformat()} is more than a day {side}: skipped",
+            )
+        )
+    if not drop:
+        return events
+    return [e for i, e in enumerate(events) if i not in drop]
 
 
 def _same(a: Event, b: Event) -> bool:
@@ -352,9 +499,11 @@ def follow(path: Path, from_offset: int = 0) -> tuple[list[Event], int]:
         if not raw.strip():
             continue
         try:
-            events.append(EVENT_ADAPTER.validate_json(raw))
+            event = EVENT_ADAPTER.validate_json(raw)
         except ValidationError:
             continue
+        if _absurd_time(event) is None:  # a live screen must not crash on a year-9999 event either
+            events.append(event)
     return events, from_offset + end
 
 
@@ -377,7 +526,10 @@ class Follower:
 
 
 __all__ = [
+    "EARLIEST_TIME",
     "JOURNAL_FILE",
+    "LATEST_TIME",
+    "OUTSIDE_DRILL",
     "TORN_LAST_LINE",
     "Follower",
     "Journal",
