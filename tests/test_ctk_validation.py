@@ -81,12 +81,13 @@ def test_chaoslib_logging_and_warnings_go_to_the_log_file_not_the_console(tmp_pa
 
     log = tmp_path / "chaostoolkit.log"
     with chaoslib_logs(log):
-        logging.getLogger("chaostoolkit").error("HTTP response headers: Authorization: Bearer abc")
+        logging.getLogger("chaostoolkit").error("HTTP response headers: Authorization: Bearer k8s-token-0123456789abcdef")
         warnings.warn("a deprecated feature", DeprecationWarning, stacklevel=1)
     out = capsys.readouterr()
     assert "Authorization" not in out.out + out.err
     text = log.read_text()
     assert "HTTP response headers" in text and "DeprecationWarning: a deprecated feature" in text
+    assert "k8s-token-0123456789abcdef" not in text  # scrubbed before it was written
     # the logger is as it was afterwards
     assert logging.getLogger("chaostoolkit").propagate
 

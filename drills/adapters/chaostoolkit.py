@@ -31,6 +31,7 @@ from kubernetes.config import kube_config
 
 from drills.adapters.reading import UnreadableFile, read_bounded
 from drills.adapters.store import paths
+from drills.engine.redact import scrub, secrets_from_env
 from drills.errors import ChaosToolkitError
 from drills.model.events import ChaosToolkitEvent, EventSink, Source
 from drills.model.revert import ChaosToolkitRollbacks
@@ -253,6 +254,13 @@ def versions() -> dict[str, str]:
     return found
 
 
+class _ScrubbingFormatter(logging.Formatter):
+    """chaoslib logs HTTP responses whole (headers included): secrets are scrubbed before a line is written."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record), secrets_from_env(os.environ))
+
+
 @contextlib.contextmanager
 def chaoslib_logs(log_file: Path | None) -> Iterator[None]:
     """chaoslib's own logging (and the warnings it raises) go to ``log_file`` (default: the state dir's
@@ -266,7 +274,7 @@ def chaoslib_logs(log_file: Path | None) -> Iterator[None]:
     path = log_file or paths.state_dir() / "logs" / "chaostoolkit.log"
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_ScrubbingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.handlers = [handler]
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
