@@ -150,9 +150,10 @@ class Criterion:
 
 
 def core_sla_clean(record: DrillRecord) -> bool:
-    """Every core SLA check of the drill's severity (the scorer's ``CORE``) was judged and passed."""
+    """Every core SLA *clock* of the drill's severity (the scorer's ``CORE``, less its non-clock checks such
+    as a P0's leadership notification) was judged and passed: the ladder counts SLA clocks kept."""
     if record.true_severity is not None:
-        core = CORE[record.true_severity]
+        core = [c for c in CORE[record.true_severity] if c.startswith(CORE_SLA_PREFIXES) or c == "response_time"]
         return all(record.checks.get(cid) == CheckStatus.PASS for cid in core)
     judged = [
         s
