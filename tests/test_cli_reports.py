@@ -14,7 +14,7 @@ from freezegun import freeze_time
 from report_journal import DRILL_ID, report_events, write_report_journal
 
 import drills
-import drills.cli.reports  # noqa: F401  (imported before freezegun runs: its pydantic models see real dates)
+import drills.cli.reports  # imported before freezegun runs: its pydantic models see real dates
 from drills.adapters.store.journal import Journal
 from drills.cli import ExitCode, cli
 from drills.cli._app import iso_duration

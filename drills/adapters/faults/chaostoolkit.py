@@ -110,7 +110,11 @@ class ChaosToolkit(Injector):
         if self.fault.configuration:
             experiment.setdefault("configuration", {}).update(self.fault.configuration)
         journal = run_experiment(
-            experiment, settings, handler, kubeconfig=self.kube.kubeconfig, context=self.kube.context,
+            experiment,
+            settings,
+            handler,
+            kubeconfig=self.kube.kubeconfig,
+            context=self.kube.context,
             label=self.target,
         )
         self._journal = journal
