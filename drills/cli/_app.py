@@ -17,6 +17,8 @@ This module stays light: rich, yaml and pydantic are imported inside the functio
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import importlib
 import json
@@ -163,6 +165,34 @@ class LazyGroup(click.Group):
         super().__init__(*args, **kwargs)
         self.lazy = dict(lazy)
 
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """click's main, except that its own error messages (which quote what was typed) are cleaned too."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as e:
+            e.message = clean(e.message)
+            e.show()
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(int(ExitCode.INTERRUPTED))
+        except OSError as e:
+            if e.errno == errno.EPIPE:  # `drill list | head`: the reader left; no traceback
+                with contextlib.suppress(OSError, ValueError):
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                sys.exit(1)
+            raise
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self.commands) | set(self.lazy))
 
@@ -307,8 +337,21 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             if e.hint:
                 say("  -> ", e.hint, err=True)
             sys.exit(e.exit_code if e.exit_code in set(ExitCode) else int(ExitCode.ENVIRONMENT))
+        except OSError as e:
+            # a path typed on the command line that the OS refuses (too long, not there, a loop...)
+            if e.errno == errno.EPIPE:
+                raise
+            where = f"{e.filename}: " if e.filename is not None else ""
+            say(("error: ", "bold red"), f"{where}{e.strerror or e}", err=True)
+            if e.errno in _BAD_PATH:
+                say("  -> check the path", err=True)
+                sys.exit(int(ExitCode.USAGE))
+            sys.exit(int(ExitCode.ENVIRONMENT))
 
     return wrapper
+
+
+_BAD_PATH = {errno.ENOENT, errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR, errno.ELOOP, errno.EINVAL}
 
 
 # ---- -o json|yaml|table, with --json kept as a hidden alias --------------------------------------------
