@@ -165,7 +165,7 @@ class LazyGroup(click.Group):
         super().__init__(*args, **kwargs)
         self.lazy = dict(lazy)
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,
@@ -179,7 +179,7 @@ class LazyGroup(click.Group):
         try:
             rv = super().main(args, prog_name, complete_var, False, **extra)
         except click.ClickException as e:
-            e.message = clean(e.message)
+            e.message = clean(e.message)  # type: ignore[misc]  # click marks it Final; we only clean it
             e.show()
             sys.exit(e.exit_code)
         except click.Abort:
