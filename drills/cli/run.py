@@ -266,7 +266,8 @@ def demo_cmd(cluster_name: str, seed: int, no_dashboard: bool) -> None:
     say(
         ("drills demo", "bold"), ": a bad release on the embedded cluster, answered by the scripted responder"
     )
-    binaries.ensure(progress=out.is_terminal, console=out)
+    # on a terminal a spinner; in a log one line per binary and a heartbeat (a cold build takes minutes)
+    binaries.ensure(progress=True, console=out)
     handle = clusters.up(cluster_name, backend="embedded", progress=out.is_terminal)
     run = DrillRun(
         DEMO_SCENARIO,
