@@ -46,7 +46,9 @@ from drills.cli._app import (
     console,
     echo,
     exits,
+    emit,
     handle_errors,
+    output_option,
     plain,
     say,
     show,
@@ -449,7 +451,7 @@ _MARK = {
 @exits()
 @click.command("trainee")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="History, level and next step as JSON.")
+@output_option
 @click.option(
     "--checks",
     "max_checks",
@@ -459,15 +461,15 @@ _MARK = {
     help="How many checks to show over time.",
 )
 @handle_errors
-def trainee_command(name: str, as_json: bool, max_checks: int) -> None:
+def trainee_command(name: str, output: str, max_checks: int) -> None:
     """A trainee's history, scores per check over time, level on the ladder and the next step."""
     with History() as history:
         reconcile_history(history)
         th = history.trainee(name)
     step = next_step(th)
     last = th.responded[-1] if th.responded else None
-    if as_json:
-        click.echo(json.dumps(_trainee_json(th, step), indent=2, sort_keys=True))
+    if output != "table":
+        emit(_trainee_json(th, step), output)
         return
     out = console()
     ladder = Text()
