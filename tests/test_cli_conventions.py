@@ -231,9 +231,9 @@ def test_history_lists_filters_and_prints_durations_as_seconds_and_iso(tmp_path:
     assert [r["trainee"] for r in json.loads(drill("history", "--trainee", "alice", "--json").stdout)] == [
         "alice"
     ]
-    assert [r["scenario"] for r in json.loads(drill("history", "--scenario", "pod-kill", "-o", "json").stdout)] == [
-        "pod-kill"
-    ]
+    assert [
+        r["scenario"] for r in json.loads(drill("history", "--scenario", "pod-kill", "-o", "json").stdout)
+    ] == ["pod-kill"]
     since = json.loads(drill("history", "--since", "2025-03-11", "-o", "json").stdout)
     assert [r["drill_id"] for r in since] == ["20250311-140000-b"]
     table = drill("history")
