@@ -254,3 +254,13 @@ def test_parse_since() -> None:
     assert parse_since("2025-03-01", now).isoformat() == "2025-03-01T00:00:00+00:00"
     with pytest.raises(UsageError):
         parse_since("last tuesday", now)
+
+
+def test_status_o_json_gives_the_scorecard_so_far_with_seconds_and_iso(tmp_path: Path) -> None:
+    _journal(tmp_path, "20250310-140000-a", "alice", "bad-deploy-rollback")
+    data = json.loads(drill("status", "--drill", "20250310-140000-a", "-o", "json").stdout)
+    assert data["drill_id"] == "20250310-140000-a" and data["ended"] is True
+    clocks = data["scorecard"]["clocks"]
+    assert clocks["ttd_seconds"] == 60.0 and clocks["ttd"] == "PT1M"
+    table = drill("status", "--drill", "20250310-140000-a")
+    assert table.exit_code == ExitCode.OK and "this drill ended: resolved" in table.stdout

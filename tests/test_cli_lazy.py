@@ -174,3 +174,35 @@ def test_the_old_plan_and_observe_flags_of_run_are_gone() -> None:
         result = CliRunner().invoke(cli, ["run", "bad-deploy-rollback", flag, "x"])
         assert result.exit_code == ExitCode.USAGE
         assert "No such option" in result.output
+
+
+@pytest.mark.parametrize(
+    ("records", "open_"),
+    [
+        ([("planned", "a"), ("reverted", "a")], False),
+        ([("planned", "a"), ("planned", "b"), ("reverted", "a"), ("reverted", "a")], True),
+        ([("planned", "a"), ("injected", "a")], True),
+        ([("planned", "a"), ("revert_failed", "a"), ("reverted", "a")], False),
+    ],
+)
+def test_the_quick_ledger_scan(
+    records: list[tuple[str, str]], open_: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drills.adapters.faults.ledger import Ledger, read_ledger
+    from drills.cli._app import _ledgers_with_open_entries
+
+    monkeypatch.setenv("DRILLS_STATE", str(tmp_path / "state"))
+    path = tmp_path / "state" / "drills" / "d" / "ledger.jsonl"
+    path.parent.mkdir(parents=True)
+    ledger = Ledger(path, drill_id="d")
+    ids: dict[str, str] = {}
+    for kind, name in records:
+        if kind == "planned":
+            ids[name] = ledger.plan(
+                fault_kind="bad-deploy", target="deployment/app", kubeconfig="k", context="c", ops=[]
+            )
+        else:
+            getattr(ledger, kind)(ids[name], *(["boom"] if kind == "revert_failed" else []))
+    assert _ledgers_with_open_entries() is open_
+    # the quick scan agrees with the ledger's own reader
+    assert bool(read_ledger(path).pending()) is open_

@@ -231,12 +231,16 @@ def _shorten(text: str, limit: int) -> str:
 # ---- the pending-revert warning, cheaply ---------------------------------------------------------------
 
 
-def _ledgers_with_open_entries() -> bool:
-    """Whether any drill's ledger may still hold an unreverted fault (a quick count, before any import).
+_LEDGER_RECORD = re.compile(r'"record":"(planned|reverted)","entry":"([^"]+)"')
 
-    The ledger writes compact JSON (``"record":"planned"``); a file with as many ``reverted`` records as
-    ``planned`` ones is closed. Anything else (another spelling, a torn line) counts as open, and the real
-    reader (which imports the faults package, and with it the kubernetes client) decides.
+
+def _ledgers_with_open_entries() -> bool:
+    """Whether any drill's ledger may still hold an unreverted fault (a quick scan, before any import).
+
+    The ledger writes compact JSON (``{"v":1,"record":"planned","entry":ID,...}``); a file where every
+    planned entry has a ``reverted`` record is closed. Anything else (another spelling, a torn line, an
+    unreadable file) counts as open, and the real reader (which imports the faults package, and with it
+    the kubernetes client) decides.
     """
     from drills.adapters.store.paths import drills_dir
 
@@ -248,7 +252,11 @@ def _ledgers_with_open_entries() -> bool:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return True
-        if text.count('"record":"planned"') != text.count('"record":"reverted"'):
+        planned: set[str] = set()
+        reverted: set[str] = set()
+        for kind, entry in _LEDGER_RECORD.findall(text):
+            (planned if kind == "planned" else reverted).add(entry)
+        if text.count('"record":"planned"') != len(planned) or planned - reverted:
             return True
     return False
 
