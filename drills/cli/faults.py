@@ -12,15 +12,11 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from drills.adapters import faults
-from drills.adapters.clusters import facade as clusters
-from drills.adapters.faults.ledger import Ledger, pending_entries, recover
 from drills.adapters.files.scenarios import find_scenario, load_scenario
-from drills.adapters.kube import identities
-from drills.adapters.kube.client import Kube
 from drills.adapters.store import paths
 from drills.adapters.store.journal import JOURNAL_FILE, Journal
 from drills.cli._app import (
@@ -42,6 +38,12 @@ from drills.model.events import DrillEnded, DrillStarted, Mode, Outcome, Source
 from drills.model.scenario import Scenario
 from drills.timing import SYSTEM_CLOCK
 
+# The faults package brings the kubernetes client (a second of CPU): imported inside the commands, so that
+# completing `drill inject <Tab>` or asking `--help` stays quick.
+if TYPE_CHECKING:
+    from drills.adapters.clusters.facade import ClusterHandle
+    from drills.adapters.kube.client import Kube
+
 INJECT_ACTOR = "drills:inject"
 
 
@@ -51,6 +53,8 @@ INJECT_ACTOR = "drills:inject"
 @handle_errors
 def faults_command(output: str) -> None:
     """List the fault kinds drills can inject."""
+    from drills.adapters import faults
+
     rows = []
     for name, target in sorted(faults.registered().items()):
         try:
@@ -71,7 +75,10 @@ def faults_command(output: str) -> None:
 
 def _kube_for(
     cluster: str, kubeconfig: Path | None, context: str | None
-) -> tuple[Kube, clusters.ClusterHandle | None]:
+) -> tuple[Kube, ClusterHandle | None]:
+    from drills.adapters.clusters import facade as clusters
+    from drills.adapters.kube.client import Kube
+
     if kubeconfig is not None:
         return Kube(kubeconfig, context), None
     handle = clusters.get(cluster)
@@ -129,6 +136,8 @@ def inject_command(
     confirm_s = confirm_timeout.total_seconds()
     admin, handle = _kube_for(cluster_name, kubeconfig, context)
     if dry_run:
+        from drills.adapters import faults
+
         plan = faults.plan_scenario(
             sc, admin, allow_system_namespaces=allow_system_namespaces, scenario_dir=path.parent
         )
@@ -158,11 +167,16 @@ def _inject_and_hold(
     sc: Scenario,
     path: Path,
     admin: Kube,
-    handle: clusters.ClusterHandle | None,
+    handle: ClusterHandle | None,
     hold_s: float | None,
     confirm_s: float,
     allow_system_namespaces: bool,
 ) -> None:
+    from drills.adapters import faults
+    from drills.adapters.faults.ledger import Ledger
+    from drills.adapters.kube import identities
+    from drills.adapters.kube.client import Kube
+
     clock = SYSTEM_CLOCK
     drill_id = f"inject-{clock.now().astimezone(UTC).strftime('%Y%m%d-%H%M%S')}-{sc.id}"
     directory = paths.drill_dir(drill_id)
@@ -268,6 +282,8 @@ def _inject_and_hold(
 @handle_errors
 def recover_command(drill_id: str | None, list_only: bool, output: str) -> None:
     """Replay the fault reverts that a crashed or killed drill left pending."""
+    from drills.adapters.faults.ledger import pending_entries, recover
+
     pending = [e for e in pending_entries() if drill_id is None or e.drill_id == drill_id]
     rows = [
         {
@@ -278,17 +294,17 @@ def recover_command(drill_id: str | None, list_only: bool, output: str) -> None:
         }
         for e in pending
     ]
-    if list_only or not pending:
-        if output != "table":
-            emit(rows, output)
-        elif not pending:
-            say("nothing to recover: every fault was reverted")
-        else:
-            print_table(("drill", "fault", "target", "since"), [tuple(r.values()) for r in rows], title="pending reverts")  # fmt: skip
+    if output != "table" and (list_only or not pending):
+        emit(rows, output)
+        return
+    if not pending:
+        say("nothing to recover: every fault was reverted")
         return
     if output == "table":
         for r in rows:
             say(f"pending: drill {r['drill_id']}: {r['fault_kind']} on {r['target']} (since {r['since']})")
+    if list_only:
+        return
     results = recover(drill_id=drill_id)
     failed = 0
     done = []
