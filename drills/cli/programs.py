@@ -50,6 +50,7 @@ from drills.cli._app import (
     handle_errors,
     output_option,
     plain,
+    print_table,
     say,
     show,
     warn,
@@ -420,14 +421,14 @@ def schedule_history(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(picks, indent=2, sort_keys=True))
         return
-    t = Table(title="monthly chaos test picks", title_justify="left")
-    for col in ("month", "scenario", "seed", "status", "drill", "picked at"):
-        t.add_column(col)
-    for p in picks:
-        t.add_row(
-            p["month"], p["scenario"], str(p["seed"]), p["status"], p["drill_id"] or "-", p["picked_at"]
-        )
-    show(t)
+    print_table(
+        ("month", "scenario", "seed", "status", "drill", "picked at"),
+        [
+            (p["month"], p["scenario"], str(p["seed"]), p["status"], p["drill_id"] or "-", p["picked_at"])
+            for p in picks
+        ],
+        title="monthly chaos test picks",
+    )
 
 
 # ---- training ladder -------------------------------------------------------------------------------------
@@ -483,31 +484,35 @@ def trainee_command(name: str, output: str, max_checks: int) -> None:
             ladder.append(" → ", style="dim")
     out.print(Text(name, style="bold"), ladder)
     say(step.summary())
-    crit = Table(
+    print_table(
+        ("criterion", "have", "need", "result"),
+        [
+            (
+                c.text,
+                f"{c.have:g}",
+                f"{c.need:g}",
+                plain("met", "green") if c.met else plain("missing", "red"),
+            )
+            for c in (*step.met, *step.missing)
+        ],
         title=f"entry criteria for {step.next_level.label}" if step.next_level else "criteria met",
-        title_justify="left",
     )
-    for col in ("criterion", "have", "need", ""):
-        crit.add_column(col)
-    for c in (*step.met, *step.missing):
-        crit.add_row(
-            c.text, f"{c.have:g}", f"{c.need:g}", Text("met", "green") if c.met else Text("missing", "red")
-        )
-    out.print(crit)
-    drills = Table(title="drills", title_justify="left")
-    for col in ("started", "drill", "scenario", "roles", "status", "score", "grade"):
-        drills.add_column(col)
-    for d in th.drills:
-        drills.add_row(
-            f"{d.started:%Y-%m-%d %H:%M}",
-            plain(d.drill_id),
-            plain(d.scenario),
-            ", ".join(sorted(r.value for r in d.roles)),
-            d.status.value,
-            "-" if d.score is None else f"{d.score:.0f}",
-            d.grade or "-",
-        )
-    out.print(drills)
+    print_table(
+        ("started", "drill", "scenario", "roles", "status", "score", "grade"),
+        [
+            (
+                f"{d.started:%Y-%m-%d %H:%M}",
+                d.drill_id,
+                d.scenario,
+                ", ".join(sorted(r.value for r in d.roles)),
+                d.status.value,
+                "-" if d.score is None else f"{d.score:.0f}",
+                d.grade or "-",
+            )
+            for d in th.drills
+        ],
+        title="drills",
+    )
     series = scores_by_check(th)
     if series:
         ids = [d.drill_id for d in th.responded][-8:]
