@@ -204,3 +204,14 @@ def test_a_hostile_scenario_file_name(tmp_path: Path) -> None:
     result = drill("briefing", directory / f"{HOSTILE}.yml")
     assert result.exit_code == ExitCode.OK
     assert shown(result)
+
+
+def test_a_rich_table_shows_a_hostile_title_and_cells(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from drills.cli._app import print_table
+
+    monkeypatch.setattr("drills.cli._app.wide_terminal", lambda: True)
+    print_table(("x",), [(HOSTILE,)], title=HOSTILE)
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "A[/]B[bold]" in out and out.count("A[/]B") == 2

@@ -557,7 +557,7 @@ def print_table(
     if wide_terminal() and not err:
         from rich.table import Table
 
-        table = Table(title=clean(title) if title else None, title_justify="left")
+        table = Table(title=plain(title) if title else None, title_justify="left")
         for name in columns:
             table.add_column(name, overflow="fold")
         for row, raw in zip(texts, rows, strict=True):

@@ -205,12 +205,10 @@ def run_cmd(
     SCENARIO is a scenario id (`drill list`), a file name in scenarios/, or a path. A DR plan runs with
     `drill plan run PLAN`; the game master follows a drill with `drill observe`.
     """
-    from drills.runner.run import DrillRun, resolve_scenario
+    from drills.runner.run import DrillRun
 
     if scenario is None:
         raise click.UsageError("give a SCENARIO (see `drill list`)")
-    # a retargeted scenario is passed to the runner as a model
-    target: Any = retarget(resolve_scenario(scenario)[0], namespace) if namespace else scenario
     handle = None
     if context is not None or kubeconfig is not None:
         from drills.adapters.clusters import facade as clusters
@@ -220,7 +218,7 @@ def run_cmd(
     # with -o json|yaml, stdout holds only the result; the drill's own lines go to stderr
     out = console() if output == "table" else err_console()
     run = DrillRun(
-        target,
+        scenario,
         backend=backend,
         cluster_name=cluster_name,
         cluster=handle,
@@ -237,6 +235,9 @@ def run_cmd(
         time_scale=bot_time_scale,
         console=out,
     )
+    # -n: the runner keeps the scenario's file (its directory resolves relative paths), with the namespace
+    # replaced and the scenario validated again
+    run.scenario = retarget(run.scenario, namespace)
     if dry_run:
         fault_plan = run.plan()
         if output != "table":
