@@ -214,6 +214,7 @@ def started_event(
         budget_seconds=scenario.time_budget.total_seconds(),
         plan_id=plan_id,
         team=team,
+        impact=scenario.impact,
     )
 
 

@@ -33,11 +33,13 @@ from rich.console import Console
 from drills.adapters.clusters import binaries as bins
 from drills.adapters.clusters import embedded, fixtures, kind
 from drills.adapters.clusters.embedded import ComponentStatus, Layout
+from drills.adapters.kube import world
 from drills.adapters.kube.client import Kube
 from drills.adapters.kube.preflight import allowed_contexts
 from drills.adapters.monitoring import stack as monitoring
 from drills.adapters.store.paths import clusters_dir
 from drills.engine.safety import check_context
+from drills.engine.world import WorldDifference
 from drills.errors import ClusterError, ClusterUnreachable, DrillError, EnvironmentProblem, UsageError
 from drills.timing import SYSTEM_CLOCK, Clock
 
@@ -264,6 +266,8 @@ def up(
     marker = cluster_root(name) / FIXTURES_MARKER
     if not marker.exists():
         fixtures.install(handle, progress=progress, console=con, timeout=timeout, clock=clock)
+        # The runbook's world as installed is the baseline every drill on this cluster is held to.
+        record_world(handle, [fixtures.NAMESPACE], clock=clock)
         marker.write_text(clock.now().isoformat() + "\n", encoding="utf-8")
     elif progress:
         con.print(f"cluster {name!r} is already up ({handle.server}); fixtures were installed before")
@@ -546,19 +550,83 @@ def reset_fixtures(handle: ClusterHandle, *, timeout: float = 120.0, clock: Cloc
     fixtures.reset(handle, timeout=timeout, clock=clock)
 
 
+def baseline_file(name: str) -> Path:
+    """Where cluster ``name``'s world baseline is kept: beside the cluster, so it goes with ``down``."""
+    return cluster_root(name) / "world-baseline.json"
+
+
+def record_world(
+    handle: ClusterHandle, namespaces: list[str], *, clock: Clock = SYSTEM_CLOCK
+) -> world.Baseline:
+    """Take the world as it is now as the baseline (``drill cluster baseline --record``)."""
+    with handle.kube() as kube:
+        baseline = world.take(kube, namespaces, clock.now())
+    world.save(baseline_file(handle.name), baseline)
+    return baseline
+
+
+def check_world(
+    handle: ClusterHandle, namespaces: list[str], *, clock: Clock = SYSTEM_CLOCK
+) -> list[WorldDifference]:
+    """How the world differs from its baseline in ``namespaces``; a namespace not yet covered is recorded.
+
+    A cluster with no baseline yet (one brought up by an older drills) gets one now, from the world as it
+    is: the first drill on it is where the baseline starts.
+    """
+    path = baseline_file(handle.name)
+    with handle.kube() as kube:
+        baseline = world.load(path)
+        if baseline is None or not baseline.covers(namespaces):
+            baseline = (
+                world.take(kube, namespaces, clock.now())
+                if baseline is None
+                else world.extend(kube, baseline, namespaces, clock.now())
+            )
+            world.save(path, baseline)
+            return []
+        return world.compare(kube, baseline, namespaces)
+
+
+def reset_world(
+    handle: ClusterHandle, *, timeout: float = 120.0, clock: Clock = SYSTEM_CLOCK
+) -> tuple[world.Restore, list[WorldDifference]]:
+    """Put the world back to its baseline (``drill cluster reset``): what was restored, and what still differs.
+
+    On drills' own clusters the fixtures are re-applied first (they also re-create Secrets and the app's
+    rollout history, which a baseline cannot); then every remaining difference is restored from the baseline.
+    """
+    path = baseline_file(handle.name)
+    baseline = world.load(path)
+    if baseline is None:
+        raise UsageError(
+            f"cluster {handle.name!r} has no world baseline yet",
+            hint="`drill cluster baseline --record` takes the world as it is now as the baseline",
+        )
+    if fixtures.is_embedded(handle) or (cluster_root(handle.name) / FIXTURES_MARKER).exists():
+        fixtures.reset(handle, timeout=timeout, clock=clock)
+    with handle.kube() as kube:
+        diffs = world.compare(kube, baseline)
+        done = world.restore(kube, baseline, diffs)
+        return done, world.compare(kube, baseline)
+
+
 __all__ = [
     "BACKENDS",
     "DEFAULT_NAME",
     "ClusterHandle",
     "ClusterStatus",
     "ComponentStatus",
+    "baseline_file",
+    "check_world",
     "cluster_root",
     "default_kubeconfig",
     "down",
     "get",
     "list_clusters",
     "logs",
+    "record_world",
     "reset_fixtures",
+    "reset_world",
     "status",
     "up",
     "validate_name",

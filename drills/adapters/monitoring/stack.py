@@ -47,8 +47,10 @@ from typing import Any, Protocol
 import yaml
 
 from drills.adapters import processes
+from drills.adapters.files.impact import load_slo, slo_paths
 from drills.adapters.inbound.webhooks import ALERTMANAGER_PATH, RULE_DELAY_ANNOTATION, TOKEN_ENV, new_token
 from drills.adapters.store.paths import clusters_dir, fixtures_dir
+from drills.engine.slo import generate_rules
 from drills.errors import MonitoringError, UsageError
 from drills.model.durations import format_duration
 from drills.model.scenario import Scenario
@@ -195,15 +197,31 @@ class Receivers:
     slack_channel: str | None = None
 
 
+IMPACT_JOB = "drills-impact"
+IMPACT_TARGETS_FILE = "impact-targets.json"
+
+
 def render_prometheus_config(
     settings: MonitoringSettings,
     targets: Sequence[ScrapeTarget],
     *,
     alertmanager: str,
     rule_files: Sequence[Path],
+    impact_targets: Path | None = None,
 ) -> dict[str, Any]:
     scrape_timeout = min(settings.scrape_interval, timedelta(seconds=10))
     jobs: list[dict[str, Any]] = []
+    if impact_targets is not None:
+        # A drill's virtual users serve their metrics on a port of their own for the drill's length: the
+        # runner writes it into this file, which Prometheus re-reads (file service discovery), so the stack
+        # needs no restart between drills. honor_labels: the metrics' own `service` label wins.
+        jobs.append(
+            {
+                "job_name": IMPACT_JOB,
+                "honor_labels": True,
+                "file_sd_configs": [{"files": [str(impact_targets)], "refresh_interval": "1s"}],
+            }
+        )
     for t in targets:
         job: dict[str, Any] = {
             "job_name": t.job,
@@ -307,6 +325,20 @@ def load_rules(path: Path | None = None) -> dict[str, Any]:
     return data
 
 
+def slo_rules(directory: Path | None = None) -> dict[str, Any]:
+    """The burn-rate rules generated from the world's SLO files (``fixtures/slo/*.yaml``; docs/impact.md)."""
+    groups: list[dict[str, Any]] = []
+    for path in slo_paths(directory):
+        groups.extend(generate_rules(load_slo(path))["groups"])
+    return {"groups": groups}
+
+
+def shipped_rules() -> dict[str, Any]:
+    """What drills' Prometheus runs by default: the Kubernetes alerts and the SLO burn-rate alerts."""
+    rules = load_rules()
+    return {"groups": [*rules.get("groups", []), *slo_rules()["groups"]]}
+
+
 def alert_rules(rules: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     for group in rules.get("groups", []):
         for rule in group.get("rules", []) if isinstance(group, dict) else []:
@@ -362,7 +394,7 @@ def rules_for_scenario(
 ) -> dict[str, Any]:
     """The rules a drill of ``scenario`` runs with: ``detection.alert_for`` overrides the expected alert's
     ``for:`` (every alert's, when the scenario names none), so a team rehearses with production values."""
-    source = rules if rules is not None else load_rules()
+    source = rules if rules is not None else shipped_rules()
     override = scenario.detection.alert_for
     overrides: dict[str, timedelta] = {}
     if override is not None:
@@ -560,6 +592,17 @@ class MonitoringStack:
     @property
     def rules_path(self) -> Path:
         return self.dir / RULES_FILE
+
+    @property
+    def impact_targets_path(self) -> Path:
+        return self.dir / IMPACT_TARGETS_FILE
+
+    def set_impact_target(self, target: str | None) -> None:
+        """Point Prometheus at a drill's impact exporter (``host:port``), or at nothing (None), atomically."""
+        groups = [{"targets": [target], "labels": {"job": IMPACT_JOB}}] if target else []
+        tmp = self.impact_targets_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(groups), encoding="utf-8")
+        tmp.replace(self.impact_targets_path)
 
     @property
     def token_file(self) -> Path:
@@ -820,14 +863,19 @@ def start_monitoring(
     targets = [ScrapeTarget(job=STATE_METRICS_JOB, address=stack.state_metrics)]
     targets.append(apiserver_target(cluster.kubeconfig, cluster.context, directory / "secrets" / "apiserver"))
     targets.extend(control_plane_targets(cluster.workdir))
-    rendered_rules = dict(rules) if rules is not None else render_rules(load_rules(), settings)
+    rendered_rules = dict(rules) if rules is not None else render_rules(shipped_rules(), settings)
     _write_yaml(stack.rules_path, rendered_rules)
     _write_yaml(
         directory / "prometheus.yml",
         render_prometheus_config(
-            settings, targets, alertmanager=f"{LOOPBACK}:{alertmanager_port}", rule_files=[stack.rules_path]
+            settings,
+            targets,
+            alertmanager=f"{LOOPBACK}:{alertmanager_port}",
+            rule_files=[stack.rules_path],
+            impact_targets=stack.impact_targets_path,
         ),
     )
+    stack.set_impact_target(None)  # no drill's users yet; the runner points it at its exporter
     _write_yaml(directory / "alertmanager.yml", render_alertmanager_config(settings, receivers))
     if binaries.promtool is not None:
         check_rules_file(stack.rules_path, binaries.promtool)
