@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC
 from pathlib import Path
@@ -116,7 +115,7 @@ def run_plan_command(
     seed: int | None = None,
     policy: Any = None,
     out_dir: Path | None = None,
-    as_json: bool = False,
+    output: str = "table",
 ) -> None:
     """Run a DR plan on one cluster and print the combined report's summary; exits with the result."""
     from drills.adapters.clusters import facade as clusters
@@ -140,10 +139,10 @@ def run_plan_command(
         clock=SYSTEM_CLOCK,
         out_dir=out_dir,
     )
-    if as_json:
+    if output != "table":
         from drills.reporting.plan_report import as_dict
 
-        click.echo(json.dumps(as_dict(result), indent=2, sort_keys=True))
+        emit(as_dict(result), output)
     else:
         show(_plan_table(result))
         assert result.report is not None
@@ -181,7 +180,7 @@ def _plan_table(result: Any) -> Table:
 @click.option("--seed", type=int, default=None, help="Seed for the bots' jitter (reproducible runs).")
 @click.option("--policy", type=click.Path(path_type=Path, dir_okay=False), default=None)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None)
-@click.option("--json", "as_json", is_flag=True, help="Print the plan result as JSON.")
+@output_option
 @handle_errors
 def plan_run(
     plan: str,
@@ -190,7 +189,7 @@ def plan_run(
     seed: int | None,
     policy: Path | None,
     out_dir: Path | None,
-    as_json: bool,
+    output: str,
 ) -> None:
     """Run a DR plan (a file, or a plan id in scenarios/plans/) and write the combined report."""
     run_plan_command(
@@ -200,7 +199,7 @@ def plan_run(
         seed=seed,
         policy=policy,
         out_dir=out_dir,
-        as_json=as_json,
+        output=output,
     )
 
 
@@ -320,7 +319,7 @@ def zone_for(pick: Any) -> Any:
 )
 @click.option("--last", "last", default=None, help="Last month's scenario (default: from the history).")
 @click.option("--no-record", is_flag=True, help="Show the pick without appending it to the history.")
-@click.option("--json", "as_json", is_flag=True)
+@output_option
 @click.pass_context
 @handle_errors
 def schedule_pick(
@@ -330,7 +329,7 @@ def schedule_pick(
     seed: int | None,
     last: str | None,
     no_record: bool,
-    as_json: bool,
+    output: str,
 ) -> None:
     """Pick this month's unannounced scenario (seeded: the same seed picks the same) and record it."""
     from drills.runner.monthly import log_pick, new_seed, zone
@@ -358,8 +357,8 @@ def schedule_pick(
         if not no_record:
             history.record_pick(pick)
             log_pick(pick, event="picked")
-    if as_json:
-        click.echo(json.dumps(pick.as_dict(), indent=2, sort_keys=True))
+    if output != "table":
+        emit(pick.as_dict(), output)
     else:
         show(_pick_table(pick))
 
@@ -412,14 +411,14 @@ def schedule_run(
 
 @exits()
 @schedule_group.command("history")
-@click.option("--json", "as_json", is_flag=True)
+@output_option
 @handle_errors
-def schedule_history(as_json: bool) -> None:
+def schedule_history(output: str) -> None:
     """Every monthly pick recorded, with its seed (to replay it) and what became of it."""
     with History() as history:
         picks = history.picks()
-    if as_json:
-        click.echo(json.dumps(picks, indent=2, sort_keys=True))
+    if output != "table":
+        emit(picks, output)
         return
     print_table(
         ("month", "scenario", "seed", "status", "drill", "picked at"),
