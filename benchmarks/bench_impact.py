@@ -36,25 +36,14 @@ def view(pods: int) -> ClusterView:
         objs[app].append(
             {
                 "metadata": {"name": f"{app}-{i}", "namespace": ns, "annotations": {}},
-                "spec": {
-                    "nodeName": f"node-{i % 50}",
-                    "containers": [{"name": app, "env": [{"name": "FAULT", "value": ""}]}],
-                },
+                "spec": {"nodeName": f"node-{i % 50}", "containers": [{"name": app, "env": [{"name": "FAULT", "value": ""}]}]},
             }
         )
     slices = [
         {
-            "metadata": {
-                "name": f"{svc}-{k}",
-                "namespace": ns,
-                "labels": {"kubernetes.io/service-name": svc},
-            },
+            "metadata": {"name": f"{svc}-{k}", "namespace": ns, "labels": {"kubernetes.io/service-name": svc}},
             "endpoints": [
-                {
-                    "conditions": {"ready": True},
-                    "targetRef": {"name": p["metadata"]["name"]},
-                    "nodeName": p["spec"]["nodeName"],
-                }
+                {"conditions": {"ready": True}, "targetRef": {"name": p["metadata"]["name"]}, "nodeName": p["spec"]["nodeName"]}
                 for p in plist[k : k + 100]
             ],
         }
@@ -67,12 +56,7 @@ def view(pods: int) -> ClusterView:
         nodes=nodes,
         services=[{"metadata": {"name": s, "namespace": ns}} for s in objs],
         deployments=[{"metadata": {"name": "app", "namespace": ns}}],
-        configmaps=[
-            {
-                "metadata": {"name": "app-config", "namespace": ns},
-                "data": {"DB_HOST": "db-proxy.production.svc.cluster.local"},
-            }
-        ],
+        configmaps=[{"metadata": {"name": "app-config", "namespace": ns}, "data": {"DB_HOST": "db-proxy.production.svc.cluster.local"}}],
     )
 
 
@@ -83,9 +67,7 @@ def with_population(graph: ServiceGraph, users: int, pods: int) -> ServiceGraph:
         name: svc.model_copy(update={"capacity_rps_per_pod": per_pod * (4 if name == "db-proxy" else 1)})
         for name, svc in graph.services.items()
     }
-    return graph.model_copy(
-        update={"users": graph.users.model_copy(update={"population": users}), "services": services}
-    )
+    return graph.model_copy(update={"users": graph.users.model_copy(update={"population": users}), "services": services})
 
 
 def main() -> None:
@@ -93,9 +75,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=300)
     args = parser.parse_args()
     base = load_service_graph(ROOT / "fixtures" / "service-graph.yaml")
-    print(
-        f"{'users':>10} {'pods':>6} {'CPU ms/simulated s':>20} {'of one core':>12} {'derive ms':>10} {'simulate ms':>12}"
-    )
+    print(f"{'users':>10} {'pods':>6} {'CPU ms/simulated s':>20} {'of one core':>12} {'derive ms':>10} {'simulate ms':>12}")
     for users in (10_000, 1_000_000):
         for pods in (10, 1000):
             graph = with_population(base, users, pods)

@@ -29,9 +29,7 @@ def test_the_cluster_has_a_baseline_of_the_runbook_world_and_it_holds(world: Clu
     assert clusters.check_world(world, [NS]) == []
 
 
-def test_deleted_dependency_scaled_app_hpa_and_cordon_are_found_and_reset(
-    world: ClusterHandle, kubectl: Any
-) -> None:
+def test_deleted_dependency_scaled_app_hpa_and_cordon_are_found_and_reset(world: ClusterHandle, kubectl: Any) -> None:
     kubectl("delete", "deployment", "db-proxy", "-n", NS, "--wait=true")
     kubectl("scale", "deployment/app", "-n", NS, "--replicas=5")
     kubectl("autoscale", "deployment/app", "-n", NS, "--cpu-percent=70", "--min=5", "--max=25")
@@ -49,9 +47,7 @@ def test_deleted_dependency_scaled_app_hpa_and_cordon_are_found_and_reset(
     assert not kubectl.json("get", "node", "node-a1")["spec"].get("unschedulable")
 
 
-def test_what_the_fixtures_do_not_know_is_restored_from_the_baseline(
-    world: ClusterHandle, kubectl: Any
-) -> None:
+def test_what_the_fixtures_do_not_know_is_restored_from_the_baseline(world: ClusterHandle, kubectl: Any) -> None:
     # An object added after the baseline is removed; a Service selector changed is put back from the
     # baseline's manifest (without the fixtures: as on a team's own cluster).
     kubectl("create", "configmap", "left-behind", "-n", NS, "--from-literal=a=b")

@@ -1,1 +1,2 @@
-"""Files people write: scenario, policy and plan files, read with their line numbers."""
+"""Files people write: scenario, policy and plan files, read with their line numbers.
+"""

@@ -1,1 +1,2 @@
-"""What drills keeps on disk: where (paths), the fsynced journal, and the history of past drills."""
+"""What drills keeps on disk: where (paths), the fsynced journal, and the history of past drills.
+"""
