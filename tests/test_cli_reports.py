@@ -161,7 +161,7 @@ def test_report_writes_the_four_files_under_drills_reports(tmp_path: Path) -> No
     for name in ("postmortem.md", "scorecard.json", "report.html", "junit.xml"):
         assert (out / name).is_file()
         assert str(out / name) in result.stdout
-    assert "71.0/100, grade C, did not pass" in result.stdout
+    assert "69.9/100, grade D, did not pass" in result.stdout
 
 
 def test_report_out_dir_and_the_long_form(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ from drills.model.events import (
     FaultReverted,
     HealthChanged,
 )
+from drills.model.revert import ChaosToolkitRollbacks
 from drills.model.scenario import Scenario
 
 pytestmark = pytest.mark.cluster
@@ -374,7 +375,7 @@ def test_chaostoolkit_experiment_runs_as_a_fault_and_its_rollback_runs_on_abort(
         dep = resources.get(kube, "Deployment", "app", "production")
         assert dep is not None and dep["spec"]["replicas"] == 1  # the experiment's method ran for real
         (op,) = ledger.pending()[0].ops
-        assert op["op"] == "chaostoolkit-rollbacks" and op["rollbacks"] == 1
+        assert isinstance(op, ChaosToolkitRollbacks) and op.rollbacks == 1
         handle.revert(reason="drill aborted")
         wait_until(lambda: bool(w.of(ChaosToolkitEvent, phase="rollbacks-completed")), 30, "the rollbacks")
         # the watch reports the rollback's scale a moment after Chaos Toolkit says it is done

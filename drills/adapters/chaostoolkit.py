@@ -33,6 +33,7 @@ from drills.adapters.reading import UnreadableFile, read_bounded
 from drills.adapters.store import paths
 from drills.errors import ChaosToolkitError
 from drills.model.events import ChaosToolkitEvent, EventSink, Source
+from drills.model.revert import ChaosToolkitRollbacks
 from drills.timing import SYSTEM_CLOCK, Clock
 
 # chaosk8s reads the kubeconfig location from process-wide state: one experiment at a time.
@@ -211,20 +212,20 @@ def resolve_configuration(
 
 
 def run_rollbacks(
-    op: Mapping[str, Any], *, sink: EventSink | None = None, clock: Clock = SYSTEM_CLOCK
+    op: ChaosToolkitRollbacks, *, sink: EventSink | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> str:
     """Play an experiment's rollbacks (the ``chaostoolkit-rollbacks`` revert operation)."""
-    path = Path(op["experiment"])
+    path = Path(op.experiment)
     experiment = load_experiment(path)
     rollbacks = experiment.get("rollbacks") or []
     if not rollbacks:
         return f"Chaos Toolkit experiment {path.name}: no rollbacks to play"
-    configuration, secrets = resolve_configuration(experiment, op.get("configuration") or {}, label=path.name)
-    handler = JournalEvents(sink, clock, str(op.get("title") or experiment.get("title", "")))
+    configuration, secrets = resolve_configuration(experiment, op.configuration, label=path.name)
+    handler = JournalEvents(sink, clock, str(op.title or experiment.get("title", "")))
     registry = EventHandlerRegistry()
     registry.register(handler)
     runs: list[Any] = []
-    with kube_env(op["kubeconfig"], op.get("context")), chaoslib_logs(None):
+    with kube_env(op.kubeconfig, op.context), chaoslib_logs(None):
         try:
             handler.start_rollbacks(experiment)
             apply_rollbacks(experiment, configuration, secrets, None, None, registry, runs)

@@ -205,7 +205,14 @@ def run_cmd(
     SCENARIO is a scenario id (`drill list`), a file name in scenarios/, or a path. A DR plan runs with
     `drill plan run PLAN`; the game master follows a drill with `drill observe`.
     """
-    from drills.runner.run import DrillRun
+    from drills.runner.run import (
+        ClusterTarget,
+        DetectionOptions,
+        DrillOptions,
+        DrillRun,
+        ReportingOptions,
+        ResponderOptions,
+    )
 
     if scenario is None:
         raise click.UsageError("give a SCENARIO (see `drill list`)")
@@ -219,21 +226,19 @@ def run_cmd(
     out = console() if output == "table" else err_console()
     run = DrillRun(
         scenario,
-        backend=backend,
-        cluster_name=cluster_name,
-        cluster=handle,
-        responder=responder,
-        trainee=trainee,
-        mode=mode,
-        seed=seed,
-        policy=policy,
-        dashboard=not no_dashboard and output == "table" and out.is_terminal,
-        allow_system_namespaces=allow_system_namespaces,
-        detector=detector,
-        pagers=list(pagers) or None,
-        wrap_up=wrap_up,
-        time_scale=bot_time_scale,
-        console=out,
+        DrillOptions(
+            mode=Mode(mode),
+            policy=policy,
+            responder=ResponderOptions(responder, trainee=trainee, seed=seed, time_scale=bot_time_scale),
+            detection=DetectionOptions(detector, pagers=list(pagers) or None),
+            cluster=ClusterTarget(
+                backend, name=cluster_name, handle=handle, allow_system_namespaces=allow_system_namespaces
+            ),
+            reporting=ReportingOptions(
+                dashboard=not no_dashboard and output == "table" and out.is_terminal, console=out
+            ),
+            wrap_up=wrap_up,
+        ),
     )
     # -n: the runner keeps the scenario's file (its directory resolves relative paths), with the namespace
     # replaced and the scenario validated again
@@ -261,7 +266,7 @@ def demo_cmd(cluster_name: str, seed: int, no_dashboard: bool) -> None:
     scenario with the scripted responder (the good profile, 4x faster), print the scorecard and the report."""
     from drills.adapters.clusters import binaries
     from drills.adapters.clusters import facade as clusters
-    from drills.runner.run import DrillRun
+    from drills.runner.run import ClusterTarget, DrillOptions, DrillRun, ReportingOptions, ResponderOptions
 
     out = console()
     say(
@@ -272,13 +277,11 @@ def demo_cmd(cluster_name: str, seed: int, no_dashboard: bool) -> None:
     handle = clusters.up(cluster_name, backend="embedded", progress=out.is_terminal)
     run = DrillRun(
         DEMO_SCENARIO,
-        cluster=handle,
-        cluster_name=cluster_name,
-        responder=DEMO_RESPONDER,
-        seed=seed,
-        time_scale=DEMO_TIME_SCALE,
-        dashboard=not no_dashboard and out.is_terminal,
-        console=out,
+        DrillOptions(
+            responder=ResponderOptions(DEMO_RESPONDER, seed=seed, time_scale=DEMO_TIME_SCALE),
+            cluster=ClusterTarget(name=cluster_name, handle=handle),
+            reporting=ReportingOptions(dashboard=not no_dashboard and out.is_terminal, console=out),
+        ),
     )
     result = run.execute()
     print_result(result)

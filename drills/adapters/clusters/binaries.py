@@ -25,7 +25,6 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -329,7 +328,7 @@ def record(c: Component, path: Path, *, seconds: float | None, how: str, go: str
         "version": c.version,
         "size": path.stat().st_size,
         "sha256": _sha256(path),
-        "recorded_at": SYSTEM_CLOCK.now().astimezone(UTC).isoformat(timespec="seconds"),
+        "recorded_at": SYSTEM_CLOCK.now().isoformat(timespec="seconds"),
         "build_seconds": None if seconds is None else round(seconds, 1),
         "how": how,
         "go": go,

@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -335,13 +334,13 @@ def _keep_logs(layout: Layout) -> Path:
 
 def _wait_components(layout: Layout, timeout: float = 20.0) -> None:
     """Every component running and listening on its ports, or ClusterError naming the ones that are not."""
-    deadline = time.monotonic() + timeout
+    deadline = SYSTEM_CLOCK.monotonic() + timeout
     while True:
         statuses = embedded.component_statuses(layout)
         bad = [s for s in statuses if not s.healthy]
         if statuses and not bad:
             return
-        if time.monotonic() > deadline:
+        if SYSTEM_CLOCK.monotonic() > deadline:
             detail = "; ".join(
                 f"{s.name}: {s.detail or 'not listening on ' + str(s.ports)} ({s.log})" for s in bad
             )
@@ -349,7 +348,7 @@ def _wait_components(layout: Layout, timeout: float = 20.0) -> None:
                 f"cluster {layout.name!r} started but not every component is healthy: {detail or 'none found'}",
                 hint="see the component logs",
             )
-        time.sleep(0.2)
+        SYSTEM_CLOCK.sleep(0.2)
 
 
 def _up_kind(name: str, existing: ClusterHandle | None, *, progress: bool, console: Console) -> ClusterHandle:
@@ -429,7 +428,7 @@ class _Step:
         self._start = 0.0
 
     def __enter__(self) -> None:
-        self._start = time.monotonic()
+        self._start = SYSTEM_CLOCK.monotonic()
         if self.enabled:
             self._status = self.console.status(self.what)
             self._status.__enter__()
@@ -439,7 +438,7 @@ class _Step:
             self._status.__exit__(exc_type, *rest)
             if exc_type is None:
                 self.console.print(
-                    f"[green]✓[/] {self.what} [dim]({time.monotonic() - self._start:.1f} s)[/]"
+                    f"[green]✓[/] {self.what} [dim]({SYSTEM_CLOCK.monotonic() - self._start:.1f} s)[/]"
                 )
 
 

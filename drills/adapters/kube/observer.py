@@ -30,7 +30,6 @@ import json
 import logging
 import queue
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -866,7 +865,7 @@ class Observer:
                             (old or obj) if deleted else old,
                             None if deleted else obj,
                             self.clock.now(),
-                            time.monotonic(),
+                            SYSTEM_CLOCK.monotonic(),
                         )
                     )
             except DrillError as e:
@@ -887,7 +886,7 @@ class Observer:
         """List again after 410 Gone; every difference becomes a change (nothing is missed)."""
         items, rv = self._list(kube, kind)
         self.stats[kind].relists += 1
-        now, mono = self.clock.now(), time.monotonic()
+        now, mono = self.clock.now(), SYSTEM_CLOCK.monotonic()
         for type_, old, new in self.cache.replace_all(kind, items, rv):
             self._changes.put(Change(kind, type_, old, new, now, mono, relisted=True))
         return rv
@@ -912,7 +911,7 @@ class Observer:
 
     def _process(self) -> None:
         dirty_since: datetime | None = None
-        last_judge = time.monotonic()
+        last_judge = SYSTEM_CLOCK.monotonic()
         while not self._stop.is_set():
             try:
                 item = self._changes.get(timeout=self._health_interval)
@@ -932,7 +931,7 @@ class Observer:
                             self._regrant(item.name)
                 except DrillError as e:
                     log.warning("observer: %s", e)
-            now_mono = time.monotonic()
+            now_mono = SYSTEM_CLOCK.monotonic()
             if dirty_since is not None and (
                 self._changes.empty() or now_mono - last_judge >= self._health_interval
             ):
@@ -1102,7 +1101,9 @@ class Observer:
             # arrival says little; the write that produced it still bounds this one's from below.
             written = self._written_at.get(key)
             after_write = loose if written is None or change.relisted else max(after_write, written)
-        deadline = time.monotonic() + self._audit_wait
+        # Real threads wait here (queue timeouts, the audit tail): the system's monotonic clock paces them
+        # even when a test fakes the clock that stamps the events.
+        deadline = SYSTEM_CLOCK.monotonic() + self._audit_wait
         while True:
             seen_count = self.audit.count
             found: list[AuditRecord] = []
@@ -1128,7 +1129,7 @@ class Observer:
                 self._catchup_rec = rec
                 self._written_at[key] = rec.received
                 return rec
-            left = deadline - time.monotonic()
+            left = deadline - SYSTEM_CLOCK.monotonic()
             # once the tail has read past the change, a missing line is not late, it is not there
             if s.default_actor is not None or left <= 0 or self._catchup_ok:
                 return None

@@ -34,13 +34,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,6 +53,7 @@ from drills.engine.slo import generate_rules
 from drills.errors import MonitoringError, UsageError
 from drills.model.durations import format_duration
 from drills.model.scenario import Scenario
+from drills.timing import SYSTEM_CLOCK
 
 APT_LINE = "sudo apt-get install -y prometheus prometheus-alertmanager"
 
@@ -731,8 +731,8 @@ def _progress(enabled: bool) -> Callable[[str], contextlib.AbstractContextManage
 def _wait_until(
     what: str, check: Callable[[], bool], *, timeout: float, log: Path | None, procs: Sequence[StackProcess]
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    deadline = SYSTEM_CLOCK.monotonic() + timeout
+    while SYSTEM_CLOCK.monotonic() < deadline:
         for p in procs:
             if not _alive(p):
                 raise MonitoringError(
@@ -741,7 +741,7 @@ def _wait_until(
                 )
         if check():
             return
-        time.sleep(0.1)
+        SYSTEM_CLOCK.sleep(0.1)
     raise MonitoringError(
         f"timed out after {timeout:.0f}s waiting for {what}",
         hint=f"see the logs in {log}" if log else "`drill monitoring status`",
@@ -827,7 +827,7 @@ def start_monitoring(
         alertmanager_port=alertmanager_port,
         webhook_port=webhook_port,
         state_metrics=state_metrics or f"{LOOPBACK}:{exporter_port}",
-        started_at=datetime.now(UTC).isoformat(),
+        started_at=SYSTEM_CLOCK.now().isoformat(),
         settings={
             "scrape_interval": settings.scrape_interval.total_seconds(),
             "evaluation_interval": settings.evaluation_interval.total_seconds(),
@@ -1024,17 +1024,17 @@ def _stop_processes(procs: Sequence[StackProcess], timeout: float = 10.0) -> lis
             continue
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _alive(proc) and time.monotonic() < deadline:
+        deadline = SYSTEM_CLOCK.monotonic() + timeout
+        while _alive(proc) and SYSTEM_CLOCK.monotonic() < deadline:
             _reap(proc.pid)
-            time.sleep(0.05)
+            SYSTEM_CLOCK.sleep(0.05)
         if _alive(proc):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGKILL)
-            end = time.monotonic() + 5
-            while _alive(proc) and time.monotonic() < end:
+            end = SYSTEM_CLOCK.monotonic() + 5
+            while _alive(proc) and SYSTEM_CLOCK.monotonic() < end:
                 _reap(proc.pid)
-                time.sleep(0.05)
+                SYSTEM_CLOCK.sleep(0.05)
         _reap(proc.pid)
         stopped.append(f"{proc.component} (pid {proc.pid})")
     return stopped
