@@ -45,9 +45,9 @@ def test_rules_check_runs_promtool() -> None:
 
 
 def test_status_without_a_stack_says_how_to_start_one() -> None:
-    result = CliRunner().invoke(cli, ["monitoring", "status", "--name", "nothing"])
+    result = CliRunner().invoke(cli, ["monitoring", "status", "--cluster", "nothing"])
     assert result.exit_code == 4
-    assert "drill monitoring up --name nothing" in result.output
+    assert "drill monitoring up --cluster nothing" in result.output
 
 
 def test_up_for_a_cluster_that_is_not_up_is_a_clear_error() -> None:

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from builders import passing_drill
 from click.testing import CliRunner, Result
 from freezegun import freeze_time
 from report_journal import DRILL_ID, report_events, write_report_journal
 
+import drills
+import drills.cli.reports  # imported before freezegun runs: its pydantic models see real dates
 from drills.adapters.store.journal import Journal
 from drills.cli import ExitCode, cli
+from drills.cli._app import iso_duration
 from drills.engine.scoring import score
 from drills.timing import FakeClock
 
 # freezegun walks every loaded module's attributes; the kubernetes client builds pydantic models lazily on
 # attribute access, which fails while datetime is faked. Reports never read the cluster's clock.
 FREEZE_IGNORE = ["kubernetes"]
+# freezegun reads every attribute of every module, and `drills` loads its public names on first use: load
+# them now (commands are imported lazily, so nothing else has), not while datetime is faked.
+for _name in drills.__all__:
+    getattr(drills, _name)
 
 
 @pytest.fixture(autouse=True)
@@ -51,8 +60,44 @@ def test_score_json_is_the_scorecard_and_a_failed_drill_exits_sla_breached(tmp_p
     result = drill("score", write_report_journal(tmp_path), "--json")
     assert result.exit_code == ExitCode.SLA_BREACHED
     printed = json.loads(result.stdout)
-    assert printed == json.loads(score(report_events()).model_dump_json())
+    scorecard = score(report_events())
+    assert _without_seconds(printed) == json.loads(scorecard.model_dump_json())
     assert printed["passed"] is False
+
+
+def _without_seconds(data: object) -> object:
+    if isinstance(data, dict):
+        return {k: _without_seconds(v) for k, v in data.items() if not k.endswith("_seconds")}
+    if isinstance(data, list):
+        return [_without_seconds(v) for v in data]
+    return data
+
+
+def test_score_json_gives_durations_as_seconds_and_iso_8601(tmp_path: Path) -> None:
+    scorecard = score(report_events())
+    assert scorecard.clocks.ttd is not None
+    for args in (["--json"], ["-o", "json"]):
+        printed = json.loads(drill("score", write_report_journal(tmp_path), *args).stdout)
+        clocks = printed["clocks"]
+        assert clocks["ttd_seconds"] == scorecard.clocks.ttd.total_seconds()
+        assert clocks["ttd"] == iso_duration(scorecard.clocks.ttd)
+        assert clocks["ttd"].startswith("PT")
+        check = next(c for c in printed["checks"] if c["measured"] is not None)
+        assert isinstance(check["measured_seconds"], float)
+
+
+def test_score_yaml(tmp_path: Path) -> None:
+    result = drill("score", write_report_journal(tmp_path), "-o", "yaml")
+    data = yaml.safe_load(result.stdout)
+    assert data["drill_id"] == DRILL_ID and "ttd_seconds" in data["clocks"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "iso"),
+    [(95, "PT1M35S"), (0, "PT0S"), (3600, "PT1H"), (90061, "P1DT1H1M1S"), (0.5, "PT0.5S"), (-5, "-PT5S")],
+)
+def test_iso_duration(seconds: float, iso: str) -> None:
+    assert iso_duration(timedelta(seconds=seconds)) == iso
 
 
 def test_score_of_a_passing_drill_exits_ok(tmp_path: Path) -> None:

@@ -131,6 +131,18 @@ def test_list_shows_a_table_of_the_scenarios(runner: CliRunner, monkeypatch: pyt
     result = runner.invoke(cli, ["list"])
     assert result.exit_code == 0, result.output
     assert f"{len(SHIPPED)} scenarios" in result.output
+    # not a terminal: plain columns, a header line naming every column
+    lines = result.output.splitlines()
+    assert lines[1].split() == ["id", "title", "category", "difficulty", "sev", "faults", "mitigations"]
+    row = next(line for line in lines if "quarterly-dr-namespace-lost" in line)
+    assert re.search(r"\s{2}dr\s{2,}expert\s{2,}P0\s{2,}namespace-lost\s{2,}restore-backup$", row), row
+
+
+def test_list_on_a_wide_terminal_is_a_rich_table(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRILLS_SCENARIOS", str(SCENARIOS))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr("drills.cli._app.wide_terminal", lambda: True)
+    result = runner.invoke(cli, ["list"])
     row = next(line for line in result.output.splitlines() if "quarterly-dr-namespace-lost" in line)
     assert re.search(r"dr\s+│ expert\s+│ P0\s+│ namespace-lost\s+│ restore-backup", row), row
 

@@ -6,30 +6,38 @@ drills.adapters.clusters.binaries (finding or building the embedded cluster's bi
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from collections import deque
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from drills.adapters.clusters import binaries as bins
 from drills.adapters.clusters import facade as clusters
-from drills.adapters.monitoring import stack as monitoring_stack
-from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
-
-_name_option = click.option(
-    "--name", default=clusters.DEFAULT_NAME, show_default=True, help="Which drill cluster (several can run)."
+from drills.cli._app import (
+    ExitCode,
+    cluster_option,
+    echo,
+    emit,
+    err_console,
+    exits,
+    handle_errors,
+    output_option,
+    plain,
+    print_table,
+    say,
 )
 
+_name_option = cluster_option(dest="name", help="Which drill cluster (several can run).")
 
-@cli.group()
+
+@click.group()
 def cluster() -> None:
     """The drill cluster: `up`, `down`, `status`, `kubeconfig`, `logs`, `build`, `reset`."""
 
 
+@exits()
 @cluster.command()
 @_name_option
 @click.option(
@@ -66,65 +74,76 @@ def up(
     handle = clusters.up(
         name, backend, progress=not quiet, context=context, kubeconfig=kubeconfig, console=err_console()
     )
-    out = console()
-    out.print(
-        f"cluster [bold]{handle.name}[/] is up ({handle.backend}, {handle.server}), context {handle.context}"
+    say(
+        "cluster ",
+        (handle.name, "bold"),
+        f" is up ({handle.backend}, {handle.server}), context {handle.context}",
     )
-    out.print(f"use it:  export KUBECONFIG={shlex.quote(str(handle.kubeconfig))}", markup=False)
+    say(f"use it:  export KUBECONFIG={shlex.quote(str(handle.kubeconfig))}")
     if monitoring:
+        from drills.adapters.monitoring import stack as monitoring_stack
+
         stack = monitoring_stack.start_monitoring(handle, progress=not quiet)
-        out.print(f"Prometheus {stack.prometheus_url}  Alertmanager {stack.alertmanager_url}", markup=False)
+        say(f"Prometheus {stack.prometheus_url}  Alertmanager {stack.alertmanager_url}")
 
 
+@exits()
 @cluster.command()
 @_name_option
 @handle_errors
 def down(name: str) -> None:
     """Stop the drill cluster: no process, port or state directory is left behind."""
     if clusters.down(name):
-        console().print(f"cluster {name} is down")
+        say(f"cluster {name} is down")
     else:
-        console().print(f"no cluster named {name}: nothing to do")
+        say(f"no cluster named {name}: nothing to do")
 
 
+@exits()
 @cluster.command()
 @_name_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@output_option
 @handle_errors
-def status(name: str, as_json: bool) -> None:
+def status(name: str, output: str) -> None:
     """Each component with its PID and ports, the API server, and whether the fixtures are Ready.
 
     Exit code 0 when everything is healthy, 4 otherwise.
     """
     st = clusters.status(name)
-    if as_json:
-        click.echo(json.dumps(st.to_dict(), indent=2))
+    if output != "table":
+        emit(st.to_dict(), output)
         sys.exit(ExitCode.OK if st.healthy else ExitCode.ENVIRONMENT)
-    out = console()
     if st.backend is None:
-        flag = "" if name == clusters.DEFAULT_NAME else f" --name {name}"
-        out.print(f"cluster {name}: not up  (start it: drill cluster up{flag})")
+        flag = "" if name == clusters.DEFAULT_NAME else f" --cluster {name}"
+        say(f"cluster {name}: not up  (start it: drill cluster up{flag})")
         sys.exit(ExitCode.ENVIRONMENT)
-    state = "[green]up[/]" if st.up else "[red]down[/]"
-    out.print(f"cluster [bold]{st.name}[/] ({st.backend}): {state}  {st.server}  {st.version or ''}")
-    out.print(f"context {st.context}  kubeconfig {st.kubeconfig}", markup=False)
+    state = ("up", "green") if st.up else ("down", "red")
+    say("cluster ", (st.name, "bold"), f" ({st.backend}): ", state, f"  {st.server}  {st.version or ''}")
+    say(f"context {st.context}  kubeconfig {st.kubeconfig}")
     if st.components:
-        table = Table("component", "pid", "ports", "state")
-        for c in st.components:
-            ports = ", ".join(f"127.0.0.1:{p}" for p in c.ports) or "-"
-            health = "[green]healthy[/]" if c.healthy else f"[red]{c.detail or 'not listening'}[/]"
-            table.add_row(c.name, str(c.pid or "-"), ports, health)
-        out.print(table)
+        print_table(
+            ("component", "pid", "ports", "state"),
+            [
+                (
+                    c.name,
+                    str(c.pid or "-"),
+                    ", ".join(f"127.0.0.1:{p}" for p in c.ports) or "-",
+                    plain("healthy", "green") if c.healthy else plain(c.detail or "not listening", "red"),
+                )
+                for c in st.components
+            ],
+        )
     if st.fixtures_ready is not None:
         if st.fixtures_ready:
-            out.print("fixtures: [green]Ready[/]")
+            say("fixtures: ", ("Ready", "green"))
         else:
-            out.print("fixtures: [yellow]not Ready[/]: " + "; ".join(st.waiting_for))
+            say("fixtures: ", ("not Ready", "yellow"), ": " + "; ".join(st.waiting_for))
     if st.problem:
-        out.print(f"[red]{st.problem}[/]")
+        say((st.problem, "red"))
     sys.exit(ExitCode.OK if st.healthy else ExitCode.ENVIRONMENT)
 
 
+@exits()
 @cluster.command()
 @_name_option
 @click.option("--export", "export", is_flag=True, help="Print an `export KUBECONFIG=...` line for eval.")
@@ -136,9 +155,10 @@ def kubeconfig(name: str, export: bool) -> None:
     """
     handle = clusters.get(name)
     path = shlex.quote(str(handle.kubeconfig))
-    click.echo(f"export KUBECONFIG={path}" if export else str(handle.kubeconfig))
+    echo(f"export KUBECONFIG={path}" if export else str(handle.kubeconfig))
 
 
+@exits()
 @cluster.command()
 @click.argument("component", type=click.Choice(list(clusters.LOG_COMPONENTS)))
 @_name_option
@@ -149,13 +169,14 @@ def logs(component: str, name: str, tail: int, path_only: bool) -> None:
     """A component's log (embedded backend): etcd, kube-apiserver, ..., kwok-controller, audit, kwokctl."""
     path = clusters.logs(name, component)
     if path_only:
-        click.echo(str(path))
+        echo(path)
         return
     with path.open(encoding="utf-8", errors="replace") as f:
         lines = list(f) if tail <= 0 else list(deque(f, maxlen=tail))
     click.echo("".join(lines), nl=False)
 
 
+@exits()
 @cluster.command()
 @click.option(
     "--component",
@@ -183,19 +204,22 @@ def build(components: tuple[str, ...], force: bool, quiet: bool) -> None:
         names = [n for n in bins.COMPONENT_NAMES if res.sources.get(n, "cache") == "cache"]
     results = bins.build(names, force=force, progress=not quiet, console=err_console()) if names else []
     res = bins.resolve()
-    out = console()
-    table = Table("binary", "from", "path")
-    for name in (*bins.COMPONENT_NAMES, "kubectl"):
-        table.add_row(name, res.sources.get(name, "[red]missing[/]"), str(res.paths.get(name, "")))
-    out.print(table)
+    print_table(
+        ("binary", "from", "path"),
+        [
+            (name, res.sources.get(name) or plain("missing", "red"), str(res.paths.get(name, "")))
+            for name in (*bins.COMPONENT_NAMES, "kubectl")
+        ],
+    )
     built = ", ".join(f"{r.name} {r.seconds:.0f} s" for r in results)
-    out.print(f"built: {built}" if results else f"nothing to build (cache: {bins.bin_dir()})")
+    say(f"built: {built}" if results else f"nothing to build (cache: {bins.bin_dir()})")
     if not components:
         # The kwok module (default Stages) is part of what `up` needs; fetch it now, not during a drill.
         bins.kwok_module_dir()
     sys.exit(ExitCode.OK if not res.missing else ExitCode.ENVIRONMENT)
 
 
+@exits()
 @cluster.command()
 @_name_option
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for Ready.")
@@ -204,4 +228,4 @@ def reset(name: str, timeout: float) -> None:
     """Put the runbook's world back to its baseline (after a drill left it changed) and wait until Ready."""
     handle = clusters.get(name)
     clusters.reset_fixtures(handle, timeout=timeout)
-    console().print(f"fixtures of {name} reset and Ready")
+    say(f"fixtures of {name} reset and Ready")

@@ -10,34 +10,51 @@
 from __future__ import annotations
 
 import contextlib
-import json
+from datetime import UTC, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from drills.adapters import faults
-from drills.adapters.clusters import facade as clusters
-from drills.adapters.faults.ledger import Ledger, pending_entries, recover
 from drills.adapters.files.scenarios import find_scenario, load_scenario
-from drills.adapters.kube import identities
-from drills.adapters.kube.client import Kube
 from drills.adapters.store import paths
 from drills.adapters.store.journal import JOURNAL_FILE, Journal
-from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
-from drills.errors import DrillError, UsageError
-from drills.model.durations import parse_duration
+from drills.cli._app import (
+    ExitCode,
+    cluster_option,
+    duration_option,
+    echo,
+    emit,
+    exits,
+    handle_errors,
+    output_option,
+    print_table,
+    say,
+)
+from drills.cli._scenario import namespace_option, retarget
+from drills.cli.completion import complete_drills, complete_scenarios
+from drills.errors import DrillError
 from drills.model.events import DrillEnded, DrillStarted, Mode, Outcome, Source
 from drills.model.scenario import Scenario
 from drills.timing import SYSTEM_CLOCK
 
+# The faults package brings the kubernetes client (a second of CPU): imported inside the commands, so that
+# completing `drill inject <Tab>` or asking `--help` stays quick.
+if TYPE_CHECKING:
+    from drills.adapters.clusters.facade import ClusterHandle
+    from drills.adapters.kube.client import Kube
+
 INJECT_ACTOR = "drills:inject"
 
 
-@cli.command("faults")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@exits()
+@click.command("faults")
+@output_option
 @handle_errors
-def faults_command(as_json: bool) -> None:
+def faults_command(output: str) -> None:
     """List the fault kinds drills can inject."""
+    from drills.adapters import faults
+
     rows = []
     for name, target in sorted(faults.registered().items()):
         try:
@@ -46,23 +63,25 @@ def faults_command(as_json: bool) -> None:
         except (DrillError, IndexError):
             doc = ""
         rows.append({"kind": name, "injector": target, "summary": doc})
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
+    if output != "table":
+        emit(rows, output)
         return
-    from rich.table import Table
-
-    table = Table("kind", "what it does", title="fault kinds (`drill faults --json` for the injectors)")
-    for row in rows:
-        table.add_row(row["kind"], row["summary"])
-    console().print(table)
+    print_table(
+        ("kind", "what it does"),
+        [(row["kind"], row["summary"]) for row in rows],
+        title="fault kinds (`drill faults -o json` for the injectors)",
+    )
 
 
 def _kube_for(
-    cluster: str | None, kubeconfig: Path | None, context: str | None
-) -> tuple[Kube, clusters.ClusterHandle | None]:
+    cluster: str, kubeconfig: Path | None, context: str | None
+) -> tuple[Kube, ClusterHandle | None]:
+    from drills.adapters.clusters import facade as clusters
+    from drills.adapters.kube.client import Kube
+
     if kubeconfig is not None:
         return Kube(kubeconfig, context), None
-    handle = clusters.get(cluster or clusters.DEFAULT_NAME)
+    handle = clusters.get(cluster)
     return Kube(handle.kubeconfig, context or handle.context), handle
 
 
@@ -71,10 +90,11 @@ def _load(scenario: str) -> tuple[Scenario, Path]:
     return load_scenario(path), path
 
 
-@cli.command("inject")
-@click.argument("scenario")
+@exits(ExitCode.INVALID_INPUT, ExitCode.REFUSED, ExitCode.INTERRUPTED)
+@click.command("inject")
+@click.argument("scenario", shell_complete=complete_scenarios)
 @click.option("--dry-run", is_flag=True, help="Print the exact API changes; change nothing.")
-@click.option("--cluster", "cluster_name", default=None, help="Drill cluster name (default: drills).")
+@cluster_option
 @click.option(
     "--kubeconfig",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -82,13 +102,9 @@ def _load(scenario: str) -> tuple[Scenario, Path]:
     help="Use this kubeconfig instead of a drill cluster (its context must be allow-listed).",
 )
 @click.option("--context", default=None, help="Kubeconfig context.")
-@click.option(
-    "--for",
-    "hold",
-    default=None,
-    help="Keep the fault this long (e.g. 90s), then revert. Default: until Ctrl-C.",
-)
-@click.option(
+@namespace_option
+@duration_option("--for", "hold", default=None, help="Keep the fault this long (90s, 5m), then revert. Default: until Ctrl-C.")  # fmt: skip
+@duration_option(
     "--confirm-timeout",
     default="90s",
     show_default=True,
@@ -99,36 +115,50 @@ def _load(scenario: str) -> tuple[Scenario, Path]:
     is_flag=True,
     help="Also needed (with the scenario's safety.allow_system_namespaces) to touch kube-system & co.",
 )
+@output_option
 @handle_errors
 def inject_command(
     scenario: str,
     dry_run: bool,
-    cluster_name: str | None,
+    cluster_name: str,
     kubeconfig: Path | None,
     context: str | None,
-    hold: str | None,
-    confirm_timeout: str,
+    namespace: str | None,
+    hold: timedelta | None,
+    confirm_timeout: timedelta,
     allow_system_namespaces: bool,
+    output: str,
 ) -> None:
     """Inject a scenario's faults (or print them with --dry-run), then revert them."""
     sc, path = _load(scenario)
-    try:
-        hold_s = parse_duration(hold).total_seconds() if hold else None
-        confirm_s = parse_duration(confirm_timeout).total_seconds()
-    except ValueError as e:
-        raise UsageError(f"--for/--confirm-timeout: {e}") from e
+    sc = retarget(sc, namespace)
+    hold_s = hold.total_seconds() if hold else None
+    confirm_s = confirm_timeout.total_seconds()
     admin, handle = _kube_for(cluster_name, kubeconfig, context)
-    out = console()
     if dry_run:
+        from drills.adapters import faults
+
         plan = faults.plan_scenario(
             sc, admin, allow_system_namespaces=allow_system_namespaces, scenario_dir=path.parent
         )
-        out.print(f"dry run: scenario {sc.id} ({path})", markup=False)
-        out.print(plan.describe(), markup=False, highlight=False)
+        if output != "table":
+            emit(
+                {
+                    "scenario": sc.id,
+                    "path": str(path),
+                    "namespace": sc.target.namespace,
+                    "plan": plan.describe(),
+                    "refused": bool(plan.refusals),
+                },
+                output,
+            )
+            raise SystemExit(int(ExitCode.REFUSED if plan.refusals else ExitCode.OK))
+        say(f"dry run: scenario {sc.id} ({path}) in namespace {sc.target.namespace}")
+        echo(plan.describe())
         if plan.refusals:
-            err_console().print("[bold red]refused:[/] nothing would be changed", markup=True)
+            say(("refused: ", "bold red"), "nothing would be changed", err=True)
             raise SystemExit(int(ExitCode.REFUSED))
-        out.print("nothing was changed (dry run)", markup=False)
+        say("nothing was changed (dry run)")
         return
     _inject_and_hold(sc, path, admin, handle, hold_s, confirm_s, allow_system_namespaces)
 
@@ -137,13 +167,18 @@ def _inject_and_hold(
     sc: Scenario,
     path: Path,
     admin: Kube,
-    handle: clusters.ClusterHandle | None,
+    handle: ClusterHandle | None,
     hold_s: float | None,
     confirm_s: float,
     allow_system_namespaces: bool,
 ) -> None:
-    out = console()
-    drill_id = f"inject-{SYSTEM_CLOCK.now().strftime('%Y%m%d-%H%M%S')}-{sc.id}"
+    from drills.adapters import faults
+    from drills.adapters.faults.ledger import Ledger
+    from drills.adapters.kube import identities
+    from drills.adapters.kube.client import Kube
+
+    clock = SYSTEM_CLOCK
+    drill_id = f"inject-{clock.now().astimezone(UTC).strftime('%Y%m%d-%H%M%S')}-{sc.id}"
     directory = paths.drill_dir(drill_id)
     kube = admin
     if handle is not None and handle.ca_cert and handle.ca_key:
@@ -157,7 +192,7 @@ def _inject_and_hold(
             namespaces=[sc.target.namespace],
         )
         kube = Kube(ids.injector.kubeconfig, ids.injector.context)
-    now = SYSTEM_CLOCK.now()
+    now = clock.now().astimezone(UTC)
     journal = Journal.create(
         directory / JOURNAL_FILE,
         DrillStarted(
@@ -193,22 +228,18 @@ def _inject_and_hold(
                 handles=handles,
                 confirm_timeout=confirm_s,
             )
-            out.print(f"injected {sc.id} at {fh.injected_at:%H:%M:%S.%f} (drill {drill_id})", markup=False)
+            say(f"injected {sc.id} at {fh.injected_at:%H:%M:%S.%f} (drill {drill_id})")
             for f in fh.faults:
-                out.print(f"effect: {f.effect}", markup=False)
-            out.print(
-                f"holding the fault {'for ' + str(hold_s) + 's' if hold_s else 'until Ctrl-C'}...",
-                markup=False,
-            )
-            deadline = None if hold_s is None else SYSTEM_CLOCK.monotonic() + hold_s
-            while deadline is None or SYSTEM_CLOCK.monotonic() < deadline:
-                left = None if deadline is None else deadline - SYSTEM_CLOCK.monotonic()
-                SYSTEM_CLOCK.sleep(0.2 if left is None else max(0.0, min(0.2, left)))
+                say(f"effect: {f.effect}")
+            say(f"holding the fault {'for ' + str(hold_s) + 's' if hold_s else 'until Ctrl-C'}...")
+            deadline = None if hold_s is None else clock.monotonic() + hold_s
+            while deadline is None or clock.monotonic() < deadline:
+                clock.sleep(0.2 if deadline is None else max(0.0, min(0.2, deadline - clock.monotonic())))
             for note in fh.revert(reason="hold time over"):
-                out.print(f"reverted: {note}", markup=False)
+                say(f"reverted: {note}")
     except KeyboardInterrupt:
         outcome, reason = Outcome.ABORTED, "interrupted (SIGINT): faults reverted"
-        err_console().print("interrupted: faults reverted", markup=False)
+        say("interrupted: faults reverted", err=True)
         raise SystemExit(int(ExitCode.INTERRUPTED)) from None
     except SystemExit as e:
         outcome, reason = Outcome.ABORTED, f"terminated (exit {e.code}): faults reverted"
@@ -223,11 +254,11 @@ def _inject_and_hold(
                 try:
                     h.revert(reason=reason)
                 except DrillError as e:
-                    err_console().print(f"revert failed, pending for `drill recover`: {e}", markup=False)
+                    say(f"revert failed, pending for `drill recover`: {e}", err=True)
         with contextlib.suppress(DrillError):
             journal.append(
                 DrillEnded(
-                    at=SYSTEM_CLOCK.now(),
+                    at=clock.now().astimezone(UTC),
                     source=Source.SYSTEM,
                     actor=INJECT_ACTOR,
                     outcome=outcome,
@@ -237,36 +268,63 @@ def _inject_and_hold(
         ledger.release()
 
 
-@cli.command("recover")
-@click.option("--drill", "drill_id", default=None, help="Only this drill's pending reverts.")
+@exits()
+@click.command("recover")
+@click.option(
+    "--drill",
+    "drill_id",
+    default=None,
+    shell_complete=complete_drills,
+    help="Only this drill's pending reverts.",
+)
 @click.option("--list", "list_only", is_flag=True, help="Only list what is pending.")
+@output_option
 @handle_errors
-def recover_command(drill_id: str | None, list_only: bool) -> None:
+def recover_command(drill_id: str | None, list_only: bool, output: str) -> None:
     """Replay the fault reverts that a crashed or killed drill left pending."""
-    out = console()
+    from drills.adapters.faults.ledger import pending_entries, recover
+
     pending = [e for e in pending_entries() if drill_id is None or e.drill_id == drill_id]
-    if not pending:
-        out.print("nothing to recover: every fault was reverted", markup=False)
+    rows = [
+        {
+            "drill_id": e.drill_id,
+            "fault_kind": e.fault_kind,
+            "target": e.target,
+            "since": e.injected_at or e.planned_at,
+        }
+        for e in pending
+    ]
+    if output != "table" and (list_only or not pending):
+        emit(rows, output)
         return
-    for e in pending:
-        out.print(
-            f"pending: drill {e.drill_id}: {e.fault_kind} on {e.target} (since {e.injected_at or e.planned_at})",
-            markup=False,
-        )
+    if not pending:
+        say("nothing to recover: every fault was reverted")
+        return
+    if output == "table":
+        for r in rows:
+            say(f"pending: drill {r['drill_id']}: {r['fault_kind']} on {r['target']} (since {r['since']})")
     if list_only:
         return
     results = recover(drill_id=drill_id)
     failed = 0
+    done = []
     for res in results:
-        if res.ok:
-            out.print(
-                f"recovered: drill {res.entry.drill_id}: {res.entry.fault_kind}: {res.message}", markup=False
-            )
+        done.append(
+            {
+                "drill_id": res.entry.drill_id,
+                "fault_kind": res.entry.fault_kind,
+                "ok": res.ok,
+                "message": res.message,
+            }
+        )
+        if output != "table":
+            failed += 0 if res.ok else 1
+        elif res.ok:
+            say(f"recovered: drill {res.entry.drill_id}: {res.entry.fault_kind}: {res.message}")
         else:
             failed += 1
-            err_console().print(
-                f"still pending: drill {res.entry.drill_id}: {res.entry.fault_kind}: {res.message}",
-                markup=False,
-            )
+            say(f"still pending: drill {res.entry.drill_id}: {res.entry.fault_kind}: {res.message}", err=True)
+    if output != "table":
+        emit({"pending": rows, "recovered": done}, output)
     if failed:
         raise SystemExit(int(ExitCode.ENVIRONMENT))

@@ -6,29 +6,38 @@ these commands are for looking at it, starting it ahead of a drill, and checking
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
 import click
 import yaml
-from rich.table import Table
 
 from drills.adapters.clusters import facade as clusters
 from drills.adapters.files.scenarios import find_scenario, load_scenario
 from drills.adapters.monitoring import stack as monitoring
-from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
-
-_name_option = click.option(
-    "--name", default=clusters.DEFAULT_NAME, show_default=True, help="Which drill cluster's stack."
+from drills.cli._app import (
+    ExitCode,
+    cluster_option,
+    echo,
+    emit,
+    exits,
+    handle_errors,
+    output_option,
+    plain,
+    print_table,
+    say,
 )
+from drills.cli.completion import complete_scenarios
+
+_name_option = cluster_option(dest="name", help="Which drill cluster's stack.")
 
 
-@cli.group(name="monitoring")
+@click.group(name="monitoring")
 def monitoring_group() -> None:
     """Prometheus and Alertmanager for a drill cluster: `up`, `down`, `status`, `alerts`, `rules`."""
 
 
+@exits()
 @monitoring_group.command()
 @_name_option
 @click.option(
@@ -57,32 +66,33 @@ def up(
     stack = monitoring.start_monitoring(
         handle, settings=settings, state_metrics=state_metrics, progress=not quiet
     )
-    out = console()
-    out.print(f"monitoring of cluster [bold]{name}[/] is up")
-    out.print(f"  Prometheus    {stack.prometheus_url}", markup=False)
-    out.print(f"  Alertmanager  {stack.alertmanager_url}", markup=False)
-    out.print(f"  drills webhook receiver (during drills)  {stack.webhook_url}", markup=False)
+    say("monitoring of cluster ", (name, "bold"), " is up")
+    say(f"  Prometheus    {stack.prometheus_url}")
+    say(f"  Alertmanager  {stack.alertmanager_url}")
+    say(f"  drills webhook receiver (during drills)  {stack.webhook_url}")
 
 
+@exits()
 @monitoring_group.command()
 @_name_option
 @handle_errors
 def down(name: str) -> None:
     """Stop the stack: no process is left (`drill cluster down` does this too)."""
     stopped = monitoring.stop_monitoring(name)
-    console().print(f"stopped {', '.join(stopped)}" if stopped else f"no monitoring runs for cluster {name}")
+    say(f"stopped {', '.join(stopped)}" if stopped else f"no monitoring runs for cluster {name}")
 
 
+@exits()
 @monitoring_group.command()
 @_name_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@output_option
 @handle_errors
-def status(name: str, as_json: bool) -> None:
+def status(name: str, output: str) -> None:
     """Each process of the stack: PID, port, alive and ready."""
     stack = monitoring.load_stack(name)
     health = monitoring.stack_health(stack) if stack is not None else []
     healthy = bool(health) and all(h.alive and h.ready for h in health)
-    if as_json:
+    if output != "table":
         data = {
             "cluster": name,
             "running": stack is not None,
@@ -93,54 +103,61 @@ def status(name: str, as_json: bool) -> None:
             "state_metrics": stack.state_metrics if stack else None,
             "processes": [h.__dict__ for h in health],
         }
-        click.echo(json.dumps(data, indent=2))
+        emit(data, output)
     elif stack is None:
-        console().print(
-            f"no monitoring runs for cluster {name}: `drill monitoring up --name {name}` starts it"
-        )
+        say(f"no monitoring runs for cluster {name}: `drill monitoring up --cluster {name}` starts it")
     else:
-        table = Table(title=f"monitoring of cluster {name}")
-        for col in ("component", "pid", "port", "alive", "ready"):
-            table.add_column(col)
-        for h in health:
-            table.add_row(h.component, str(h.pid), str(h.port), _yes(h.alive), _yes(h.ready))
-        out = console()
-        out.print(table)
-        out.print(f"Prometheus {stack.prometheus_url}   Alertmanager {stack.alertmanager_url}", markup=False)
+        print_table(
+            ("component", "pid", "port", "alive", "ready"),
+            [(h.component, str(h.pid), str(h.port), _yes(h.alive), _yes(h.ready)) for h in health],
+            title=f"monitoring of cluster {name}",
+        )
+        say(f"Prometheus {stack.prometheus_url}   Alertmanager {stack.alertmanager_url}")
     if not healthy:
         raise SystemExit(ExitCode.ENVIRONMENT)
 
 
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "[red]no[/]"
+def _yes(flag: bool) -> object:
+    return "yes" if flag else plain("no", "red")
 
 
+@exits()
 @monitoring_group.command()
 @_name_option
+@output_option
 @handle_errors
-def alerts(name: str) -> None:
+def alerts(name: str, output: str) -> None:
     """What Prometheus is evaluating (pending, firing) and what Alertmanager holds, right now."""
     stack = monitoring.load_stack(name)
     if stack is None:
-        err_console().print(f"no monitoring runs for cluster {name}")
+        say(f"no monitoring runs for cluster {name}", err=True)
         raise SystemExit(ExitCode.ENVIRONMENT)
-    table = Table(title="alerts")
-    for col in ("alert", "state", "since", "labels"):
-        table.add_column(col)
-    for a in monitoring.prometheus_alerts(stack):
+    found = monitoring.prometheus_alerts(stack)
+    if output != "table":
+        emit(found, output)
+        return
+    rows = []
+    for a in found:
         labels = {k: v for k, v in a.get("labels", {}).items() if k not in ("alertname", "severity")}
-        table.add_row(
-            a["labels"].get("alertname", ""),
-            a.get("state", ""),
-            str(a.get("activeAt", "")),
-            " ".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        rows.append(
+            (
+                a.get("labels", {}).get("alertname", ""),
+                a.get("state", ""),
+                str(a.get("activeAt", "")),
+                " ".join(f"{k}={v}" for k, v in sorted(labels.items())),
+            )
         )
-    console().print(table)
+    print_table(("alert", "state", "since", "labels"), rows, title="alerts")
 
 
+@exits()
 @monitoring_group.command()
 @click.option(
-    "--scenario", "scenario_ref", default=None, help="Render with this scenario's detection overrides."
+    "--scenario",
+    "scenario_ref",
+    default=None,
+    shell_complete=complete_scenarios,
+    help="Render with this scenario's detection overrides.",
 )
 @click.option(
     "--file",
@@ -150,9 +167,10 @@ def alerts(name: str) -> None:
     help="A rules file of your own (default: fixtures/prometheus/rules.yaml).",
 )
 @click.option("--check", is_flag=True, help="Validate the rendered rules with promtool.")
-@click.option("--yaml", "as_yaml", is_flag=True, help="Print the rendered rule file.")
+@click.option("--yaml", "as_yaml", is_flag=True, hidden=True, help="Same as -o yaml.")
+@output_option
 @handle_errors
-def rules(scenario_ref: str | None, rules_file: Path | None, check: bool, as_yaml: bool) -> None:
+def rules(scenario_ref: str | None, rules_file: Path | None, check: bool, as_yaml: bool, output: str) -> None:
     """The alert rules a drill runs with: each alert, its `for:` and severity."""
     source = monitoring.load_rules(rules_file)
     settings = monitoring.MonitoringSettings()
@@ -162,18 +180,17 @@ def rules(scenario_ref: str | None, rules_file: Path | None, check: bool, as_yam
         )
     else:
         rendered = monitoring.render_rules(source, settings)
-    if as_yaml:
-        click.echo(yaml.safe_dump(rendered, sort_keys=False, width=200), nl=False)
+    if as_yaml or output == "yaml":
+        echo(yaml.safe_dump(rendered, sort_keys=False, width=200), nl=False)
+    elif output == "json":
+        emit(rendered, output)
     else:
-        table = Table(title="alert rules")
-        for col in ("alert", "for", "severity"):
-            table.add_column(col)
-        for row in monitoring.describe_rules(rendered):
-            table.add_row(*row)
-        console().print(table)
+        print_table(
+            ("alert", "for", "severity"), list(monitoring.describe_rules(rendered)), title="alert rules"
+        )
     if check:
         with tempfile.TemporaryDirectory(prefix="drills-rules-") as tmp:
             path = Path(tmp) / "rules.yaml"
             path.write_text(yaml.safe_dump(rendered, sort_keys=False), encoding="utf-8")
             report = monitoring.check_rules_file(path)
-        err_console().print(report.replace(str(path), "rules"), markup=False)
+        say(report.replace(str(path), "rules"), err=True)

@@ -1,6 +1,6 @@
 """The programs around single drills: DR plans, the monthly chaos test, the training ladder, game master.
 
-- ``drill plan validate [PLANS]`` / ``drill plan run PLAN`` (also ``drill run --plan PLAN``): the quarterly DR
+- ``drill plan validate [PLANS]`` / ``drill plan run PLAN``: the quarterly DR
   drill as a plan of several scenarios and teams, every runbook step timed; exits 1 when an objective or a
   drill was missed.
 - ``drill schedule`` renders (``--install`` installs) the monthly test's cron entry or CronJob manifest;
@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC
 from pathlib import Path
@@ -40,7 +39,22 @@ from drills.adapters.schedule_install import (
 )
 from drills.adapters.store.history import History
 from drills.adapters.store.paths import scenarios_dir
-from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
+from drills.cli._app import (
+    ExitCode,
+    cluster_option,
+    console,
+    echo,
+    emit,
+    exits,
+    handle_errors,
+    output_option,
+    plain,
+    print_table,
+    say,
+    show,
+    warn,
+)
+from drills.cli.completion import complete_drills, complete_scenarios
 from drills.engine.ladder import LEVELS, next_step, scores_by_check
 from drills.engine.schedule import clearance, parse_month, pick_monthly
 from drills.errors import Problem, ScenarioError, UsageError
@@ -57,11 +71,12 @@ DEFAULT_SCHEDULE = Path("schedules") / "monthly.yaml"
 # ---- DR plans --------------------------------------------------------------------------------------------
 
 
-@cli.group("plan")
+@click.group("plan")
 def plan_group() -> None:
     """DR plans: several scenarios and teams, each runbook step timed (scenarios/plans/)."""
 
 
+@exits(ExitCode.INVALID_INPUT)
 @plan_group.command("validate")
 @click.argument("plans", nargs=-1, type=click.Path(path_type=Path))
 @handle_errors
@@ -80,13 +95,13 @@ def plan_validate(plans: tuple[Path, ...]) -> None:
             continue
         ok += 1
         p = loaded.plan
-        click.echo(
+        echo(
             f"{f}: plan {p.id}: {len(p.entries)} drills, {len(p.teams)} teams, "
             f"{sum(len(e.runbook) for e in p.entries)} runbook steps"
         )
     for prob in problems:
-        click.echo(str(prob))
-    click.echo(
+        echo(prob)
+    echo(
         f"{ok} plan{'s' if ok != 1 else ''} valid, {len(problems)} problem{'s' if len(problems) != 1 else ''}"
     )
     sys.exit(ExitCode.INVALID_INPUT if problems else ExitCode.OK)
@@ -100,7 +115,7 @@ def run_plan_command(
     seed: int | None = None,
     policy: Any = None,
     out_dir: Path | None = None,
-    as_json: bool = False,
+    output: str = "table",
 ) -> None:
     """Run a DR plan on one cluster and print the combined report's summary; exits with the result."""
     from drills.adapters.clusters import facade as clusters
@@ -111,9 +126,9 @@ def run_plan_command(
         policy = load_policy(Path(policy))
     out = console()
     handle = clusters.up(cluster_name, backend=backend, progress=out.is_terminal)
-    out.print(
-        f"[bold]DR plan[/] {loaded.plan.title}: {len(loaded.plan.entries)} drills on cluster {cluster_name}",
-        highlight=False,
+    say(
+        ("DR plan", "bold"),
+        f" {loaded.plan.title}: {len(loaded.plan.entries)} drills on cluster {cluster_name}",
     )
     result = run_plan(
         loaded,
@@ -124,29 +139,29 @@ def run_plan_command(
         clock=SYSTEM_CLOCK,
         out_dir=out_dir,
     )
-    if as_json:
+    if output != "table":
         from drills.reporting.plan_report import as_dict
 
-        click.echo(json.dumps(as_dict(result), indent=2, sort_keys=True))
+        emit(as_dict(result), output)
     else:
-        out.print(_plan_table(result))
+        show(_plan_table(result))
         assert result.report is not None
-        out.print(f"report: {result.report.markdown}\n        {result.report.html}", highlight=False)
+        echo(f"report: {result.report.markdown}\n        {result.report.html}")
     sys.exit(ExitCode.OK if result.passed else ExitCode.SLA_BREACHED)
 
 
 def _plan_table(result: Any) -> Table:
     from drills.reporting.plan_report import verdict
 
-    t = Table(title=f"{result.plan.title}", title_justify="left")
+    t = Table(title=Text(result.plan.title), title_justify="left")
     for col in ("entry", "team", "scenario", "score", "recovery / RTO", "steps", "objectives"):
         t.add_column(col)
     for e in result.entries:
         sc = e.scorecard
         t.add_row(
-            e.entry_id,
-            e.team,
-            e.scenario_id,
+            Text(e.entry_id),
+            Text(e.team),
+            Text(e.scenario_id),
             "-" if sc is None else f"{sc.score:.0f} {sc.grade}",
             f"{format_duration(e.recovery)} / {format_duration(e.rto)} {verdict(e.rto_met)}",
             f"{e.steps_done}/{len(e.steps)}",
@@ -155,16 +170,17 @@ def _plan_table(result: Any) -> Table:
     return t
 
 
+@exits(ExitCode.SLA_BREACHED, ExitCode.INVALID_INPUT, ExitCode.REFUSED)
 @plan_group.command("run")
 @click.argument("plan")
-@click.option("--cluster", "cluster_name", default="drills", show_default=True)
+@cluster_option
 @click.option(
     "--backend", default="embedded", show_default=True, type=click.Choice(["embedded", "kind", "context"])
 )
 @click.option("--seed", type=int, default=None, help="Seed for the bots' jitter (reproducible runs).")
 @click.option("--policy", type=click.Path(path_type=Path, dir_okay=False), default=None)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None)
-@click.option("--json", "as_json", is_flag=True, help="Print the plan result as JSON.")
+@output_option
 @handle_errors
 def plan_run(
     plan: str,
@@ -173,7 +189,7 @@ def plan_run(
     seed: int | None,
     policy: Path | None,
     out_dir: Path | None,
-    as_json: bool,
+    output: str,
 ) -> None:
     """Run a DR plan (a file, or a plan id in scenarios/plans/) and write the combined report."""
     run_plan_command(
@@ -183,7 +199,7 @@ def plan_run(
         seed=seed,
         policy=policy,
         out_dir=out_dir,
-        as_json=as_json,
+        output=output,
     )
 
 
@@ -212,11 +228,12 @@ def _load_schedule(config: Path | None) -> tuple[MonthlySchedule, Path | None, s
 def _scenarios() -> list[Scenario]:
     loaded, problems = load_scenarios([scenarios_dir()])
     for p in problems:
-        err_console().print(f"[yellow]warning:[/] {p} (left out of the monthly pick)", highlight=False)
+        warn(f"{p} (left out of the monthly pick)")
     return [s for _, s in loaded]
 
 
-@cli.group("schedule", invoke_without_command=True)
+@exits(ExitCode.INVALID_INPUT)
+@click.group("schedule", invoke_without_command=True)
 @click.option(
     "--config",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -261,12 +278,10 @@ def schedule_group(
         click.echo(block, nl=False)
         tz = local_timezone_name()
         if tz and not same_zone(schedule.timezone, tz):
-            err_console().print(
-                f"note: this machine keeps {tz}; the schedule is in {schedule.timezone}", highlight=False
-            )
+            say(f"note: this machine keeps {tz}; the schedule is in {schedule.timezone}", err=True)
         return
     done = install_cron(block)
-    console().print(done.message, highlight=False, markup=False)
+    say(done.message)
 
 
 def _pick_table(pick: Any) -> Table:
@@ -295,6 +310,7 @@ def zone_for(pick: Any) -> Any:
     return ZoneInfo(pick.timezone)
 
 
+@exits(ExitCode.INVALID_INPUT)
 @schedule_group.command("pick")
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), default=None)
 @click.option("--month", default=None, help="YYYY-MM (default: this month).")
@@ -303,7 +319,7 @@ def zone_for(pick: Any) -> Any:
 )
 @click.option("--last", "last", default=None, help="Last month's scenario (default: from the history).")
 @click.option("--no-record", is_flag=True, help="Show the pick without appending it to the history.")
-@click.option("--json", "as_json", is_flag=True)
+@output_option
 @click.pass_context
 @handle_errors
 def schedule_pick(
@@ -313,7 +329,7 @@ def schedule_pick(
     seed: int | None,
     last: str | None,
     no_record: bool,
-    as_json: bool,
+    output: str,
 ) -> None:
     """Pick this month's unannounced scenario (seeded: the same seed picks the same) and record it."""
     from drills.runner.monthly import log_pick, new_seed, zone
@@ -341,17 +357,18 @@ def schedule_pick(
         if not no_record:
             history.record_pick(pick)
             log_pick(pick, event="picked")
-    if as_json:
-        click.echo(json.dumps(pick.as_dict(), indent=2, sort_keys=True))
+    if output != "table":
+        emit(pick.as_dict(), output)
     else:
-        console().print(_pick_table(pick))
+        show(_pick_table(pick))
 
 
+@exits(ExitCode.SLA_BREACHED, ExitCode.INVALID_INPUT, ExitCode.REFUSED, ExitCode.ABORTED)
 @schedule_group.command("run")
 @click.option("--config", type=click.Path(path_type=Path, dir_okay=False), default=None)
 @click.option("--force", is_flag=True, help="Run now even if this month's test is not due.")
 @click.option("--seed", type=int, default=None, help="Use this seed instead of a fresh one.")
-@click.option("--cluster", "cluster_name", default="drills", show_default=True)
+@cluster_option
 @click.option(
     "--backend", default="embedded", show_default=True, type=click.Choice(["embedded", "kind", "context"])
 )
@@ -388,38 +405,36 @@ def schedule_run(
 
     with History() as history:
         tick = monthly_tick(schedule, _scenarios(), history=history, run=run, seed=seed, force=force)
-    out = console()
     if not tick.ran:
-        out.print(f"monthly chaos test: nothing to do ({tick.why})", highlight=False, markup=False)
+        say(f"monthly chaos test: nothing to do ({tick.why})")
         return
     assert tick.pick is not None
-    out.print(
+    say(
         f"monthly chaos test {tick.pick.month}: ran {tick.pick.scenario_id} (seed {tick.pick.seed}) as drill "
-        f"{tick.drill_id}: {'passed' if tick.passed else 'did not pass'}",
-        highlight=False,
-        markup=False,
+        f"{tick.drill_id}: {'passed' if tick.passed else 'did not pass'}"
     )
     sys.exit(ExitCode.OK if tick.passed else ExitCode.SLA_BREACHED)
 
 
+@exits()
 @schedule_group.command("history")
-@click.option("--json", "as_json", is_flag=True)
+@output_option
 @handle_errors
-def schedule_history(as_json: bool) -> None:
+def schedule_history(output: str) -> None:
     """Every monthly pick recorded, with its seed (to replay it) and what became of it."""
     with History() as history:
         picks = history.picks()
-    if as_json:
-        click.echo(json.dumps(picks, indent=2, sort_keys=True))
+    if output != "table":
+        emit(picks, output)
         return
-    t = Table(title="monthly chaos test picks", title_justify="left")
-    for col in ("month", "scenario", "seed", "status", "drill", "picked at"):
-        t.add_column(col)
-    for p in picks:
-        t.add_row(
-            p["month"], p["scenario"], str(p["seed"]), p["status"], p["drill_id"] or "-", p["picked_at"]
-        )
-    console().print(t)
+    print_table(
+        ("month", "scenario", "seed", "status", "drill", "picked at"),
+        [
+            (p["month"], p["scenario"], str(p["seed"]), p["status"], p["drill_id"] or "-", p["picked_at"])
+            for p in picks
+        ],
+        title="monthly chaos test picks",
+    )
 
 
 # ---- training ladder -------------------------------------------------------------------------------------
@@ -440,9 +455,10 @@ _MARK = {
 }
 
 
-@cli.command("trainee")
+@exits()
+@click.command("trainee")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="History, level and next step as JSON.")
+@output_option
 @click.option(
     "--checks",
     "max_checks",
@@ -452,15 +468,15 @@ _MARK = {
     help="How many checks to show over time.",
 )
 @handle_errors
-def trainee_command(name: str, as_json: bool, max_checks: int) -> None:
+def trainee_command(name: str, output: str, max_checks: int) -> None:
     """A trainee's history, scores per check over time, level on the ladder and the next step."""
     with History() as history:
         reconcile_history(history)
         th = history.trainee(name)
     step = next_step(th)
     last = th.responded[-1] if th.responded else None
-    if as_json:
-        click.echo(json.dumps(_trainee_json(th, step), indent=2, sort_keys=True))
+    if output != "table":
+        emit(_trainee_json(th, step), output)
         return
     out = console()
     ladder = Text()
@@ -472,33 +488,37 @@ def trainee_command(name: str, as_json: bool, max_checks: int) -> None:
         )
         if lvl != LEVELS[-1]:
             ladder.append(" → ", style="dim")
-    out.print(Text(f"{name}", style="bold"), ladder)
-    out.print(step.summary(), highlight=False, markup=False)
-    crit = Table(
+    out.print(Text(name, style="bold"), ladder)
+    say(step.summary())
+    print_table(
+        ("criterion", "have", "need", "result"),
+        [
+            (
+                c.text,
+                f"{c.have:g}",
+                f"{c.need:g}",
+                plain("met", "green") if c.met else plain("missing", "red"),
+            )
+            for c in (*step.met, *step.missing)
+        ],
         title=f"entry criteria for {step.next_level.label}" if step.next_level else "criteria met",
-        title_justify="left",
     )
-    for col in ("criterion", "have", "need", ""):
-        crit.add_column(col)
-    for c in (*step.met, *step.missing):
-        crit.add_row(
-            c.text, f"{c.have:g}", f"{c.need:g}", Text("met", "green") if c.met else Text("missing", "red")
-        )
-    out.print(crit)
-    drills = Table(title="drills", title_justify="left")
-    for col in ("started", "drill", "scenario", "roles", "status", "score", "grade"):
-        drills.add_column(col)
-    for d in th.drills:
-        drills.add_row(
-            f"{d.started:%Y-%m-%d %H:%M}",
-            d.drill_id,
-            d.scenario,
-            ", ".join(sorted(r.value for r in d.roles)),
-            d.status.value,
-            "-" if d.score is None else f"{d.score:.0f}",
-            d.grade or "-",
-        )
-    out.print(drills)
+    print_table(
+        ("started", "drill", "scenario", "roles", "status", "score", "grade"),
+        [
+            (
+                f"{d.started:%Y-%m-%d %H:%M}",
+                d.drill_id,
+                d.scenario,
+                ", ".join(sorted(r.value for r in d.roles)),
+                d.status.value,
+                "-" if d.score is None else f"{d.score:.0f}",
+                d.grade or "-",
+            )
+            for d in th.drills
+        ],
+        title="drills",
+    )
     series = scores_by_check(th)
     if series:
         ids = [d.drill_id for d in th.responded][-8:]
@@ -510,10 +530,10 @@ def trainee_command(name: str, as_json: bool, max_checks: int) -> None:
         for cid in failing_first[:max_checks]:
             by_drill = dict(series[cid])
             row = [Text(*_MARK[by_drill[i]]) if i in by_drill else Text("") for i in ids]
-            grid.add_row(cid, *row)
+            grid.add_row(plain(cid), *row)
         out.print(grid)
     if last is not None and last.improve_next:
-        out.print(f"Last drill: the check to improve next is {last.improve_next}.", highlight=False)
+        say(f"Last drill: the check to improve next is {last.improve_next}.")
 
 
 def _trainee_json(th: Any, step: Any) -> dict[str, Any]:
@@ -547,8 +567,9 @@ def _trainee_json(th: Any, step: Any) -> dict[str, Any]:
 # ---- game master -----------------------------------------------------------------------------------------
 
 
-@cli.command("briefing")
-@click.argument("scenario")
+@exits(ExitCode.INVALID_INPUT)
+@click.command("briefing")
+@click.argument("scenario", shell_complete=complete_scenarios)
 @click.option(
     "--out", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write the Markdown here."
 )
@@ -576,11 +597,11 @@ def briefing_command(scenario: str, out: Path | None, html: Path | None, policy:
         if c.is_terminal:
             c.print(Markdown(md))
         else:
-            click.echo(md, nl=False)
+            echo(md, nl=False)
     else:
         for p in (out, html):
             if p is not None:
-                c.print(f"wrote {p}", highlight=False)
+                say(f"wrote {p}")
 
 
 def observe_command(
@@ -591,8 +612,15 @@ def observe_command(
     observe(drill_id, console=console(), refresh=refresh, once=once, observer=observer)
 
 
-@cli.command("observe")
-@click.option("--drill", "drill_id", default=None, help="A drill id (default: the active drill).")
+@exits()
+@click.command("observe")
+@click.option(
+    "--drill",
+    "drill_id",
+    default=None,
+    shell_complete=complete_drills,
+    help="A drill id (default: the active drill).",
+)
 @click.option("--refresh", type=float, default=0.5, show_default=True, help="Seconds between redraws.")
 @click.option("--once", is_flag=True, help="Draw one frame and exit.")
 @click.option(

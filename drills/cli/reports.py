@@ -15,7 +15,19 @@ import click
 from drills.adapters.files.scenarios import load_policy
 from drills.adapters.store.journal import JournalRead, read_journal
 from drills.adapters.store.paths import drills_dir, reports_dir
-from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
+from drills.cli._app import (
+    ExitCode,
+    clean_model,
+    echo,
+    emit,
+    exits,
+    handle_errors,
+    model_data,
+    output_option,
+    say,
+    show,
+    warn,
+)
 from drills.engine.scoring import score
 from drills.errors import Problem, ScenarioError
 from drills.model.policy import Policy
@@ -44,9 +56,8 @@ def _policy(path: Path | None) -> Policy | None:
 
 
 def _warn(problems: list[Problem]) -> None:
-    err = err_console()
     for p in problems:
-        err.print(f"[yellow]warning:[/] {p}", markup=True, highlight=False, soft_wrap=True)
+        warn(p)
 
 
 def _journal(path: Path) -> JournalRead:
@@ -59,24 +70,26 @@ def _journal(path: Path) -> JournalRead:
     return journal
 
 
-@cli.command("score")
+@exits(ExitCode.SLA_BREACHED, ExitCode.INVALID_INPUT)
+@click.command("score")
 @click.argument("journal", type=click.Path(path_type=Path))
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the scorecard as JSON (schema: `drill schema scorecard`)."
-)
+@output_option
 @click.option(
     "--all", "show_all", is_flag=True, help="Also list the checks that do not apply to this severity."
 )
 @_policy_option
 @handle_errors
-def score_command(journal: Path, as_json: bool, show_all: bool, policy_file: Path | None) -> None:
-    """Score a drill journal against the SLAs; exit 1 if the drill did not pass."""
+def score_command(journal: Path, output: str, show_all: bool, policy_file: Path | None) -> None:
+    """Score a drill journal against the SLAs; exit 1 if the drill did not pass.
+
+    -o json prints the scorecard (`drill schema scorecard`), each duration as `x_seconds` and ISO 8601 `x`.
+    """
     read = _journal(journal)
     scorecard = score(read.events, _policy(policy_file))
-    if as_json:
-        click.echo(scorecard.model_dump_json(indent=2))
+    if output != "table":
+        emit(model_data(scorecard), output)
     else:
-        console().print(scorecard_renderable(scorecard, show_na=show_all))
+        show(scorecard_renderable(clean_model(scorecard), show_na=show_all))
     sys.exit(ExitCode.OK if scorecard.passed else ExitCode.SLA_BREACHED)
 
 
@@ -89,11 +102,12 @@ class _ReportGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-@cli.group("report", cls=_ReportGroup)
+@click.group("report", cls=_ReportGroup)
 def report_group() -> None:
     """Write a drill's reports (`drill report JOURNAL`) or the monthly report (`drill report monthly`)."""
 
 
+@exits(ExitCode.INVALID_INPUT)
 @report_group.command("journal")
 @click.argument("journal", type=click.Path(path_type=Path))
 @click.option(
@@ -102,28 +116,41 @@ def report_group() -> None:
     help="Directory for the reports [default: $DRILLS_REPORTS/<drill-id>, i.e. ./reports/<drill-id>].",
 )
 @_policy_option
+@output_option
 @handle_errors
-def report_journal(journal: Path, out: Path | None, policy_file: Path | None) -> None:
+def report_journal(journal: Path, out: Path | None, policy_file: Path | None, output: str) -> None:
     """Write postmortem.md, scorecard.json, report.html, junit.xml and the exports for a drill journal."""
     read = _journal(journal)
     scorecard = score(read.events, _policy(policy_file))
     out_dir = out or reports_dir() / scorecard.drill_id
     paths = write_reports_for(scorecard, read.events, out_dir)
-    con = console()
-    verdict = "[green]passed[/]" if scorecard.passed else "[red]did not pass[/]"
-    con.print(f"{scorecard.drill_id}: {scorecard.score:.1f}/100, grade {scorecard.grade}, {verdict}")
+    files = {
+        "postmortem": paths.postmortem,
+        "scorecard": paths.scorecard_json,
+        "html": paths.html,
+        "junit": paths.junit,
+        "jira csv": paths.jira_csv,
+        "confluence": paths.confluence,
+        "chaos": paths.chaostoolkit_journal,
+    }
+    if output != "table":
+        emit(
+            {
+                "drill_id": scorecard.drill_id,
+                "score": scorecard.score,
+                "grade": scorecard.grade,
+                "passed": scorecard.passed,
+                "files": {k: str(v) for k, v in files.items() if v is not None},
+            },
+            output,
+        )
+        return
+    verdict = ("passed", "green") if scorecard.passed else ("did not pass", "red")
+    say(f"{scorecard.drill_id}: {scorecard.score:.1f}/100, grade {scorecard.grade}, ", verdict)
     # Plain lines, never cut to the terminal's width: scripts and people copy these paths.
-    for label, path in (
-        ("postmortem", paths.postmortem),
-        ("scorecard", paths.scorecard_json),
-        ("html", paths.html),
-        ("junit", paths.junit),
-        ("jira csv", paths.jira_csv),
-        ("confluence", paths.confluence),
-        ("chaos", paths.chaostoolkit_journal),
-    ):
+    for label, path in files.items():
         if path is not None:
-            click.echo(f"  {label:<11}{path}")
+            echo(f"  {label:<11}{path}")
 
 
 def _catalog(reports: Path | None, journals: Path | None, policy_file: Path | None) -> Catalog:
@@ -144,11 +171,12 @@ _journals_option = click.option(
 )
 
 
+@exits(ExitCode.INVALID_INPUT)
 @report_group.command("monthly")
 @click.option("--month", help="Calendar month, YYYY-MM (UTC) [default: this month].")
 @_reports_option
 @_journals_option
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@output_option
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -160,7 +188,7 @@ def report_monthly(
     month: str | None,
     reports: Path | None,
     journals: Path | None,
-    as_json: bool,
+    output: str,
     out: Path | None,
     policy_file: Path | None,
 ) -> None:
@@ -174,13 +202,14 @@ def report_monthly(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(markdown, encoding="utf-8")
         out.with_suffix(".html").write_text(render_monthly_html(report), encoding="utf-8")
-    if as_json:
-        click.echo(report.model_dump_json(indent=2))
+    if output != "table":
+        emit(model_data(report), output)
     else:
-        click.echo(markdown, nl=False)
+        echo(markdown, nl=False)
 
 
-@cli.command("handoff")
+@exits(ExitCode.INVALID_INPUT)
+@click.command("handoff")
 @click.option(
     "--since",
     type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]),
@@ -188,17 +217,15 @@ def report_monthly(
 )
 @_reports_option
 @_journals_option
-@click.option("--json", "as_json", is_flag=True, help="Print the handoff as JSON.")
+@output_option
 @handle_errors
-def handoff_command(
-    since: datetime | None, reports: Path | None, journals: Path | None, as_json: bool
-) -> None:
+def handoff_command(since: datetime | None, reports: Path | None, journals: Path | None, output: str) -> None:
     """The seed's on-call handoff, from the drills and incidents on record."""
     now = SYSTEM_CLOCK.now()
     start = utc(since) if since is not None else now - timedelta(days=7)
     catalog = _catalog(reports, journals, None)
     handoff = build_handoff(catalog.summaries, since=start, until=now, today=now.astimezone(UTC).date())
-    if as_json:
-        click.echo(handoff.model_dump_json(indent=2))
+    if output != "table":
+        emit(model_data(handoff), output)
     else:
-        click.echo(render_handoff_markdown(handoff), nl=False)
+        echo(render_handoff_markdown(handoff), nl=False)

@@ -12,18 +12,28 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.panel import Panel
 
-from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
+from drills.cli._app import (
+    ExitCode,
+    clean_model,
+    console,
+    echo,
+    emit,
+    exits,
+    handle_errors,
+    model_data,
+    output_option,
+    plain,
+    say,
+    show,
+)
+from drills.cli.completion import complete_drills
 from drills.engine import comms
-from drills.engine.scoring import scenario_overrides
 from drills.errors import UsageError
 from drills.model.durations import format_duration
 from drills.model.events import Role, Source
 from drills.model.severity import Severity
-from drills.reporting.dashboard import render_dashboard
 from drills.runner.respond import ResponderSession, env_line, find_drill
-from drills.runner.run import resolve_policy
 from drills.timing import SYSTEM_CLOCK
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,7 +44,11 @@ def _who(fn: F) -> F:
         "--as", "actor", metavar="NAME", help="Who is acting (default: $DRILLS_RESPONDER or $USER)."
     )(fn)
     return click.option(
-        "--drill", "drill_id", metavar="ID", help="The drill to act on (default: the running one)."
+        "--drill",
+        "drill_id",
+        metavar="ID",
+        shell_complete=complete_drills,
+        help="The drill to act on (default: the running one).",
     )(fn)
 
 
@@ -43,10 +57,11 @@ def _session(drill_id: str | None, actor: str | None) -> ResponderSession:
 
 
 def _said(session: ResponderSession, what: str) -> None:
-    console().print(f"[green]recorded[/] {what}  [dim](drill {session.ref.drill_id}, as {session.actor})[/]")
+    say(("recorded ", "green"), what, (f"  (drill {session.ref.drill_id}, as {session.actor})", "dim"))
 
 
-@cli.command("ack")
+@exits()
+@click.command("ack")
 @_who
 @handle_errors
 def ack_cmd(drill_id: str | None, actor: str | None) -> None:
@@ -56,7 +71,8 @@ def ack_cmd(drill_id: str | None, actor: str | None) -> None:
     _said(s, "acknowledgement")
 
 
-@cli.command("declare")
+@exits()
+@click.command("declare")
 @click.argument("severity", type=click.Choice([s.value for s in Severity], case_sensitive=False))
 @_who
 @handle_errors
@@ -67,7 +83,8 @@ def declare_cmd(severity: str, drill_id: str | None, actor: str | None) -> None:
     _said(s, f"severity {severity.upper()}")
 
 
-@cli.command("role")
+@exits()
+@click.command("role")
 @click.argument("role", type=click.Choice([r.value for r in Role], case_sensitive=False))
 @click.argument("person")
 @_who
@@ -79,7 +96,8 @@ def role_cmd(role: str, person: str, drill_id: str | None, actor: str | None) ->
     _said(s, f"{person.lstrip('@')} as {role.upper()}")
 
 
-@cli.command("comms")
+@exits()
+@click.command("comms")
 @click.argument("template", metavar="TEMPLATE")
 @click.option(
     "--file",
@@ -98,10 +116,12 @@ def comms_cmd(template: str, file: Path | None, drill_id: str | None, actor: str
     s = _session(drill_id, actor)
     t = comms.get_template(template)
     if file is None:
-        click.echo(s.prefilled(t.id), nl=False)
-        err_console().print(
-            f"[dim]edit it, then: drill comms {t.id} --file MESSAGE.txt "
-            "(fields left as \\[placeholders] count as missing)[/]"
+        echo(s.prefilled(t.id), nl=False)
+        say(
+            f"edit it, then: drill comms {t.id} --file MESSAGE.txt "
+            "(fields left as [placeholders] count as missing)",
+            err=True,
+            style="dim",
         )
         return
     try:
@@ -110,15 +130,15 @@ def comms_cmd(template: str, file: Path | None, drill_id: str | None, actor: str
         raise UsageError(f"cannot read {file}: {e}") from None
     result = s.post_comms(t.id, text)
     if result.problems:
-        err = err_console()
-        err.print(f"[yellow]posted {t.title}, with {len(result.problems)} field(s) to fix:[/]")
+        say((f"posted {t.title}, with {len(result.problems)} field(s) to fix:", "yellow"), err=True)
         for p in result.problems:
-            err.print(f"  - {p}", markup=False)
+            say(f"  - {p}", err=True)
     else:
         _said(s, f"{t.title} (complete)")
 
 
-@cli.command("escalate")
+@exits()
+@click.command("escalate")
 @click.argument("whom")
 @_who
 @handle_errors
@@ -129,7 +149,8 @@ def escalate_cmd(whom: str, drill_id: str | None, actor: str | None) -> None:
     _said(s, f"escalation to {whom}")
 
 
-@cli.command("ticket")
+@exits()
+@click.command("ticket")
 @click.argument("ref", required=False, default="")
 @_who
 @handle_errors
@@ -140,24 +161,29 @@ def ticket_cmd(ref: str, drill_id: str | None, actor: str | None) -> None:
     _said(s, f"ticket {ref}".strip())
 
 
-@cli.command("hint")
+@exits()
+@click.command("hint")
 @_who
 @handle_errors
 def hint_cmd(drill_id: str | None, actor: str | None) -> None:
     """Show the next available hint (its cost comes off the score)."""
     s = _session(drill_id, actor)
     offer, event = s.hint()
-    out = console()
     if event is None or offer.hint is None or offer.index is None:
         if offer.available_in is not None:
-            out.print(f"no hint yet: the next one is available in {format_duration(offer.available_in)}")
+            say(f"no hint yet: the next one is available in {format_duration(offer.available_in)}")
         else:
-            out.print("no hints left in this drill")
+            say("no hints left in this drill")
         return
-    out.print(Panel(offer.hint.text, title=f"hint {offer.index + 1} (cost {offer.hint.cost})", expand=False))
+    from rich.panel import Panel
+
+    show(
+        Panel(plain(offer.hint.text), title=f"hint {offer.index + 1} (cost {offer.hint.cost})", expand=False)
+    )
 
 
-@cli.command("mitigated")
+@exits()
+@click.command("mitigated")
 @click.argument("summary", required=False, default="")
 @_who
 @handle_errors
@@ -168,7 +194,8 @@ def mitigated_cmd(summary: str, drill_id: str | None, actor: str | None) -> None
     _said(s, "mitigation claim")
 
 
-@cli.command("resolve")
+@exits()
+@click.command("resolve")
 @click.option("--root-cause", "root_cause", required=True, help="The root cause, in a sentence.")
 @_who
 @handle_errors
@@ -178,10 +205,11 @@ def resolve_cmd(root_cause: str, drill_id: str | None, actor: str | None) -> Non
     event = s.resolve(root_cause)
     _said(s, "resolution")
     if getattr(event, "healthy_at_resolve", None) is False:
-        err_console().print("[yellow]note: the service was not healthy when this was resolved[/]")
+        say("note: the service was not healthy when this was resolved", err=True, style="yellow")
 
 
-@cli.command("note")
+@exits()
+@click.command("note")
 @click.argument("text", nargs=-1, required=True)
 @_who
 @handle_errors
@@ -192,7 +220,8 @@ def note_cmd(text: tuple[str, ...], drill_id: str | None, actor: str | None) -> 
     _said(s, "note")
 
 
-@cli.command("detect")
+@exits()
+@click.command("detect")
 @click.argument("how", nargs=-1)
 @_who
 @handle_errors
@@ -203,7 +232,8 @@ def detect_cmd(how: tuple[str, ...], drill_id: str | None, actor: str | None) ->
     _said(s, "human detection")
 
 
-@cli.command("pause")
+@exits()
+@click.command("pause")
 @click.argument("reason", nargs=-1)
 @_who
 @handle_errors
@@ -214,7 +244,8 @@ def pause_cmd(reason: tuple[str, ...], drill_id: str | None, actor: str | None) 
     _said(s, "pause")
 
 
-@cli.command("resume")
+@exits()
+@click.command("resume")
 @_who
 @handle_errors
 def resume_cmd(drill_id: str | None, actor: str | None) -> None:
@@ -224,7 +255,8 @@ def resume_cmd(drill_id: str | None, actor: str | None) -> None:
     _said(s, "resume")
 
 
-@cli.command("abort")
+@exits()
+@click.command("abort")
 @click.argument("reason", nargs=-1)
 @_who
 @handle_errors
@@ -235,34 +267,73 @@ def abort_cmd(reason: tuple[str, ...], drill_id: str | None, actor: str | None) 
     _said(s, "abort request (the runner reverts and ends the drill)")
 
 
-@cli.command("status")
-@click.option("--drill", "drill_id", metavar="ID", help="The drill (default: the running one).")
+@exits()
+@click.command("status")
+@click.option(
+    "--drill",
+    "drill_id",
+    metavar="ID",
+    shell_complete=complete_drills,
+    help="The drill (default: the running one).",
+)
 @click.option(
     "--policy", type=click.Path(dir_okay=False, path_type=Path), help="Policy file for the SLA targets."
 )
+@output_option
 @handle_errors
-def status_cmd(drill_id: str | None, policy: Path | None) -> None:
-    """Show where the drill stands: phase, clocks, SLA budgets, health, actions, hints."""
+def status_cmd(drill_id: str | None, policy: Path | None, output: str) -> None:
+    """Show where the drill stands: phase, clocks, SLA budgets, health, actions, hints.
+
+    -o json|yaml prints the live scorecard so far (durations as `x_seconds` and ISO 8601 `x`).
+    """
+    from drills.engine.scoring import scenario_overrides
+    from drills.runner.run import resolve_policy
+
     s = ResponderSession.open(drill_id)
     events = s.events()
     state = s.state()
-    targets = resolve_policy(policy).targets(scenario_overrides(state.started))
+    policy_model = resolve_policy(policy)
+    if output != "table":
+        from drills.engine.scoring import score
+
+        emit(
+            {
+                "drill_id": s.ref.drill_id,
+                "ended": state.ended is not None,
+                "outcome": None if state.ended is None else state.ended.outcome.value,
+                "scorecard": model_data(score(events, policy_model)),
+            },
+            output,
+        )
+        return
+    from drills.reporting.dashboard import render_dashboard
+
+    targets = policy_model.targets(scenario_overrides(state.started))
     out = console()
-    out.print(
-        render_dashboard(events, SYSTEM_CLOCK.now(), targets, min(out.width, 120), title="drill status")
+    show(
+        render_dashboard(
+            clean_model(list(events)), SYSTEM_CLOCK.now(), targets, min(out.width, 120), title="drill status"
+        )
     )
     if state.ended is not None:
-        out.print(f"this drill ended: {state.ended.outcome.value}")
+        say(f"this drill ended: {state.ended.outcome.value}")
 
 
-@cli.command("env")
-@click.option("--drill", "drill_id", metavar="ID", help="The drill (default: the running one).")
+@exits()
+@click.command("env")
+@click.option(
+    "--drill",
+    "drill_id",
+    metavar="ID",
+    shell_complete=complete_drills,
+    help="The drill (default: the running one).",
+)
 @click.option("--bot", is_flag=True, help="The bot's identity instead of the responder's.")
 @handle_errors
 def env_cmd(drill_id: str | None, bot: bool) -> None:
     """Print the export line for your own cluster identity in this drill: eval "$(drill env)"."""
     ref = find_drill(drill_id)
-    click.echo(env_line(ref, "bot" if bot else "responder"))
+    echo(env_line(ref, "bot" if bot else "responder"))
 
 
 __all__ = ["ExitCode"]

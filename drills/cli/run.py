@@ -1,37 +1,58 @@
 """`drill run` (one drill end to end) and `drill demo` (the README's first command).
 
-The command parses, calls :func:`drills.runner.run.run_drill`, prints the scorecard and where the report is,
+The command parses, calls :class:`drills.runner.run.DrillRun`, prints the scorecard and where the report is,
 and turns the result into an exit code: 0 when the drill passed, 1 when the scorecard failed, 6 when it was
 aborted or ran out of time, 4 when something broke (reverts that failed stay pending for `drill recover`).
+DR plans run with `drill plan run`, and the game master's second screen is `drill observe`.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
-from drills.errors import DrillError
-from drills.model.durations import parse_duration
-from drills.model.events import Mode, Outcome
-from drills.reporting.terminal import scorecard_renderable
-from drills.runner.run import (
-    ClusterTarget,
-    DetectionOptions,
-    DrillOptions,
-    DrillResult,
-    DrillRun,
-    ReportingOptions,
-    ResponderOptions,
+from drills.cli._app import (
+    DEFAULT_CLUSTER,
+    ExitCode,
+    clean_model,
+    cluster_option,
+    console,
+    duration_option,
+    echo,
+    emit,
+    err_console,
+    exits,
+    handle_errors,
+    model_data,
+    output_option,
+    say,
+    show,
 )
+from drills.cli._scenario import namespace_option, retarget
+from drills.cli.completion import complete_scenarios
+from drills.errors import DrillError
+from drills.model.events import Mode, Outcome
+
+if TYPE_CHECKING:
+    from drills.runner.run import DrillResult
 
 DEMO_SCENARIO = "bad-deploy-rollback"
 DEMO_RESPONDER = "bot:good"
 #: The demo's bot acts 4x faster than its profile says (a demo should not take five minutes); the SLA
 #: targets are not scaled, so it passes as the good profile does at full speed.
 DEMO_TIME_SCALE = 0.25
+
+RUN_EXITS = (
+    ExitCode.SLA_BREACHED,
+    ExitCode.INVALID_INPUT,
+    ExitCode.REFUSED,
+    ExitCode.ABORTED,
+    ExitCode.INTERRUPTED,
+    ExitCode.TERMINATED,
+)
 
 
 def exit_code(result: DrillResult) -> int:
@@ -62,37 +83,58 @@ def debrief_text(result: DrillResult) -> str:
     return debrief(result.scorecard, history=history).text
 
 
-def print_result(result: DrillResult) -> None:
-    out = console()
-    out.print(scorecard_renderable(result.scorecard))
-    out.print(f"drill {result.drill_id}: {result.outcome.value} ({result.reason})", markup=False)
-    text = debrief_text(result)
-    if text:
-        out.print(f"debrief: {text}", markup=False, highlight=False)
-    out.print(f"report: {result.reports.html}", markup=False, highlight=False)
-    out.print(f"postmortem draft: {result.reports.postmortem}", markup=False, highlight=False)
+def result_data(result: DrillResult) -> dict[str, Any]:
+    return {
+        "drill_id": result.drill_id,
+        "scenario": result.scenario.id,
+        "outcome": result.outcome.value,
+        "reason": result.reason,
+        "passed": result.passed,
+        "revert_error": result.revert_error,
+        "journal": str(result.journal_path),
+        "reports": {
+            "postmortem": str(result.reports.postmortem),
+            "scorecard": str(result.reports.scorecard_json),
+            "html": str(result.reports.html),
+            "junit": str(result.reports.junit),
+        },
+        "scorecard": model_data(result.scorecard),
+    }
+
+
+def print_result(result: DrillResult, output: str = "table") -> None:
+    if output != "table":
+        emit(result_data(result), output)
+    else:
+        from drills.reporting.terminal import scorecard_renderable
+
+        show(scorecard_renderable(clean_model(result.scorecard)))
+        say(f"drill {result.drill_id}: {result.outcome.value} ({result.reason})")
+        text = debrief_text(result)
+        if text:
+            say(f"debrief: {text}")
+        echo(f"report: {result.reports.html}")
+        echo(f"postmortem draft: {result.reports.postmortem}")
     if result.revert_error:
-        err_console().print(
-            f"[bold red]the fault could not be fully reverted:[/] {result.revert_error}\n"
-            "  -> run `drill recover` once the cause is fixed"
-        )
+        say(("the fault could not be fully reverted: ", "bold red"), result.revert_error, err=True)
+        say("  -> run `drill recover` once the cause is fixed", err=True)
 
 
-def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> timedelta | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from None
-
-
-@cli.command("run")
-@click.argument("scenario", required=False)
+@exits(*RUN_EXITS)
+@click.command("run")
+@click.argument("scenario", required=False, shell_complete=complete_scenarios)
 @click.option(
     "--backend", type=click.Choice(["embedded", "kind", "context"]), default="embedded", show_default=True
 )
-@click.option("--cluster", "cluster_name", default="drills", show_default=True, help="Drill cluster name.")
+@cluster_option
+@click.option("--context", default=None, help="Kubeconfig context to drill on (implies --backend context).")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Kubeconfig holding --context (default $KUBECONFIG or ~/.kube/config; implies --backend context).",
+)
+@namespace_option
 @click.option(
     "--responder",
     default="human",
@@ -134,19 +176,16 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     show_default=True,
     help="Multiply the bot's offsets by this (0.1: ten times faster; for demos and CI).",
 )
-@click.option(
-    "--wrap-up", callback=_duration, help="Time after resolution to post final comms (default 60s)."
-)
-@click.option(
-    "--plan", "plan", type=click.Path(dir_okay=False, path_type=Path), help="Run a DR plan instead."
-)
-@click.option("--observe", is_flag=True, help="Follow a running drill read-only (the game master's screen).")
-@click.option("--drill", "drill_id", metavar="ID", help="With --observe: the drill to follow.")
+@duration_option("--wrap-up", help="Time after resolution to post final comms: 90s, 5m (default 60s).")
+@output_option
 @handle_errors
 def run_cmd(
     scenario: str | None,
     backend: str,
     cluster_name: str,
+    context: str | None,
+    kubeconfig: Path | None,
+    namespace: str | None,
     responder: str,
     trainee: str | None,
     mode: str,
@@ -159,20 +198,32 @@ def run_cmd(
     pagers: tuple[str, ...],
     bot_time_scale: float,
     wrap_up: timedelta | None,
-    plan: Path | None,
-    observe: bool,
-    drill_id: str | None,
+    output: str,
 ) -> None:
     """Run a drill: inject SCENARIO's fault, page the responder, watch, score and report.
 
-    SCENARIO is a scenario id (`drill list`), a file name in scenarios/, or a path.
+    SCENARIO is a scenario id (`drill list`), a file name in scenarios/, or a path. A DR plan runs with
+    `drill plan run PLAN`; the game master follows a drill with `drill observe`.
     """
-    if observe:
-        raise SystemExit(_observe(drill_id, 0.5))
-    if plan is not None:
-        raise SystemExit(_run_plan(plan, cluster=cluster_name, backend=backend, seed=seed, policy=policy))
+    from drills.runner.run import (
+        ClusterTarget,
+        DetectionOptions,
+        DrillOptions,
+        DrillRun,
+        ReportingOptions,
+        ResponderOptions,
+    )
+
     if scenario is None:
-        raise click.UsageError("give a SCENARIO (see `drill list`), or --plan PLAN")
+        raise click.UsageError("give a SCENARIO (see `drill list`)")
+    handle = None
+    if context is not None or kubeconfig is not None:
+        from drills.adapters.clusters import facade as clusters
+
+        backend = "context"
+        handle = clusters.up(cluster_name, backend, context=context, kubeconfig=kubeconfig, progress=False)
+    # with -o json|yaml, stdout holds only the result; the drill's own lines go to stderr
+    out = console() if output == "table" else err_console()
     run = DrillRun(
         scenario,
         DrillOptions(
@@ -181,50 +232,32 @@ def run_cmd(
             responder=ResponderOptions(responder, trainee=trainee, seed=seed, time_scale=bot_time_scale),
             detection=DetectionOptions(detector, pagers=list(pagers) or None),
             cluster=ClusterTarget(
-                backend, name=cluster_name, allow_system_namespaces=allow_system_namespaces
+                backend, name=cluster_name, handle=handle, allow_system_namespaces=allow_system_namespaces
             ),
             reporting=ReportingOptions(
-                dashboard=not no_dashboard and console().is_terminal, console=console()
+                dashboard=not no_dashboard and output == "table" and out.is_terminal, console=out
             ),
             wrap_up=wrap_up,
         ),
     )
+    # -n: the runner keeps the scenario's file (its directory resolves relative paths), with the namespace
+    # replaced and the scenario validated again
+    run.scenario = retarget(run.scenario, namespace)
     if dry_run:
         fault_plan = run.plan()
-        console().print(fault_plan.describe(), markup=False, highlight=False)
+        if output != "table":
+            emit({"scenario": run.scenario.id, "plan": fault_plan.describe(), "refused": bool(fault_plan.refusals)}, output)  # fmt: skip
+        else:
+            echo(fault_plan.describe())
         raise SystemExit(ExitCode.REFUSED if fault_plan.refusals else ExitCode.OK)
     result = run.execute()
-    print_result(result)
+    print_result(result, output)
     raise SystemExit(exit_code(result))
 
 
-def _programs() -> object:
-    try:
-        from drills.cli import programs
-    except ImportError:  # pragma: no cover - shipped with drills
-        raise click.UsageError("this drills has no programs support (DR plans, observe)") from None
-    return programs
-
-
-def _run_plan(plan: Path, *, cluster: str, backend: str, seed: int | None, policy: Path | None) -> int:
-    """``drill run --plan``: the programs' ``drill plan run``."""
-    runner = getattr(_programs(), "run_plan_command", None)
-    if runner is None:
-        raise click.UsageError(f"use `drill plan run {plan}`")
-    code = runner(plan, cluster_name=cluster, backend=backend, seed=seed, policy=policy)
-    return int(code or 0)
-
-
-def _observe(drill_id: str | None, refresh: float) -> int:
-    """``drill run --observe``: the game master's read-only second screen (``drill observe``)."""
-    observe = getattr(_programs(), "observe_command", None)
-    if observe is None:
-        raise click.UsageError("use `drill observe`")
-    return int(observe(drill_id, refresh) or 0)
-
-
-@cli.command("demo")
-@click.option("--cluster", "cluster_name", default="drills", show_default=True)
+@exits(*RUN_EXITS)
+@click.command("demo")
+@cluster_option
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--no-dashboard", is_flag=True, help="Print one line per event instead of the live dashboard.")
 @handle_errors
@@ -233,12 +266,14 @@ def demo_cmd(cluster_name: str, seed: int, no_dashboard: bool) -> None:
     scenario with the scripted responder (the good profile, 4x faster), print the scorecard and the report."""
     from drills.adapters.clusters import binaries
     from drills.adapters.clusters import facade as clusters
+    from drills.runner.run import ClusterTarget, DrillOptions, DrillRun, ReportingOptions, ResponderOptions
 
     out = console()
-    out.print(
-        "[bold]drills demo[/]: a bad release on the embedded cluster, answered by the scripted responder"
+    say(
+        ("drills demo", "bold"), ": a bad release on the embedded cluster, answered by the scripted responder"
     )
-    binaries.ensure(progress=out.is_terminal, console=out)
+    # on a terminal a spinner; in a log one line per binary and a heartbeat (a cold build takes minutes)
+    binaries.ensure(progress=True, console=out)
     handle = clusters.up(cluster_name, backend="embedded", progress=out.is_terminal)
     run = DrillRun(
         DEMO_SCENARIO,
@@ -253,4 +288,11 @@ def demo_cmd(cluster_name: str, seed: int, no_dashboard: bool) -> None:
     raise SystemExit(exit_code(result))
 
 
-__all__ = ["DEMO_RESPONDER", "DEMO_SCENARIO", "DEMO_TIME_SCALE", "exit_code", "print_result"]
+__all__ = [
+    "DEFAULT_CLUSTER",
+    "DEMO_RESPONDER",
+    "DEMO_SCENARIO",
+    "DEMO_TIME_SCALE",
+    "exit_code",
+    "print_result",
+]

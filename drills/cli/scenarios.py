@@ -10,12 +10,12 @@ from typing import Any
 
 import click
 from pydantic import BaseModel
-from rich.table import Table
 
 from drills.adapters.files.scenarios import load_model, load_scenarios, scenario_files
 from drills.adapters.store.paths import scenarios_dir
-from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
-from drills.errors import Problem, ScenarioError, UsageError
+from drills.cli._app import ExitCode, echo, emit, exits, handle_errors, output_option, print_table, say
+from drills.cli._scenario import namespace_option, retarget
+from drills.errors import Problem, SafetyError, ScenarioError, UsageError
 from drills.model.events import journal_json_schema
 from drills.model.policy import Policy
 from drills.model.scenario import Scenario
@@ -42,7 +42,8 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
 }
 
 
-@cli.command()
+@exits(ExitCode.INVALID_INPUT, ExitCode.REFUSED)
+@click.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--kind",
@@ -51,35 +52,63 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     show_default=True,
     help="What the files are.",
 )
+@namespace_option
+@output_option
 @handle_errors
-def validate(paths: tuple[Path, ...], kind: str) -> None:
+def validate(paths: tuple[Path, ...], kind: str, namespace: str | None, output: str) -> None:
     """Check scenario (or policy) files; print every problem as file:line: field: message.
 
     PATHS are files or directories (their *.yaml and *.yml files); default: the scenarios directory.
+    With -n, each scenario is also checked retargeted to that namespace (exit 5 when a rail refuses it).
     """
     targets = list(paths) or [scenarios_dir()]
     problems: list[Problem]
+    refused: list[str] = []
+    valid_files: list[dict[str, Any]] = []
     if kind == "scenario":
         valid, problems = load_scenarios(targets)
-        count = len(valid)
+        for path, sc in valid:
+            try:
+                retarget(sc, namespace)
+            except SafetyError as e:
+                refused.append(f"{path}: {e.message}")
+                continue
+            valid_files.append({"path": str(path), "id": sc.id})
     else:
         files, problems = scenario_files(targets)
-        count = 0
         for f in files:
             try:
                 load_model(f, Policy)
-                count += 1
+                valid_files.append({"path": str(f)})
             except ScenarioError as e:
                 problems.extend(e.problems)
+    count = len(valid_files)
+    code = ExitCode.INVALID_INPUT if problems else ExitCode.REFUSED if refused else ExitCode.OK
+    if output != "table":
+        emit(
+            {
+                "kind": kind,
+                "valid": valid_files,
+                "problems": [
+                    {"file": p.file, "line": p.line, "field": p.field, "message": p.message} for p in problems
+                ],
+                "refused": refused,
+            },
+            output,
+        )
+        sys.exit(code)
     for p in problems:
-        click.echo(str(p))
+        echo(p)
+    for r in refused:
+        echo(f"refused: {r}")
     noun = kind if count == 1 else f"{kind}s"
     summary = f"{count} {noun} valid, {len(problems)} problem{'' if len(problems) == 1 else 's'}"
-    click.echo(summary)
-    sys.exit(ExitCode.INVALID_INPUT if problems else ExitCode.OK)
+    echo(summary + (f", {len(refused)} refused in namespace {namespace}" if refused else ""))
+    sys.exit(code)
 
 
-@cli.command()
+@exits()
+@click.command()
 @click.argument("what", type=click.Choice(sorted(SCHEMAS)))
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file, not stdout."
@@ -95,7 +124,7 @@ def schema(what: str, out: Path | None) -> None:
         out.write_text(text, encoding="utf-8")
     except OSError as e:
         raise UsageError(f"cannot write {out}: {e.strerror}", hint="check the directory exists") from e
-    err_console().print(f"wrote the {what} schema to {out}", markup=False)
+    say(f"wrote the {what} schema to {out}", err=True)
 
 
 def scenario_summary(path: Path, s: Scenario) -> dict[str, Any]:
@@ -113,8 +142,9 @@ def scenario_summary(path: Path, s: Scenario) -> dict[str, Any]:
     }
 
 
-@cli.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@exits()
+@click.command("list")
+@output_option
 @click.option(
     "--tag", "tags", multiple=True, help="Only scenarios with this tag (repeatable: all must match)."
 )
@@ -126,9 +156,7 @@ def scenario_summary(path: Path, s: Scenario) -> dict[str, Any]:
     help="Scenario directory (default: $DRILLS_SCENARIOS or ./scenarios of the checkout).",
 )
 @handle_errors
-def list_scenarios(
-    as_json: bool, tags: tuple[str, ...], category: str | None, directory: Path | None
-) -> None:
+def list_scenarios(output: str, tags: tuple[str, ...], category: str | None, directory: Path | None) -> None:
     """List the scenarios: id, title, category, difficulty, true severity, faults and mitigations."""
     found, problems = load_scenarios([directory or scenarios_dir()])
     chosen = [
@@ -137,30 +165,27 @@ def list_scenarios(
         if all(t in s.tags for t in tags) and (category is None or s.category == category)
     ]
     chosen.sort(key=lambda ps: (ps[1].category, ps[1].true_severity.rank, ps[1].id))
-    if as_json:
-        click.echo(json.dumps([scenario_summary(p, s) for p, s in chosen], indent=2))
+    if output != "table":
+        emit([scenario_summary(p, s) for p, s in chosen], output)
     else:
-        table = Table(title=f"{len(chosen)} scenarios", title_justify="left")
-        table.add_column("id", no_wrap=True)
-        table.add_column("title", ratio=1, overflow="fold")
-        table.add_column("category", no_wrap=True)
-        table.add_column("difficulty", no_wrap=True)
-        table.add_column("sev", no_wrap=True)
-        table.add_column("faults", overflow="fold")
-        table.add_column("mitigations", overflow="fold")
-        for _, s in chosen:
-            table.add_row(
-                s.id,
-                s.title,
-                s.category,
-                s.difficulty.value,
-                s.true_severity.value,
-                ", ".join(f.kind for f in s.faults),
-                ", ".join(m.value for m in s.expected_response.mitigations),
-            )
-        console().print(table)
+        print_table(
+            ("id", "title", "category", "difficulty", "sev", "faults", "mitigations"),
+            [
+                (
+                    s.id,
+                    s.title,
+                    s.category,
+                    s.difficulty.value,
+                    s.true_severity.value,
+                    ", ".join(f.kind for f in s.faults),
+                    ", ".join(m.value for m in s.expected_response.mitigations),
+                )
+                for _, s in chosen
+            ],
+            title=f"{len(chosen)} scenarios",
+        )
     if problems:
-        err_console().print(
+        say(
             f"{len(problems)} problem(s) in the scenario files were skipped; `drill validate` shows them",
-            markup=False,
+            err=True,
         )

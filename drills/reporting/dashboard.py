@@ -179,7 +179,7 @@ def _actions(actions: Sequence[ActionObserved], origin: datetime | None, limit: 
         who = _short_actor(a.actor) if person and a.actor else WHO[a.actor_kind]
         style = "bold" if person else "dim"
         what = a.kind.value.replace("_", " ") + (" !" if a.destructive else "")
-        table.add_row(_offset(a.at, origin), Text(who, style=style), what, a.object)
+        table.add_row(_offset(a.at, origin), Text(who, style=style), what, Text(a.object))
     return table
 
 
@@ -229,7 +229,7 @@ def _recent(events: Sequence[Event], origin: datetime | None, limit: int) -> Tab
     described = [(e, d) for e in events if (d := describe(e)) is not None]
     for e, (_, _, text, key) in described[-limit:]:
         who = _short_actor(e.actor) or e.source.value
-        table.add_row(_offset(e.at, origin), who, Text(text, style="bold" if key else ""))
+        table.add_row(_offset(e.at, origin), Text(who), Text(text, style="bold" if key else ""))
     return table
 
 

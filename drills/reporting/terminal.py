@@ -49,8 +49,9 @@ def scorecard_renderable(scorecard: Scorecard, *, show_na: bool = False) -> Rend
     )
     header = Panel(
         Group(verdict, facts, clocks),
-        title=f"{'drill' if sc.is_drill else 'incident'} {sc.drill_id}",
-        subtitle=sc.scenario_title,
+        # user text: Text, so a `[/]` in an id or title is shown, never read as markup
+        title=Text(f"{'drill' if sc.is_drill else 'incident'} {sc.drill_id}"),
+        subtitle=Text(sc.scenario_title) if sc.scenario_title else None,
         expand=False,
     )
     table = Table(show_edge=False, header_style="bold", pad_edge=False)
@@ -67,7 +68,7 @@ def scorecard_renderable(scorecard: Scorecard, *, show_na: bool = False) -> Rend
             hidden += 1
             continue
         table.add_row(
-            check.id,
+            Text(check.id),
             format_duration(check.target),
             format_duration(check.measured),
             Text(check.status.value, style=_STYLE[check.status]),

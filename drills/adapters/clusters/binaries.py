@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from drills.adapters.store.paths import cache_dir, fixtures_dir, state_dir
 from drills.errors import BuildError, EnvironmentProblem, UsageError
-from drills.timing import SYSTEM_CLOCK
+from drills.timing import SYSTEM_CLOCK, Clock
 
 K8S_VERSION = "v1.37.2"
 ETCD_VERSION = "v3.6.16"
@@ -41,6 +42,8 @@ KWOK_VERSION = "v0.8.0"
 METRICS_SERVER_VERSION = "v0.8.0"
 #: The Go release the wrapper modules declare (``go 1.26.0``); older toolchains refuse them.
 MIN_GO = (1, 26)
+#: Seconds between "still building" lines when the output is not a terminal.
+HEARTBEAT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -435,8 +438,14 @@ def build(
     progress: bool = True,
     console: Console | None = None,
     runner: Callable[[list[str], Path, Mapping[str, str]], int] | None = None,
+    heartbeat: float = HEARTBEAT_SECONDS,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> list[BuildResult]:
     """Build components (default: the missing ones; ``force`` rebuilds) one at a time, with progress.
+
+    Progress is a spinner on a terminal; elsewhere (a log, CI) one line per binary started and finished,
+    with the elapsed time, and a line every ``heartbeat`` seconds while one builds, so a log of a cold
+    build (minutes per binary) never looks hung.
 
     Each build's output goes to ``bin/<version>/logs/<component>.log``; a failure raises BuildError naming
     the module and the log. ``runner`` replaces the subprocess in tests of the bookkeeping.
@@ -467,23 +476,23 @@ def build(
     }
     run = runner or _run_logged
     results: list[BuildResult] = []
-    with _progress(progress, console) as tick:
+    with _progress(progress, console, heartbeat=heartbeat, clock=clock, total=len(wanted)) as tick:
         for c in wanted:
             log = build_log(c.name)
-            start = SYSTEM_CLOCK.monotonic()
+            start = clock.monotonic()
+            binary = out_dir / c.name
             with tick(f"building {c.name} ({c.module}@{c.version}), log {log}"):
                 rc = run([bash, str(script), str(out_dir), c.name], log, env)
-            seconds = SYSTEM_CLOCK.monotonic() - start
-            binary = out_dir / c.name
-            if rc != 0 or not binary.is_file():
-                raise BuildError(
-                    f"building {c.name} from {c.module}@{c.version} failed (exit {rc}); the log ends:\n"
-                    + _tail(log),
-                    module=f"{c.module}@{c.version}",
-                    log_path=str(log),
-                    hint=f"read {log}; a network error means the Go module proxy was unreachable (retry), "
-                    "a compile error usually means a Go toolchain mismatch",
-                )
+                if rc != 0 or not binary.is_file():
+                    raise BuildError(
+                        f"building {c.name} from {c.module}@{c.version} failed (exit {rc}); the log ends:\n"
+                        + _tail(log),
+                        module=f"{c.module}@{c.version}",
+                        log_path=str(log),
+                        hint=f"read {log}; a network error means the Go module proxy was unreachable (retry), "
+                        "a compile error usually means a Go toolchain mismatch",
+                    )
+            seconds = clock.monotonic() - start
             record(
                 c,
                 binary,
@@ -522,9 +531,22 @@ def _tail(path: Path, lines: int = 12) -> str:
     return "\n".join("  " + line for line in text[-lines:])
 
 
+def _elapsed(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 @contextmanager
-def _progress(enabled: bool, console: Console | None) -> Iterator[Callable[[str], Any]]:
-    """A ``tick(description)`` context manager per step: a rich spinner with elapsed time, or nothing."""
+def _progress(
+    enabled: bool,
+    console: Console | None,
+    *,
+    heartbeat: float = HEARTBEAT_SECONDS,
+    clock: Clock = SYSTEM_CLOCK,
+    total: int = 1,
+) -> Iterator[Callable[[str], Any]]:
+    """A ``tick(description)`` context manager per step: a rich spinner with elapsed time on a terminal,
+    progress lines (started, a heartbeat, finished) elsewhere, or nothing."""
     if not enabled:
 
         @contextmanager
@@ -532,6 +554,10 @@ def _progress(enabled: bool, console: Console | None) -> Iterator[Callable[[str]
             yield
 
         yield quiet
+        return
+    out = console or Console(stderr=True)
+    if not out.is_terminal:
+        yield _line_ticker(out, heartbeat=heartbeat, clock=clock, total=total)
         return
     with Progress(
         SpinnerColumn(),
@@ -551,6 +577,40 @@ def _progress(enabled: bool, console: Console | None) -> Iterator[Callable[[str]
                 bar.stop_task(task)
 
         yield tick
+
+
+def _line_ticker(out: Console, *, heartbeat: float, clock: Clock, total: int) -> Callable[[str], Any]:
+    step = 0
+
+    def line(text: str) -> None:
+        out.print(f"[{clock.now():%H:%M:%S}] {text}", markup=False, highlight=False, soft_wrap=True)
+
+    @contextmanager
+    def tick(description: str) -> Iterator[None]:
+        nonlocal step
+        step += 1
+        name = description.split(" (", 1)[0].removeprefix("building ")
+        start = clock.monotonic()
+        line(f"({step}/{total}) {description}: started")
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(heartbeat):
+                line(f"({step}/{total}) still building {name}: {_elapsed(clock.monotonic() - start)} so far")
+
+        thread = threading.Thread(target=beat, name=f"build-heartbeat-{name}", daemon=True)
+        thread.start()
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            done.set()
+            thread.join()
+            took = _elapsed(clock.monotonic() - start)
+            line(f"({step}/{total}) {name}: {'finished' if ok else 'failed'} after {took}")
+
+    return tick
 
 
 # ---- kwok's module (its default Stages and metrics manifests live there) ----------------------------------
