@@ -105,3 +105,23 @@ def test_a_drill_lists_what_the_responder_left_behind_and_the_next_starts_only_a
     assert left == []
     clean = run(world, "bad-deploy-rollback", "bot:good")
     assert not [e for e in read_journal(clean.journal_path).events if isinstance(e, WorldDrifted)]
+
+
+def test_drill_cluster_baseline_and_reset_from_the_command_line(world: ClusterHandle, kubectl: Any) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from drills.cli import cli
+
+    kubectl("delete", "deployment", "db-proxy", "-n", NS, "--wait=true")
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["cluster", "baseline", "--cluster", world.name, "-o", "json"])
+    assert shown.exit_code == 4, shown.output
+    data = json.loads(shown.output)
+    assert [(d["ref"], d["change"]) for d in data["differences"]] == [("Deployment/production/db-proxy", "missing")]
+    reset = runner.invoke(cli, ["cluster", "reset", "--cluster", world.name])
+    assert reset.exit_code == 0, reset.output
+    assert "restored: Deployment/production/db-proxy is missing" in reset.output
+    clean = runner.invoke(cli, ["cluster", "baseline", "--cluster", world.name])
+    assert clean.exit_code == 0 and "matches its baseline" in clean.output

@@ -144,7 +144,7 @@ COMMANDS: dict[str, LazyCommand] = _table(
     ("abort", "drills.cli.respond:abort_cmd", "Game master: end the drill now; the runner reverts the fault and writes the reports."),
     ("status", "drills.cli.respond:status_cmd", "Show where the drill stands: phase, clocks, SLA budgets, health, actions, hints."),
     ("env", "drills.cli.respond:env_cmd", 'Print the export line for your own cluster identity in this drill: eval "$(drill env)".'),
-    ("cluster", "drills.cli.cluster:cluster", "The drill cluster: `up`, `down`, `status`, `kubeconfig`, `logs`, `build`, `reset`."),
+    ("cluster", "drills.cli.cluster:cluster", "The drill cluster: `up`, `down`, `status`, `kubeconfig`, `logs`, `build`, `reset`, `baseline`."),
     ("faults", "drills.cli.faults:faults_command", "List the fault kinds drills can inject."),
     ("inject", "drills.cli.faults:inject_command", "Inject a scenario's faults (or print them with --dry-run), then revert them."),
     ("recover", "drills.cli.faults:recover_command", "Replay the fault reverts that a crashed or killed drill left pending."),

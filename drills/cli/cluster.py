@@ -27,6 +27,7 @@ from drills.cli._app import (
     plain,
     print_table,
     say,
+    warn,
 )
 
 _name_option = cluster_option(dest="name", help="Which drill cluster (several can run).")
@@ -34,7 +35,7 @@ _name_option = cluster_option(dest="name", help="Which drill cluster (several ca
 
 @click.group()
 def cluster() -> None:
-    """The drill cluster: `up`, `down`, `status`, `kubeconfig`, `logs`, `build`, `reset`."""
+    """The drill cluster: `up`, `down`, `status`, `kubeconfig`, `logs`, `build`, `reset`, `baseline`."""
 
 
 @exits()
@@ -219,13 +220,71 @@ def build(components: tuple[str, ...], force: bool, quiet: bool) -> None:
     sys.exit(ExitCode.OK if not res.missing else ExitCode.ENVIRONMENT)
 
 
-@exits()
+@exits(ExitCode.ENVIRONMENT)
 @cluster.command()
 @_name_option
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for Ready.")
 @handle_errors
 def reset(name: str, timeout: float) -> None:
-    """Put the runbook's world back to its baseline (after a drill left it changed) and wait until Ready."""
+    """Put the world back to its baseline (after a drill left it changed) and wait until it is Ready.
+
+    On drills' own clusters the runbook's fixtures are re-applied first; then every remaining difference from
+    the baseline is restored. Exit code 4 when something could not be restored (each is listed, with why).
+    """
+    from drills.adapters.kube import world
+
     handle = clusters.get(name)
-    clusters.reset_fixtures(handle, timeout=timeout)
-    say(f"fixtures of {name} reset and Ready")
+    kept = world.load(clusters.baseline_file(name))
+    before = clusters.check_world(handle, kept.namespaces) if kept is not None else []
+    done, left = clusters.reset_world(handle, timeout=timeout)
+    still = {d.ref for d in left}
+    for diff in before:
+        if diff.ref not in still:
+            say("restored: ", diff.describe())
+    for line in done.left:
+        warn(line)
+    for diff in left:
+        warn(f"still differs: {diff.describe()}")
+    if done.left or left:
+        sys.exit(ExitCode.ENVIRONMENT)
+    say(f"the world of {name} is back to its baseline")
+
+
+@exits(ExitCode.ENVIRONMENT)
+@cluster.command()
+@_name_option
+@click.option("--record", is_flag=True, help="Take the world as it is now as the new baseline.")
+@click.option(
+    "-n", "--namespace", "namespaces", multiple=True, help="Drill namespaces (default: those the baseline has)."
+)
+@output_option
+@handle_errors
+def baseline(name: str, record: bool, namespaces: tuple[str, ...], output: str) -> None:
+    """How the world differs from its baseline (exit code 4 when it does), or `--record` a new baseline.
+
+    Every drill is held to the baseline: its preflight refuses a world that differs, its end lists what it
+    left behind. `drill cluster up` records it; record again when the world changed on purpose.
+    """
+    from drills.adapters.kube import world
+
+    handle = clusters.get(name)
+    if record:
+        current = world.load(clusters.baseline_file(name))
+        scope = list(namespaces) or (current.namespaces if current else ["production"])
+        taken = clusters.record_world(handle, scope)
+        say(f"baseline of {name} recorded: {len(taken.state)} objects in {', '.join(taken.namespaces)} and the nodes")
+        return
+    scope = list(namespaces)
+    if not scope:
+        current = world.load(clusters.baseline_file(name))
+        scope = current.namespaces if current else ["production"]
+    diffs = clusters.check_world(handle, scope)
+    if output != "table":
+        emit({"cluster": name, "namespaces": scope, "differences": [d.as_dict() for d in diffs]}, output)
+    elif diffs:
+        print_table(["object", "change", "fields"], [[d.ref, d.change, ", ".join(d.fields)] for d in diffs],
+                    title=f"differences from the baseline of {name}")
+    else:
+        say(f"the world of {name} matches its baseline")
+    if diffs:
+        sys.exit(ExitCode.ENVIRONMENT)
