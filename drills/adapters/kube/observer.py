@@ -723,18 +723,23 @@ class Observer:
             self._step(got)
         return True
 
-    def replay_error(self, kind: str, message: str) -> bool:
+    def replay_error(self, kind: str, error: DrillError) -> bool:
         """A recorded broken watch; True when it was a 410 (a re-list follows)."""
-        return self._on_watch_error(kind, DrillError(message))
+        return self._on_watch_error(kind, error)
 
     def replay_audit(self, records: list[AuditRecord], polled: datetime) -> None:
         """The audit tail read ``records`` (the log up to ``polled``): index them, journal evidence reads."""
         for rec in self._audit_read(records, polled):
             self._step(rec)
 
-    def replay_tick(self) -> None:
+    def replay_tick(self, *, queue_empty: bool) -> None:
         """The processor's pacing at the clock's time: judge health when a change waits, or on the tick."""
-        self._pace(queue_empty=True)
+        self._pace(queue_empty=queue_empty)
+
+    def next_tick(self) -> float:
+        """When (on the clock's monotonic scale) the processor next judges health on its own."""
+        p = self._pacing
+        return p.last_judge + (self._health_interval if p.dirty_since is not None else self._tick)
 
     # ---- processing ----------------------------------------------------------------------------------
 
