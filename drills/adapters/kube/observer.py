@@ -421,7 +421,7 @@ class Observer:
         audit_log: Path | None = None,
         identities: Identities | None = None,
         *,
-        on_event: Callable[[Event], None] | None = None,
+        on_event: Callable[[Event], object] | None = None,
         kinds: Sequence[str] = WATCHED_KINDS,
         baseline_replicas: Mapping[str, int] | None = None,
         audit_wait: float = 0.5,

@@ -405,7 +405,7 @@ def recorded(
     *,
     audit_log: Path | None,
     identities: Identities | None = None,
-    on_event: Callable[[Event], None] | None = None,
+    on_event: Callable[[Event], object] | None = None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Iterator[Observer]:
     """A live observer whose lists, watch events, audit reads and journal events are written to ``out``
