@@ -367,21 +367,23 @@ def replay(
         elif at > clock.now():
             clock.advance(at - clock.now())
         kind = str(entry["kind"])
-        if "list" in entry:
-            obs.replay_list(kind, entry["list"]["items"], str(entry["list"]["rv"]))
-            listed.add(kind)
-        elif "error" in entry:
+        if "error" in entry:
             status = entry.get("status")
             error = DrillError(str(entry["error"]))
             if isinstance(status, int):
                 error.__cause__ = _Status(status)
             obs.replay_error(kind, error)
-        else:
-            if not primed:
-                obs.primed()
-                primed = True
+            continue
+        if "event" in entry and not primed:
+            obs.primed()
+            primed = True
+        if primed:
             read_audit(at + lag)  # the live observer waits until the tail has read past the change
             obs.replay_audit([], polled=at + AUDIT_LAG)
+        if "list" in entry:
+            obs.replay_list(kind, entry["list"]["items"], str(entry["list"]["rv"]))
+            listed.add(kind)
+        else:
             obs.replay_event(kind, entry["event"])
         if not primed and listed >= set(obs.kinds):
             obs.primed()
