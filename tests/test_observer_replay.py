@@ -263,3 +263,29 @@ def test_a_replay_can_stream_its_events(tmp_path: Path) -> None:
     sink: Callable[[Event], None] = seen.append
     events = recording.replay(rec, on_event=sink)
     assert seen == events and of(events, ActionObserved)
+
+
+# ---- paced: the observer's own threads (watch loops, reconnects, re-lists, the tail) fed a recording ------
+
+
+def test_a_paced_replay_of_an_apiserver_restart_reconnects_and_misses_no_scale() -> None:
+    rec = recording.load(_path("apiserver-restart"))
+    events, observer = recording.paced_replay(rec, speed=10)
+    stats = observer.stats["Deployment"]
+    assert stats.reconnects + stats.gone >= 1, vars(stats)
+    scales = of(events, ActionObserved, kind=ActionKind.SCALE)
+    assert len(scales) == 3 and all(s.attribution == "audit" for s in scales), scales
+    assert [s.at for s in scales] == [s.at for s in of(rec.journal, ActionObserved, kind=ActionKind.SCALE)]
+
+
+def test_a_paced_replay_without_an_audit_log_falls_back_to_managed_fields() -> None:
+    rec = recording.load(_path("managed-fields-scale"))
+    events, _ = recording.paced_replay(rec, speed=10)
+    (note,) = of(events, Note)
+    assert "managedFields" in note.text
+    (scale,) = of(events, ActionObserved, kind=ActionKind.SCALE)
+    assert (scale.attribution, scale.actor_kind, scale.actor) == (
+        "managed-fields",
+        ActorKind.RESPONDER,
+        "kubectl",
+    )

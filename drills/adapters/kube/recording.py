@@ -443,3 +443,145 @@ def recorded(
             kinds=observer.kinds,
             attribution=observer.attribution,
         )
+
+
+# ---- a paced replay: the live observer's threads fed by a recording ---------------------------------------
+
+
+class PacedClock:
+    """The recording's time, running ``speed`` times faster than the wall clock from the recording's start:
+    the clock a paced replay's observer reads (its waits stay real, so a paced replay is only faster)."""
+
+    def __init__(self, start: datetime, speed: float, base: Clock = SYSTEM_CLOCK) -> None:
+        self.start, self.speed, self.base = start, speed, base
+        self._origin = base.monotonic()
+
+    def elapsed(self) -> float:
+        return (self.base.monotonic() - self._origin) * self.speed
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.elapsed())
+
+    def monotonic(self) -> float:
+        return self._origin + self.elapsed()
+
+    def sleep(self, seconds: float) -> None:
+        self.base.sleep(seconds / self.speed)
+
+
+class _Stream:
+    """What a paced watch hands the observer to interrupt it (as a live response's ``shutdown``)."""
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+
+    def shutdown(self) -> None:
+        self.closed.set()
+
+
+class PacedWatchSource:
+    """A recording's lists and watch streams served to a started observer at the recording's pace: each
+    kind's entries in order, a watch event when its arrival time comes, a recorded broken watch raised as
+    the same DrillError. Exercises the observer's own watch, reconnect, re-list and tail loops."""
+
+    def __init__(self, recording: Recording, clock: PacedClock) -> None:
+        self.clock = clock
+        self._by_kind: dict[str, list[dict[str, Any]]] = {}
+        for entry in recording.entries:
+            if "kind" in entry:
+                self._by_kind.setdefault(str(entry["kind"]), []).append(entry)
+
+    def session(self) -> PacedWatchSource:
+        return self  # one thread per kind, and each kind's entries are its own
+
+    def _wait(self, entry: dict[str, Any], stream: _Stream | None = None) -> bool:
+        """Until the entry's time comes; False when the stream was closed first."""
+        while (left := float(entry["t"]) - self.clock.elapsed()) > 0:
+            if stream is not None and stream.closed.wait(left / self.clock.speed):
+                return False
+            if stream is None:
+                self.clock.sleep(left)
+        return True
+
+    def list(
+        self,
+        kind: str,
+        namespace: str | None,
+        *,
+        metadata_only: bool,
+        transform: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
+        entries = self._by_kind.get(kind, [])
+        while entries and "list" not in entries[0]:
+            entries.pop(0)  # what the live watch saw after its last event before this list is lost
+        if not entries:
+            raise DrillError(f"the recording holds no further list of {kind}")
+        entry = entries.pop(0)
+        self._wait(entry)
+        items = [transform(copy.deepcopy(o)) for o in entry["list"]["items"]]
+        return items, str(entry["list"]["rv"])
+
+    def watch(
+        self,
+        kind: str,
+        *,
+        namespace: str | None,
+        resource_version: str,
+        timeout_seconds: int,
+        metadata_only: bool,
+        on_response: Callable[[Any], None],
+    ) -> Iterator[dict[str, Any]]:
+        stream = _Stream()
+        on_response(stream)
+        entries = self._by_kind.get(kind, [])
+        while entries and "list" not in entries[0]:
+            entry = entries.pop(0)
+            if not self._wait(entry, stream):
+                return
+            if "error" in entry:
+                error = DrillError(str(entry["error"]))
+                if isinstance(entry.get("status"), int):
+                    error.__cause__ = _Status(int(entry["status"]))
+                raise error
+            yield copy.deepcopy(entry["event"])
+        stream.closed.wait()  # nothing more recorded (or a re-list is next): quiet until stopped
+
+    def close(self) -> None:
+        pass
+
+
+class PacedAuditSource:
+    """The recording's audit reads, each returned by the first poll after its time."""
+
+    def __init__(self, recording: Recording, clock: PacedClock) -> None:
+        self.clock = clock
+        self._reads = [e for e in recording.entries if "audit" in e]
+
+    def poll(self) -> builtins.list[AuditRecord]:
+        out: builtins.list[AuditRecord] = []
+        while self._reads and float(self._reads[0]["t"]) <= self.clock.elapsed():
+            out += [r for r in (AuditRecord.parse(e) for e in self._reads.pop(0)["audit"]) if r is not None]
+        return out
+
+
+def paced_replay(recording: Recording, *, speed: float = 10.0) -> tuple[list[Event], Observer]:
+    """Replay ``recording`` through a started observer (its threads and loops), ``speed`` times faster than
+    it happened; the journal events and the stopped observer (for its watch stats)."""
+    clock = PacedClock(recording.started, speed)
+    events: list[Event] = []
+    obs = Observer(
+        None,
+        recording.scenario,
+        clock,
+        identities=recording.identities,
+        on_event=events.append,
+        kinds=recording.kinds,
+        source=PacedWatchSource(recording, clock),
+        audit_source=PacedAuditSource(recording, clock) if recording.attribution == "audit" else None,
+    )
+    obs.start()
+    try:
+        clock.sleep(max(0.0, recording.seconds - clock.elapsed()))
+    finally:
+        obs.stop()
+    return events, obs
