@@ -15,9 +15,7 @@ import json
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -35,6 +33,7 @@ from drills.adapters.store.journal import Journal
 from drills.engine.timeline import compute_clocks
 from drills.model.events import ActionKind, ActionObserved, ActorKind, HealthChanged, Note
 from drills.model.scenario import Scenario
+from drills.timing import SYSTEM_CLOCK as CLOCK
 
 pytestmark = pytest.mark.cluster
 
@@ -136,7 +135,7 @@ def test_responders_rollout_undo_is_their_rollback_and_their_log_read_is_evidenc
             "the responder's rollback",
         )
         wait_until(lambda: w.of(HealthChanged)[-1].healthy, 120, "healthy after the rollback")
-        time.sleep(6)  # the healthy period lasts the exit window
+        CLOCK.sleep(6)  # the healthy period lasts the exit window
         handle.revert()
     (rollback,) = w.of(ActionObserved, kind=ActionKind.ROLLBACK, actor_kind=ActorKind.RESPONDER)
     assert rollback.actor == "drills:responder:tester" and rollback.attribution == "audit"
@@ -197,7 +196,7 @@ def test_pods_replaced_by_the_replicaset_are_the_controllers_and_self_healing_is
             120,
             "a dip and the return of health",
         )
-        time.sleep(sc.steady_state.healthy_for.total_seconds() + 1)
+        CLOCK.sleep(sc.steady_state.healthy_for.total_seconds() + 1)
         handle.revert()
     (killed,) = w.of(ActionObserved, kind=ActionKind.POD_DELETED)
     assert killed.actor_kind == ActorKind.DRILLS and killed.actor == "drills:injector"
@@ -347,11 +346,11 @@ def restart_apiserver(handle: ClusterHandle) -> float:
     pid = int(pid_file.read_text().strip())
     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
     cwd = os.readlink(f"/proc/{pid}/cwd")
-    started = time.monotonic()
+    started = CLOCK.monotonic()
     os.kill(pid, signal.SIGKILL)
     while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/status").read_text().find("State:\tZ") < 0:
-        time.sleep(0.01)
-    time.sleep(1.0)  # really down for a moment: watches break, clients see connection refused
+        CLOCK.sleep(0.01)
+    CLOCK.sleep(1.0)  # really down for a moment: watches break, clients see connection refused
     log = handle.workdir / "logs" / "kube-apiserver.log"
     # started detached (not a child this test keeps), like kwokctl's own; `drill cluster down` stops it by PID
     launched = subprocess.run(
@@ -371,7 +370,7 @@ def restart_apiserver(handle: ClusterHandle) -> float:
     pid_file.write_text(launched.stdout.strip())
     kube = handle.kube(timeout=2)
     wait_until(lambda: _answers(kube), 60, "the API server back")
-    return time.monotonic() - started
+    return CLOCK.monotonic() - started
 
 
 def _answers(kube: Kube) -> bool:
@@ -387,7 +386,7 @@ def test_observer_survives_an_apiserver_restart_and_misses_no_transition(
 ) -> None:
     sc = scenario("bad-deploy-rollback")
     assert world.audit_log is not None
-    start = datetime.now().astimezone()
+    start = CLOCK.now()
     with observed(world, injector, sc, tmp_path, ids, "apiserver-restart") as w:
         resources.patch(kube, "Deployment", "app", "production", {"spec": {"replicas": 4}})
         wait_until(lambda: len(w.of(ActionObserved, kind=ActionKind.SCALE)) == 1, 30, "the first scale")
