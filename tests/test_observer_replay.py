@@ -54,7 +54,7 @@ CASES = (
 
 
 def action_key(e: ActionObserved) -> tuple[str, str, str, str, str]:
-    return (e.kind.value, e.actor, e.actor_kind.value, e.object, e.attribution or "")
+    return (e.kind.value, e.actor or "", e.actor_kind.value, e.object, e.attribution or "")
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -218,7 +218,7 @@ def write(path: Path, lines: list[dict[str, Any]]) -> Path:
 
 
 def header(**over: Any) -> dict[str, Any]:
-    head = json.loads(_read(_path("responder-deletes-pod")).splitlines()[0])
+    head: dict[str, Any] = json.loads(_read(_path("responder-deletes-pod")).splitlines()[0])
     head.update(over)
     return head
 
