@@ -394,18 +394,20 @@ def test_observer_survives_an_apiserver_restart_and_misses_no_transition(
         # right after the restart, before the watches have necessarily reconnected
         resources.patch(kube, "Deployment", "app", "production", {"spec": {"replicas": 5}})
         resources.patch(kube, "Deployment", "app", "production", {"spec": {"replicas": 3}})
-        wait_until(lambda: len(w.of(ActionObserved, kind=ActionKind.SCALE)) == 3, 90, "all three scales")
+        wait_until(
+            lambda: any(s.detail.endswith("-> 3") for s in w.of(ActionObserved, kind=ActionKind.SCALE)),
+            90,
+            "the last scale",
+        )
         stats = w.observer.stats["Deployment"]
         assert stats.reconnects + stats.gone >= 1, vars(stats)
         wait_until(lambda: w.of(HealthChanged)[-1].healthy, 120, "healthy")
     scales = w.of(ActionObserved, kind=ActionKind.SCALE)
     details = [s.detail for s in scales]
-    # Whether the watch resumed (each version seen) or had to re-list (the API server came back with a fresh
-    # watch cache and both writes landed before the re-list): three actions either way.
-    if "re-listing" in details[1]:
-        assert details[0] == "replicas 3 -> 4" and details[2] == "replicas 4 -> 3", details
-    else:
-        assert details == ["replicas 3 -> 4", "replicas 4 -> 5", "replicas 5 -> 3"]
+    # Whether the watch resumed (each version seen) or had to re-list (writes folded into one change, the
+    # earlier ones journaled as "re-listing"): each write is one action. A write the client retried through
+    # the restarting API server is two writes (the audit log has both): the comparison below counts them.
+    assert details[0] == "replicas 3 -> 4" and details[-1].endswith("-> 3") and len(details) >= 3, details
     # the journal against the audit log: every scale write there is one scale here, same time, same writer
     audit = [
         AuditRecord.parse(json.loads(line))

@@ -430,3 +430,23 @@ def test_an_audit_record_survives_its_round_trip_through_a_recording() -> None:
     rec = AuditRecord.parse(json.loads(line))
     assert rec is not None
     assert AuditRecord.parse(json.loads(json.dumps(rec.to_event()))) == rec
+
+
+def test_a_namespace_is_deleted_when_it_begins_terminating_not_when_it_is_finally_gone() -> None:
+    ns = {"metadata": {"name": "production"}, "status": {"phase": "Active"}}
+    terminating = {
+        "metadata": {"name": "production", "deletionTimestamp": "2026-03-03T12:00:00Z"},
+        "status": {"phase": "Terminating"},
+    }
+    (s,) = classify(change("Namespace", "MODIFIED", ns, terminating))
+    assert (s.kind, s.object, s.destructive) == (ActionKind.DELETED, "Namespace/production", True)
+    # the audit log files a namespace's deletion under the namespace itself
+    assert (s.resource, s.namespace, s.name, s.verbs) == (
+        "namespaces",
+        "production",
+        "production",
+        {"delete"},
+    )
+    assert classify(change("Namespace", "DELETED", terminating, None)) == []
+    (gone,) = classify(change("Deployment", "DELETED", dep(), None))
+    assert gone.kind == ActionKind.DELETED and gone.namespace == "production"

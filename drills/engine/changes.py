@@ -162,8 +162,8 @@ def classify(change: Change, replicasets: Sequence[Mapping[str, Any]] = ()) -> l
     res = plural(kind)
     obj_ref = _ref(kind, ns, name)
 
-    def seen(action: ActionKind, detail: str, **kw: Any) -> Seen:
-        return Seen(action, obj_ref, detail, res, ns, name, **kw)
+    def seen(action: ActionKind, detail: str, *, namespace: str | None = ns, **kw: Any) -> Seen:
+        return Seen(action, obj_ref, detail, res, namespace, name, **kw)
 
     if change.type == "ADDED":
         if kind == "HorizontalPodAutoscaler":
@@ -207,13 +207,17 @@ def classify(change: Change, replicasets: Sequence[Mapping[str, Any]] = ()) -> l
                 return []  # already reported when the deletion began
             return [_pod_deleted(obj_ref, ns, name)]
         if kind in DELETABLE:
-            return [
-                seen(ActionKind.DELETED, f"{kind} deleted", verbs=frozenset({"delete"}), destructive=True)
-            ]
+            if _meta(old).get("deletionTimestamp"):
+                return []  # reported when the deletion began (a finalizer held the object until now)
+            return [_deleted(seen, kind, name)]
         return []
 
     # MODIFIED
     assert old is not None and new is not None
+    if kind in DELETABLE and _meta(new).get("deletionTimestamp") and not _meta(old).get("deletionTimestamp"):
+        # A namespace (or an object deleted in the foreground) lives on, terminating, until its finalizers
+        # are done, seconds later: the deletion is the request that began it, so it is reported now.
+        return [_deleted(seen, kind, name)]
     if kind == "Pod":
         out: list[Seen] = []
         if _meta(new).get("deletionTimestamp") and not _meta(old).get("deletionTimestamp"):
@@ -294,6 +298,12 @@ def classify(change: Change, replicasets: Sequence[Mapping[str, Any]] = ()) -> l
             return [seen(ActionKind.PATCHED, f"disruption budget now {what}")]
         return []
     return []
+
+
+def _deleted(seen: Callable[..., Seen], kind: str, name: str) -> Seen:
+    # the audit log files a namespace's own deletion under the namespace itself
+    where = {"namespace": name} if kind == "Namespace" else {}
+    return seen(ActionKind.DELETED, f"{kind} deleted", verbs=frozenset({"delete"}), destructive=True, **where)
 
 
 def _created(obj: Mapping[str, Any] | None) -> datetime | None:

@@ -20,6 +20,7 @@ then entries ordered by ``t`` (seconds after ``started``)::
     {"t": 2.50, "kind": "Pod", "event": {"type": "MODIFIED", "object": {...}}}   a raw watch event
     {"t": 9.10, "kind": "Pod", "error": "...", "status": 410}                a broken watch
     {"t": 2.51, "audit": [{...audit event...}, ...]}                         what one read of the log found
+                                                                             (empty reads are kept too)
     {"t": 2.52, "journal": {...journal event...}}                            what the live observer wrote
 
 Objects are kept as the observer's cache keeps them (:func:`~drills.adapters.kube.observer.slim`), and
@@ -207,7 +208,7 @@ class RecordingSource:
 
 
 class RecordingAuditSource:
-    """An audit source that passes records through and records every read that found some."""
+    """An audit source that passes records through and records every read of the log."""
 
     def __init__(self, inner: AuditSource, writer: RecordingWriter) -> None:
         self.inner = inner
@@ -215,8 +216,8 @@ class RecordingAuditSource:
 
     def poll(self) -> list[AuditRecord]:
         records = self.inner.poll()
-        if records:
-            self.writer.add({"audit": [r.to_event() for r in records]})
+        # empty reads too: when the tail looked and found nothing decides what the observer knew
+        self.writer.add({"audit": [r.to_event() for r in records]})
         return records
 
 
@@ -311,9 +312,9 @@ def replay(
 ) -> list[Event]:
     """The journal events the observer writes when fed ``recording``: synchronous and deterministic.
 
-    Entries are processed in arrival order at their arrival time. Before a change is attributed, the audit
-    tail has read every record the live tail could have read by then (arrived no later than the change plus
-    the audit lag and one tail interval), as the live observer waits for it. Health is judged on the live
+    Entries are processed in arrival order at their arrival time. Before a change is attributed, the index
+    holds what the live tail had read once it had read past the change's arrival plus the audit lag (the
+    recorded reads up to and including the first one after that), as the live observer waits for it. Health is judged on the live
     pacing: after a relevant change once no other arrives within the health interval, and on every tick."""
     clock = FakeClock(recording.started)
     events: list[Event] = []
@@ -337,14 +338,14 @@ def replay(
     obs.begin()
     audit = [e for e in recording.entries if "audit" in e]
     stream = [e for e in recording.entries if "kind" in e]
-    lag = AUDIT_LAG + timedelta(seconds=TAIL_EVERY)
+    lag = timedelta(seconds=TAIL_EVERY)
 
     def advance(to: datetime) -> None:
         """Move the clock to ``to``, judging health on the ticks in between."""
         while True:
-            due = obs.next_tick()
-            step = timedelta(seconds=max(0.0, due - clock.monotonic()))
-            if clock.now() + step > to:
+            # a microsecond past the due time: the FakeClock's wall time has microseconds only
+            step = max(0.0, obs.next_tick() - clock.monotonic()) + 1e-6
+            if clock.now() + timedelta(seconds=step) > to:
                 break
             clock.advance(step)
             obs.replay_tick(queue_empty=True)
@@ -353,9 +354,21 @@ def replay(
 
     def read_audit(until: datetime) -> None:
         while audit and recording.at(audit[0]) <= until:
-            entry = audit.pop(0)
-            records = [r for r in (AuditRecord.parse(e) for e in entry["audit"]) if r is not None]
-            obs.replay_audit(records, polled=max(clock.now(), recording.at(entry)))
+            read_one()
+
+    def read_one() -> datetime:
+        entry = audit.pop(0)
+        records = [r for r in (AuditRecord.parse(e) for e in entry["audit"]) if r is not None]
+        polled = max(clock.now(), recording.at(entry))
+        obs.replay_audit(records, polled=polled)
+        return polled
+
+    def catch_up(at: datetime) -> None:
+        """As the live processor waits for it: every read of the log before the change's line is surely
+        written, and the first read after."""
+        read_audit(at + AUDIT_LAG - timedelta(microseconds=1))
+        polled = read_one() if audit else at + AUDIT_LAG
+        obs.replay_audit([], polled=max(polled, at + AUDIT_LAG))
 
     primed = False
     listed: set[str] = set()
@@ -378,8 +391,7 @@ def replay(
             obs.primed()
             primed = True
         if primed:
-            read_audit(at + lag)  # the live observer waits until the tail has read past the change
-            obs.replay_audit([], polled=at + AUDIT_LAG)
+            catch_up(at)
         if "list" in entry:
             obs.replay_list(kind, entry["list"]["items"], str(entry["list"]["rv"]))
             listed.add(kind)
