@@ -430,6 +430,9 @@ class Observer:
         watch_timeout: int = 240,
         source: WatchSource | None = None,
         audit_source: AuditSource | None = None,
+        backoff: tuple[float, float] = (0.1, 0.5),
+        audit_poll: float = 0.02,
+        on_step: Callable[[Change | AuditRecord], object] | None = None,
     ) -> None:
         if source is None and kube is None:
             raise DrillError("the observer needs a cluster (kube) or a recorded watch source")
@@ -454,6 +457,11 @@ class Observer:
         self._health_interval = health_interval
         self._tick = tick
         self._watch_timeout = watch_timeout
+        #: a broken watch is retried after the first, doubling up to the second (seconds)
+        self._backoff = backoff
+        self._audit_poll = audit_poll
+        #: told of every change and audit record as the processor takes it up (a recorder notes when)
+        self._on_step = on_step
         self._changes: queue.Queue[Change | AuditRecord | None] = queue.Queue()
         self._out: queue.Queue[Event | None] = queue.Queue()
         self._stop = threading.Event()
@@ -589,7 +597,8 @@ class Observer:
     def _watch(self, kind: str, rv: str) -> None:
         source = self.source.session()
         self._sessions.append(source)
-        backoff = 0.1
+        first, longest = self._backoff
+        backoff = first
         namespace = self.scenario.target.namespace if kind == "Event" else None
         while not self._stop.is_set():
             try:
@@ -603,7 +612,7 @@ class Observer:
                 ):
                     if self._stop.is_set():
                         return
-                    backoff = 0.1
+                    backoff = first
                     got = self._on_watch_event(kind, event)
                     if isinstance(got, _Gone):
                         rv = self._relist(source, kind)
@@ -619,7 +628,7 @@ class Observer:
                         rv = self._relist(source, kind)
                     continue
                 self._stop.wait(backoff)
-                backoff = min(backoff * 2, 0.5)
+                backoff = min(backoff * 2, longest)
 
     def _on_watch_event(self, kind: str, event: Mapping[str, Any]) -> Change | _Gone | None:
         """One raw watch event into the cache: the change it makes, GONE (list again), or None (a bookmark).
@@ -684,7 +693,7 @@ class Observer:
                 records = []
             for rec in self._audit_read(records, self.clock.now()):
                 self._changes.put(rec)
-            self._stop.wait(0.02)
+            self._stop.wait(self._audit_poll)
 
     def _audit_read(self, records: list[AuditRecord], polled: datetime) -> list[AuditRecord]:
         """Records the tail has read (the log up to ``polled``) into the index; the evidence reads among
@@ -751,6 +760,8 @@ class Observer:
             except queue.Empty:
                 item = None
             if item is not None:
+                if self._on_step is not None:
+                    self._on_step(item)
                 self._step(item)
             self._pace(queue_empty=self._changes.empty())
 

@@ -22,6 +22,7 @@ then entries ordered by ``t`` (seconds after ``started``)::
     {"t": 2.51, "audit": [{...audit event...}, ...]}                         what one read of the log found
                                                                              (empty reads are kept too)
     {"t": 2.52, "journal": {...journal event...}}                            what the live observer wrote
+    {"t": 2.53, "handled": ["Pod", "MODIFIED", "ns", "name", "rv", false]}   when its processor took a change up
 
 Objects are kept as the observer's cache keeps them (:func:`~drills.adapters.kube.observer.slim`), and
 scrubbed: ConfigMap values become short digests (changes still show, contents do not), Secrets are metadata
@@ -50,6 +51,7 @@ from drills.adapters.kube.observer import (
     AUDIT_LAG,
     WATCHED_KINDS,
     AuditSource,
+    Change,
     KubeWatchSource,
     Observer,
     WatchSource,
@@ -96,6 +98,12 @@ class RecordingWriter:
     def journal(self, event: Event) -> None:
         self.add({"journal": event.model_dump(mode="json")})
 
+    def handled(self, item: Change | AuditRecord) -> None:
+        """The observer's processor took up a change: how far behind the watch it was decides what the
+        audit tail had read by then."""
+        if isinstance(item, Change):
+            self.add({"handled": handled_key(item.kind, item.type, item.obj, relisted=item.relisted)})
+
     def write(
         self,
         path: Path,
@@ -124,6 +132,11 @@ class RecordingWriter:
         else:
             path.write_text(text, encoding="utf-8")
         return path
+
+
+def handled_key(kind: str, type_: str, obj: dict[str, Any], *, relisted: bool) -> list[Any]:
+    meta = obj.get("metadata") or {}
+    return [kind, type_, meta.get("namespace"), meta.get("name"), meta.get("resourceVersion"), relisted]
 
 
 def _identities_out(ids: Identities | None) -> dict[str, Any] | None:
@@ -356,19 +369,43 @@ def replay(
         while audit and recording.at(audit[0]) <= until:
             read_one()
 
-    def read_one() -> datetime:
+    def read_one() -> None:
         entry = audit.pop(0)
         records = [r for r in (AuditRecord.parse(e) for e in entry["audit"]) if r is not None]
-        polled = max(clock.now(), recording.at(entry))
-        obs.replay_audit(records, polled=polled)
-        return polled
+        last_read[0] = recording.at(entry)
+        obs.replay_audit(records, polled=max(clock.now(), last_read[0]))
 
-    def catch_up(at: datetime) -> None:
-        """As the live processor waits for it: every read of the log before the change's line is surely
-        written, and the first read after."""
-        read_audit(at + AUDIT_LAG - timedelta(microseconds=1))
-        polled = read_one() if audit else at + AUDIT_LAG
-        obs.replay_audit([], polled=max(polled, at + AUDIT_LAG))
+    handled: dict[tuple[Any, ...], list[datetime]] = {}
+    for entry in recording.entries:
+        if "handled" in entry:
+            handled.setdefault(tuple(entry["handled"]), []).append(recording.at(entry))
+    last_read = [recording.started]
+
+    def when_handled(entry: dict[str, Any]) -> datetime | None:
+        """When the live processor took up this entry's change (the last of a re-list's), if recorded."""
+        kind = str(entry["kind"])
+        if "event" in entry:
+            event = entry["event"]
+            key = handled_key(kind, str(event.get("type")), event.get("object") or {}, relisted=False)
+            times = handled.get(tuple(key))
+            return times.pop(0) if times else None
+        at = recording.at(entry)
+        later = [
+            t
+            for k, ts in handled.items()
+            if k[0] == kind and k[5]
+            for t in ts
+            if at <= t <= at + timedelta(seconds=5)
+        ]
+        return max(later) if later else None
+
+    def catch_up(at: datetime, taken_up: datetime | None) -> None:
+        """What the live tail had read when the processor attributed the change: every read until it took
+        the change up, and at least one read after the change's line was surely written."""
+        read_audit(max(at + AUDIT_LAG - timedelta(microseconds=1), taken_up or at))
+        if last_read[0] < at + AUDIT_LAG and audit:
+            read_one()
+        obs.replay_audit([], polled=max(last_read[0], at + AUDIT_LAG))
 
     primed = False
     listed: set[str] = set()
@@ -391,7 +428,7 @@ def replay(
             obs.primed()
             primed = True
         if primed:
-            catch_up(at)
+            catch_up(at, when_handled(entry))
         if "list" in entry:
             obs.replay_list(kind, entry["list"]["items"], str(entry["list"]["rv"]))
             listed.add(kind)
@@ -442,6 +479,7 @@ def recorded(
         on_event=journal,
         source=source,
         audit_source=audit,
+        on_step=writer.handled,
     )
     observer.start()
     try:
@@ -590,6 +628,9 @@ def paced_replay(recording: Recording, *, speed: float = 10.0) -> tuple[list[Eve
         kinds=recording.kinds,
         source=PacedWatchSource(recording, clock),
         audit_source=PacedAuditSource(recording, clock) if recording.attribution == "audit" else None,
+        # the observer's own waits are real: shortened alike, so its pace keeps up with the recording's
+        backoff=(0.1 / speed, 0.5 / speed),
+        audit_poll=0.02 / speed,
     )
     obs.start()
     try:
