@@ -5,7 +5,7 @@ fallback, and surviving a kube-apiserver restart without missing a transition (t
 the audit log).
 
 With ``DRILLS_RECORD_DIR`` set, each test also records what its observer received into
-``$DRILLS_RECORD_DIR/<case>.jsonl``: the recordings tests/test_observer_replay.py replays (docs/observer.md).
+``$DRILLS_RECORD_DIR/<case>.jsonl.gz``: the recordings tests/test_observer_replay.py replays (docs/observer.md).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def observed(
         with Observer(kube, sc, audit_log=audit_log, identities=ids, on_event=journal.append) as obs:
             yield Watched(journal, obs, path)
         return
-    out = Path(RECORD_DIR) / f"{case}.jsonl"
+    out = Path(RECORD_DIR) / f"{case}.jsonl.gz"
     with recorded(kube, sc, out, audit_log=audit_log, identities=ids, on_event=journal.append) as obs:
         yield Watched(journal, obs, path)
 
