@@ -450,3 +450,17 @@ def test_a_namespace_is_deleted_when_it_begins_terminating_not_when_it_is_finall
     assert classify(change("Namespace", "DELETED", terminating, None)) == []
     (gone,) = classify(change("Deployment", "DELETED", dep(), None))
     assert gone.kind == ActionKind.DELETED and gone.namespace == "production"
+
+
+def test_the_replicaset_made_for_a_template_change_is_no_rollback_target() -> None:
+    """The Deployment controller makes the new ReplicaSet within milliseconds: when the change is classified
+    the watch cache may hold it already. Only an older ReplicaSet makes a rollback."""
+    made_now = rs("myapp:v2.0.0", "9", "ccc")
+    made_now["metadata"]["creationTimestamp"] = T.isoformat().replace("+00:00", "Z")
+    c = change("Deployment", "MODIFIED", dep(env={"A": "1"}), dep(env={"A": "1", "B": "2"}))
+    made_now["spec"]["template"] = json.loads(json.dumps(dep(env={"A": "1", "B": "2"})["spec"]["template"]))
+    made_now["spec"]["template"]["metadata"]["labels"]["pod-template-hash"] = "ccc"
+    assert kinds(classify(c, [made_now])) == [(ActionKind.ENV_CHANGED, "env changed: B")]
+    older = json.loads(json.dumps(made_now))
+    older["metadata"]["creationTimestamp"] = "2026-03-03T11:00:00Z"
+    assert [k for k, _ in kinds(classify(c, [older]))] == [ActionKind.ROLLBACK]

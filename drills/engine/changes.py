@@ -234,7 +234,7 @@ def classify(change: Change, replicasets: Sequence[Mapping[str, Any]] = ()) -> l
             )
         return out
     if kind == "Deployment":
-        return _deployment_changes(old, new, seen, replicasets)
+        return _deployment_changes(old, new, seen, replicasets, change.received)
     if kind == "Service":
         if _spec(old).get("selector") != _spec(new).get("selector"):
             return [
@@ -306,6 +306,14 @@ def _deleted(seen: Callable[..., Seen], kind: str, name: str) -> Seen:
     return seen(ActionKind.DELETED, f"{kind} deleted", verbs=frozenset({"delete"}), destructive=True, **where)
 
 
+def _made_for_this_rollout(rs: Mapping[str, Any], received: datetime) -> bool:
+    """The ReplicaSet the Deployment controller made for this very template change (the watch cache may
+    already hold it when the change is classified): created since just before the change arrived. A
+    rollback goes back to an older one. creationTimestamp has whole seconds, hence the margin."""
+    created = _created(rs)  # already a second early
+    return created is not None and created >= received.replace(microsecond=0) - timedelta(seconds=1)
+
+
 def _created(obj: Mapping[str, Any] | None) -> datetime | None:
     text = _meta(obj).get("creationTimestamp")
     if not text:
@@ -347,6 +355,7 @@ def _deployment_changes(
     new: Mapping[str, Any],
     seen: Callable[..., Seen],
     replicasets: Sequence[Mapping[str, Any]],
+    received: datetime,
 ) -> list[Seen]:
     so, sn = _spec(old), _spec(new)
     out: list[Seen] = []
@@ -375,6 +384,7 @@ def _deployment_changes(
                 )
                 and normalized_template(_spec(rs).get("template")) == target
                 and normalized_template(_spec(rs).get("template")) != previous
+                and not _made_for_this_rollout(rs, received)
             ),
             None,
         )
