@@ -386,8 +386,11 @@ def replay(
         kind = str(entry["kind"])
         if "event" in entry:
             event = entry["event"]
-            key = handled_key(kind, str(event.get("type")), event.get("object") or {}, relisted=False)
-            times = handled.get(tuple(key))
+            key = tuple(handled_key(kind, str(event.get("type")), event.get("object") or {}, relisted=False))
+            if key[1] == "DELETED":
+                # the observer's change carries the last version it had cached, not the deletion's
+                key = next((k for k, ts in handled.items() if ts and k[:4] == key[:4] and not k[5]), key)
+            times = handled.get(key)
             return times.pop(0) if times else None
         at = recording.at(entry)
         later = [
