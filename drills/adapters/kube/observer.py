@@ -433,6 +433,7 @@ class Observer:
         backoff: tuple[float, float] = (0.1, 0.5),
         audit_poll: float = 0.02,
         on_step: Callable[[Change | AuditRecord], object] | None = None,
+        waits: Clock = SYSTEM_CLOCK,
     ) -> None:
         if source is None and kube is None:
             raise DrillError("the observer needs a cluster (kube) or a recorded watch source")
@@ -440,6 +441,10 @@ class Observer:
         self.source: WatchSource = source if source is not None else KubeWatchSource(kube)  # type: ignore[arg-type]
         self.scenario = scenario
         self.clock = clock
+        # Real threads wait here (queue timeouts, the audit tail, the audit join's deadline): the system's
+        # monotonic clock paces them even when a test fakes the clock that stamps the events. A replay,
+        # which has no threads, passes its own clock for both.
+        self.waits = waits
         self.audit_log = audit_log
         self.audit_source = audit_source
         self.identities = identities
@@ -482,7 +487,7 @@ class Observer:
         self._started_at: datetime | None = None
         self._catchup_rec: AuditRecord | None = None
         self._catchup_ok = False
-        self._pacing = _Pacing(last_judge=clock.monotonic())
+        self._pacing = _Pacing(last_judge=self.waits.monotonic())
 
     @staticmethod
     def _namespaces(scenario: Scenario) -> frozenset[str]:
@@ -536,7 +541,7 @@ class Observer:
                 )
             )
         self._judge(self.clock.now(), force=True)
-        self._pacing = _Pacing(last_judge=self.clock.monotonic())
+        self._pacing = _Pacing(last_judge=self.waits.monotonic())
 
     def primed(self) -> None:
         """A replay's initial lists are in: as :meth:`start` does once it has listed everything."""
@@ -655,7 +660,7 @@ class Observer:
             (old or obj) if deleted else old,
             None if deleted else obj,
             self.clock.now(),
-            self.clock.monotonic(),
+            self.waits.monotonic(),
         )
 
     def _on_watch_error(self, kind: str, e: DrillError) -> bool:
@@ -678,7 +683,7 @@ class Observer:
 
     def _relisted(self, kind: str, items: list[dict[str, Any]], rv: str) -> list[Change]:
         self.stats[kind].relists += 1
-        now, mono = self.clock.now(), self.clock.monotonic()
+        now, mono = self.clock.now(), self.waits.monotonic()
         return [
             Change(kind, type_, old, new, now, mono, relisted=True)
             for type_, old, new in self.cache.replace_all(kind, items, rv)
@@ -753,7 +758,7 @@ class Observer:
     # ---- processing ----------------------------------------------------------------------------------
 
     def _process(self) -> None:
-        self._pacing = _Pacing(last_judge=self.clock.monotonic())
+        self._pacing = _Pacing(last_judge=self.waits.monotonic())
         while not self._stop.is_set():
             try:
                 item = self._changes.get(timeout=self._health_interval)
@@ -780,7 +785,7 @@ class Observer:
 
     def _pace(self, *, queue_empty: bool) -> None:
         p = self._pacing
-        now_mono = self.clock.monotonic()
+        now_mono = self.waits.monotonic()
         if p.dirty_since is not None and (queue_empty or now_mono - p.last_judge >= self._health_interval):
             self._judge(self.clock.now())
             p.dirty_since, p.last_judge = None, now_mono
@@ -927,7 +932,7 @@ class Observer:
             # arrival says little; the write that produced it still bounds this one's from below.
             written = self._written_at.get(key)
             after_write = loose if written is None or change.relisted else max(after_write, written)
-        deadline = self.clock.monotonic() + self._audit_wait
+        deadline = self.waits.monotonic() + self._audit_wait
         while True:
             seen_count = self.audit.count
             found: list[AuditRecord] = []
@@ -953,7 +958,7 @@ class Observer:
                 self._catchup_rec = rec
                 self._written_at[key] = rec.received
                 return rec
-            left = deadline - self.clock.monotonic()
+            left = deadline - self.waits.monotonic()
             # once the tail has read past the change, a missing line is not late, it is not there
             if s.default_actor is not None or left <= 0 or self._catchup_ok:
                 return None

@@ -347,6 +347,7 @@ def replay(
         kinds=recording.kinds,
         source=nothing,
         audit_source=nothing if recording.attribution == "audit" else None,
+        waits=clock,
     )
     obs.begin()
     audit = [e for e in recording.entries if "audit" in e]
@@ -634,6 +635,7 @@ def paced_replay(recording: Recording, *, speed: float = 10.0) -> tuple[list[Eve
         # the observer's own waits are real: shortened alike, so its pace keeps up with the recording's
         backoff=(0.1 / speed, 0.5 / speed),
         audit_poll=0.02 / speed,
+        waits=clock,
     )
     obs.start()
     try:
