@@ -64,10 +64,13 @@ def test_a_replay_journals_the_actions_the_live_observer_journaled(case: str) ->
     again = sorted(action_key(e) for e in of(events, ActionObserved))
     assert live, "the recording holds the live journal"
     assert again == live
-    # and the health verdicts flip the same way
-    assert [e.healthy for e in of(events, HealthChanged)] == [
-        e.healthy for e in of(rec.journal, HealthChanged)
-    ]
+    # and the health verdicts flip the same way; the live processor judges health after it has finished a
+    # change, from what its watches cached meanwhile, while a replay judges on arrival: in the last moments
+    # of a recording (the processor stopped behind its watches) the live observer may flip once more
+    replayed_health = [e.healthy for e in of(events, HealthChanged)]
+    live_health = [e.healthy for e in of(rec.journal, HealthChanged)]
+    assert replayed_health == live_health[: len(replayed_health)], (replayed_health, live_health)
+    assert len(live_health) - len(replayed_health) <= 1, (replayed_health, live_health)
 
 
 def test_rollout_undo_is_the_responders_rollback_and_the_log_read_evidence() -> None:

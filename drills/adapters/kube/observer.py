@@ -724,8 +724,9 @@ class Observer:
             self._step(change)
         return rv
 
-    def replay_event(self, kind: str, event: Mapping[str, Any]) -> bool:
-        """One recorded watch event, processed at once; False when it was a 410 (a re-list follows)."""
+    def replay_event(self, kind: str, event: Mapping[str, Any], *, process: bool = True) -> bool:
+        """One recorded watch event, processed at once (or, ``process=False``, only cached: the live
+        processor stopped before it); False when it was a 410 (a re-list follows)."""
         try:
             got = self._on_watch_event(kind, event)
         except DrillError as e:
@@ -733,7 +734,7 @@ class Observer:
             return True
         if isinstance(got, _Gone):
             return False
-        if got is not None:
+        if got is not None and process:
             self._step(got)
         return True
 

@@ -411,6 +411,9 @@ def replay(
             read_one()
         obs.replay_audit([], polled=max(last_read[0], at + AUDIT_LAG))
 
+    # What arrived after the live processor's last change was still queued when it stopped: cached (the
+    # health judgements saw it) but never classified.
+    last = max((t for ts in handled.values() for t in ts), default=None)
     primed = False
     listed: set[str] = set()
     for i, entry in enumerate(stream):
@@ -437,7 +440,7 @@ def replay(
             obs.replay_list(kind, entry["list"]["items"], str(entry["list"]["rv"]))
             listed.add(kind)
         else:
-            obs.replay_event(kind, entry["event"])
+            obs.replay_event(kind, entry["event"], process=last is None or at <= last)
         if not primed and listed >= set(obs.kinds):
             obs.primed()
             primed = True
