@@ -289,3 +289,32 @@ def test_a_paced_replay_without_an_audit_log_falls_back_to_managed_fields() -> N
         ActorKind.RESPONDER,
         "kubectl",
     )
+
+
+def test_a_drain_whose_cordon_reaches_its_watch_after_the_evictions_is_still_a_drain() -> None:
+    """One watch per kind, each at its own pace: under load the Node watch can deliver the cordon after the
+    Pod watch delivered the evictions (seen once on the cluster tier). The recorded drain, with the cordon
+    moved behind the last eviction, must journal the same drain."""
+    rec = recording.load(_path("responder-drains-node"))
+    cordon = next(
+        e
+        for e in rec.entries
+        if e.get("kind") == "Node"
+        and "event" in e
+        and (e["event"]["object"].get("spec") or {}).get("unschedulable")
+    )
+    evictions = [
+        e
+        for e in rec.entries
+        if e.get("kind") == "Pod"
+        and "event" in e
+        and e["event"]["object"]["metadata"].get("deletionTimestamp")
+    ]
+    late = dict(cordon, t=max(e["t"] for e in evictions) + 0.001)
+    entries = [e for e in rec.entries if e is not cordon and "handled" not in e] + [late]
+    moved = recording.Recording(**{**vars(rec), "entries": sorted(entries, key=lambda e: e["t"])})
+    events = recording.replay(moved)
+    (drain,) = of(events, ActionObserved, kind=ActionKind.DRAIN)
+    assert drain.actor_kind == ActorKind.RESPONDER and drain.destructive
+    (cordoned,) = of(events, ActionObserved, kind=ActionKind.CORDON)
+    assert cordoned.actor_kind == ActorKind.RESPONDER

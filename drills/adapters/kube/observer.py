@@ -473,6 +473,8 @@ class Observer:
         self._threads: list[threading.Thread] = []
         self._started = False
         self._drains: set[tuple[str, str]] = set()
+        #: node -> evictions seen before the node's cordon (a drain whose cordon is still on its way)
+        self._evicted: dict[str, list[AuditRecord]] = {}
         self._sessions: list[WatchSource] = []
         self._used: deque[str] = deque()
         self._used_set: set[str] = set()
@@ -870,6 +872,8 @@ class Observer:
                 attribution=attribution,
             )
         )
+        if what.kind == ActionKind.CORDON and rec is not None:
+            self._cordoned(change.name, rec)
 
     def _attribute(
         self, s: Seen, change: Change
@@ -1008,14 +1012,26 @@ class Observer:
 
     def _maybe_drain(self, change: Change, rec: AuditRecord) -> None:
         node_name = (change.obj.get("spec") or {}).get("nodeName")
-        node = self.cache.get("Node", node_name) if node_name else None
-        if (
-            node is None
-            or not (node.get("spec") or {}).get("unschedulable")
-            or (node_name, rec.user) in self._drains
-        ):
+        if not node_name:
             return
-        self._drains.add((str(node_name), rec.user))
+        node = self.cache.get("Node", node_name)
+        if node is None or not (node.get("spec") or {}).get("unschedulable"):
+            # The cordon may not have reached its watch yet (one watch per kind, each at its own pace):
+            # kept, so the cordon when it comes makes this eviction part of a drain.
+            self._evicted.setdefault(str(node_name), []).append(rec)
+            return
+        self._drain(str(node_name), rec)
+
+    def _cordoned(self, node_name: str, cordon: AuditRecord) -> None:
+        """A cordon seen after evictions its writer made on the node: those evictions were a drain."""
+        for rec in self._evicted.pop(node_name, []):
+            if rec.user == cordon.user and rec.at >= cordon.at:
+                self._drain(node_name, rec)
+
+    def _drain(self, node_name: str, rec: AuditRecord) -> None:
+        if (node_name, rec.user) in self._drains:
+            return
+        self._drains.add((node_name, rec.user))
         self._emit_audited(
             rec,
             ActionKind.DRAIN,
