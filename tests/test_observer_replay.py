@@ -310,8 +310,19 @@ def test_a_drain_whose_cordon_reaches_its_watch_after_the_evictions_is_still_a_d
         and "event" in e
         and e["event"]["object"]["metadata"].get("deletionTimestamp")
     ]
-    late = dict(cordon, t=max(e["t"] for e in evictions) + 0.001)
-    entries = [e for e in rec.entries if e is not cordon and "handled" not in e] + [late]
+    last = max(e["t"] for e in evictions)
+    node = cordon["event"]["object"]["metadata"]["name"]
+    held = [
+        e
+        for e in rec.entries
+        if e.get("kind") == "Node"
+        and "event" in e
+        and e["event"]["object"]["metadata"]["name"] == node
+        and cordon["t"] <= e["t"] <= last
+    ]
+    # the node's versions from the cordon on arrive after the last eviction, in their order
+    late = [dict(e, t=last + 0.001 * (i + 1)) for i, e in enumerate(held)]
+    entries = [e for e in rec.entries if not any(e is h for h in held) and "handled" not in e] + late
     moved = recording.Recording(**{**vars(rec), "entries": sorted(entries, key=lambda e: e["t"])})
     events = recording.replay(moved)
     (drain,) = of(events, ActionObserved, kind=ActionKind.DRAIN)
