@@ -30,20 +30,18 @@ CLUSTER = "drills-bench"
 
 def run_library(cluster, index: int) -> tuple[float, dict[str, float], str]:  # type: ignore[no-untyped-def]
     from drills.adapters.store.journal import read_journal
-    from drills.runner.run import DrillRun
+    from drills.runner.run import ClusterTarget, DrillOptions, DrillRun, ReportingOptions, ResponderOptions
 
     started = time.monotonic()
     result = DrillRun(
         "bad-deploy-rollback",
-        cluster=cluster,
-        cluster_name=CLUSTER,
-        responder="bot:zero",
-        dashboard=False,
-        console=Console(file=StringIO()),
-        seed=index,
-        handle_signals=False,
-        record_history=False,
-        drill_id=f"bench-{index}-{int(time.time())}",
+        DrillOptions(
+            responder=ResponderOptions("bot:zero", seed=index),
+            cluster=ClusterTarget(name=CLUSTER, handle=cluster),
+            reporting=ReportingOptions(dashboard=False, console=Console(file=StringIO()), record_history=False),
+            handle_signals=False,
+            drill_id=f"bench-{index}-{int(time.time())}",
+        ),
     ).execute()
     wall = time.monotonic() - started
     assert result.reports.html.exists()

@@ -37,6 +37,7 @@ from drills.model.events import (
     FaultReverted,
     HealthChanged,
     HintUsed,
+    ImpactSampled,
     Mitigated,
     Note,
     Outcome,
@@ -52,6 +53,8 @@ from drills.model.events import (
     SeverityDeclared,
     Source,
     TicketCreated,
+    WorldDifferenceInfo,
+    WorldDrifted,
     journal_json_schema,
 )
 from drills.model.severity import Severity
@@ -116,6 +119,15 @@ def one_of_each(at: datetime = T0) -> list[Event]:
         Note(at=t(270), source=h, text="pods came back"),
         RunbookStep(at=t(275), source=b, step="restore backups", status="done"),
         ChaosToolkitEvent(at=t(276), source=s, phase="method", detail={"activity": "terminate_pods"}),
+        ImpactSampled(
+            at=t(277), source=s, users_affected_pct=0.4, users_affected=4, users_active=950, status="ok",
+            requests_per_second=1000, failed_per_second=0, p99_ms=180,
+        ),
+        WorldDrifted(
+            at=t(304), source=s,
+            differences=[WorldDifferenceInfo(ref="Deployment/production/db-proxy", change="missing",
+                                             text="Deployment/production/db-proxy is missing")],
+        ),
         Resolved(at=t(300), source=h, root_cause="nil pointer in v2.1.0", healthy_at_resolve=True),
         FaultReverted(at=t(301), source=s, fault_kind="bad-deploy", target="deployment/production/app"),
         AlertResolved(at=t(302), source=s, alert_name="KubePodCrashLooping"),

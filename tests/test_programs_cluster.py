@@ -42,6 +42,7 @@ from drills.model.policy import Policy, SlaOverrides, SlaTargets
 from drills.model.schedule import MonthlySchedule
 from drills.reporting.catalog import scan
 from drills.reporting.monthly import monthly_report, render_monthly_markdown
+from drills.runner.options import DrillOptions, ReportingOptions, ResponderOptions
 from drills.runner.plans import cluster_checkers, run_drill_launcher, run_plan
 
 pytestmark = pytest.mark.cluster
@@ -133,11 +134,11 @@ def test_a_plan_entry_times_its_runbook_steps_on_the_real_cluster(
         cluster=drill_env,
         seed=11,
         policy=scaled_policy(SCALE),
-        options={
-            "time_scale": SCALE,
-            "console": Console(file=StringIO(), width=120),
-            "handle_signals": False,
-        },
+        options=DrillOptions(
+            responder=ResponderOptions(time_scale=SCALE),
+            reporting=ReportingOptions(console=Console(file=StringIO(), width=120)),
+            handle_signals=False,
+        ),
     )
     result = run_plan(
         loaded,
@@ -176,11 +177,11 @@ def test_quarterly_dr_plan_with_bots_produces_the_combined_report(
         cluster=drill_env,
         seed=11,
         policy=scaled_policy(SCALE),
-        options={
-            "time_scale": SCALE,
-            "console": Console(file=StringIO(), width=120),
-            "handle_signals": False,
-        },
+        options=DrillOptions(
+            responder=ResponderOptions(time_scale=SCALE),
+            reporting=ReportingOptions(console=Console(file=StringIO(), width=120)),
+            handle_signals=False,
+        ),
     )
     started = time.monotonic()
     result = run_plan(

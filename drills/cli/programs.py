@@ -366,16 +366,23 @@ def schedule_run(
     schedule, _, _ = _load_schedule(config or ctx.obj.get("config"))
 
     def run(scenario: Scenario, pick: Any) -> tuple[str | None, bool | None]:
-        from drills.runner.run import run_drill
+        from drills.model.events import Mode
+        from drills.runner.run import (
+            ClusterTarget,
+            DrillOptions,
+            ReportingOptions,
+            ResponderOptions,
+            run_drill,
+        )
 
         result = run_drill(
             find_scenario(scenario.id),
-            backend=backend,
-            responder=schedule.responder,
-            mode="chaos-test",
-            seed=pick.seed,
-            dashboard=False,
-            cluster_name=cluster_name,
+            DrillOptions(
+                mode=Mode.CHAOS_TEST,
+                responder=ResponderOptions(schedule.responder, seed=pick.seed),
+                cluster=ClusterTarget(backend, name=cluster_name),
+                reporting=ReportingOptions(dashboard=False),
+            ),
         )
         return result.drill_id, result.passed
 

@@ -34,8 +34,8 @@ from drills.adapters.store.paths import drill_dir
 from drills.engine import comms
 from drills.errors import DrillError, MonitoringError, UsageError
 from drills.model.events import AlertFired, CommsPosted, Event, Note, Source
-from drills.runner.detector import DetectionContext, register_detector
-from drills.runner.pager import Page, PageReceipt, register_pager
+from drills.runner.detector import DetectionContext
+from drills.runner.pager import Page, PageReceipt
 from drills.timing import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
@@ -366,10 +366,6 @@ class SlackRunnerPager:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-
-register_detector("monitoring", MonitoringDetector)
-register_pager("pagerduty", PagerDutyRunnerPager)
-register_pager("slack", SlackRunnerPager)
 
 __all__ = [
     "DetectionReport",

@@ -21,11 +21,9 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from drills.adapters.store.paths import cache_dir, fixtures_dir, state_dir
 from drills.errors import BuildError, EnvironmentProblem, UsageError
+from drills.timing import SYSTEM_CLOCK
 
 K8S_VERSION = "v1.37.2"
 ETCD_VERSION = "v3.6.16"
@@ -326,7 +325,7 @@ def record(c: Component, path: Path, *, seconds: float | None, how: str, go: str
         "version": c.version,
         "size": path.stat().st_size,
         "sha256": _sha256(path),
-        "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "recorded_at": SYSTEM_CLOCK.now().isoformat(timespec="seconds"),
         "build_seconds": None if seconds is None else round(seconds, 1),
         "how": how,
         "go": go,
@@ -471,10 +470,10 @@ def build(
     with _progress(progress, console) as tick:
         for c in wanted:
             log = build_log(c.name)
-            start = time.monotonic()
+            start = SYSTEM_CLOCK.monotonic()
             with tick(f"building {c.name} ({c.module}@{c.version}), log {log}"):
                 rc = run([bash, str(script), str(out_dir), c.name], log, env)
-            seconds = time.monotonic() - start
+            seconds = SYSTEM_CLOCK.monotonic() - start
             binary = out_dir / c.name
             if rc != 0 or not binary.is_file():
                 raise BuildError(

@@ -31,7 +31,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from drills.adapters import processes
 from drills.adapters.clusters.binaries import Binaries
 from drills.adapters.store.paths import clusters_dir, fixtures_dir
 from drills.errors import ClusterError, EnvironmentProblem
+from drills.timing import SYSTEM_CLOCK
 
 LOOPBACK = "127.0.0.1"
 CONTEXT_PREFIX = "drills-"
@@ -311,9 +311,9 @@ def delete(layout: Layout, kwokctl: Path | None) -> None:
     for pid in pids:
         _terminate(pid, layout)
     # The kernel closes a listening socket a moment after its process is gone; `down` promises closed ports.
-    deadline = time.monotonic() + 10.0
-    while any(_listening(port) for port in ports) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    deadline = SYSTEM_CLOCK.monotonic() + 10.0
+    while any(_listening(port) for port in ports) and SYSTEM_CLOCK.monotonic() < deadline:
+        SYSTEM_CLOCK.sleep(0.05)
     shutil.rmtree(layout.root, ignore_errors=True)
 
 
@@ -327,11 +327,11 @@ def _ours(pid: int, layout: Layout) -> bool:
 
 
 def _wait_gone(pid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    deadline = SYSTEM_CLOCK.monotonic() + seconds
+    while SYSTEM_CLOCK.monotonic() < deadline:
         if not _alive(pid):
             return True
-        time.sleep(0.05)
+        SYSTEM_CLOCK.sleep(0.05)
     return False
 
 

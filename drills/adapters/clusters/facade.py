@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,13 @@ from rich.console import Console
 from drills.adapters.clusters import binaries as bins
 from drills.adapters.clusters import embedded, fixtures, kind
 from drills.adapters.clusters.embedded import ComponentStatus, Layout
+from drills.adapters.kube import world
 from drills.adapters.kube.client import Kube
 from drills.adapters.kube.preflight import allowed_contexts
 from drills.adapters.monitoring import stack as monitoring
 from drills.adapters.store.paths import clusters_dir
 from drills.engine.safety import check_context
+from drills.engine.world import WorldDifference
 from drills.errors import ClusterError, ClusterUnreachable, DrillError, EnvironmentProblem, UsageError
 from drills.timing import SYSTEM_CLOCK, Clock
 
@@ -264,6 +265,8 @@ def up(
     marker = cluster_root(name) / FIXTURES_MARKER
     if not marker.exists():
         fixtures.install(handle, progress=progress, console=con, timeout=timeout, clock=clock)
+        # The runbook's world as installed is the baseline every drill on this cluster is held to.
+        record_world(handle, [fixtures.NAMESPACE], clock=clock)
         marker.write_text(clock.now().isoformat() + "\n", encoding="utf-8")
     elif progress:
         con.print(f"cluster {name!r} is already up ({handle.server}); fixtures were installed before")
@@ -331,13 +334,13 @@ def _keep_logs(layout: Layout) -> Path:
 
 def _wait_components(layout: Layout, timeout: float = 20.0) -> None:
     """Every component running and listening on its ports, or ClusterError naming the ones that are not."""
-    deadline = time.monotonic() + timeout
+    deadline = SYSTEM_CLOCK.monotonic() + timeout
     while True:
         statuses = embedded.component_statuses(layout)
         bad = [s for s in statuses if not s.healthy]
         if statuses and not bad:
             return
-        if time.monotonic() > deadline:
+        if SYSTEM_CLOCK.monotonic() > deadline:
             detail = "; ".join(
                 f"{s.name}: {s.detail or 'not listening on ' + str(s.ports)} ({s.log})" for s in bad
             )
@@ -345,7 +348,7 @@ def _wait_components(layout: Layout, timeout: float = 20.0) -> None:
                 f"cluster {layout.name!r} started but not every component is healthy: {detail or 'none found'}",
                 hint="see the component logs",
             )
-        time.sleep(0.2)
+        SYSTEM_CLOCK.sleep(0.2)
 
 
 def _up_kind(name: str, existing: ClusterHandle | None, *, progress: bool, console: Console) -> ClusterHandle:
@@ -425,7 +428,7 @@ class _Step:
         self._start = 0.0
 
     def __enter__(self) -> None:
-        self._start = time.monotonic()
+        self._start = SYSTEM_CLOCK.monotonic()
         if self.enabled:
             self._status = self.console.status(self.what)
             self._status.__enter__()
@@ -435,7 +438,7 @@ class _Step:
             self._status.__exit__(exc_type, *rest)
             if exc_type is None:
                 self.console.print(
-                    f"[green]✓[/] {self.what} [dim]({time.monotonic() - self._start:.1f} s)[/]"
+                    f"[green]✓[/] {self.what} [dim]({SYSTEM_CLOCK.monotonic() - self._start:.1f} s)[/]"
                 )
 
 
@@ -546,19 +549,81 @@ def reset_fixtures(handle: ClusterHandle, *, timeout: float = 120.0, clock: Cloc
     fixtures.reset(handle, timeout=timeout, clock=clock)
 
 
+def baseline_file(name: str) -> Path:
+    """Where cluster ``name``'s world baseline is kept: beside the cluster, so it goes with ``down``."""
+    return cluster_root(name) / "world-baseline.json"
+
+
+def record_world(handle: ClusterHandle, namespaces: list[str], *, clock: Clock = SYSTEM_CLOCK) -> world.Baseline:
+    """Take the world as it is now as the baseline (``drill cluster baseline --record``)."""
+    with handle.kube() as kube:
+        baseline = world.take(kube, namespaces, clock.now())
+    world.save(baseline_file(handle.name), baseline)
+    return baseline
+
+
+def check_world(
+    handle: ClusterHandle, namespaces: list[str], *, clock: Clock = SYSTEM_CLOCK
+) -> list[WorldDifference]:
+    """How the world differs from its baseline in ``namespaces``; a namespace not yet covered is recorded.
+
+    A cluster with no baseline yet (one brought up by an older drills) gets one now, from the world as it
+    is: the first drill on it is where the baseline starts.
+    """
+    path = baseline_file(handle.name)
+    with handle.kube() as kube:
+        baseline = world.load(path)
+        if baseline is None or not baseline.covers(namespaces):
+            baseline = (
+                world.take(kube, namespaces, clock.now())
+                if baseline is None
+                else world.extend(kube, baseline, namespaces, clock.now())
+            )
+            world.save(path, baseline)
+            return []
+        return world.compare(kube, baseline, namespaces)
+
+
+def reset_world(
+    handle: ClusterHandle, *, timeout: float = 120.0, clock: Clock = SYSTEM_CLOCK
+) -> tuple[world.Restore, list[WorldDifference]]:
+    """Put the world back to its baseline (``drill cluster reset``): what was restored, and what still differs.
+
+    On drills' own clusters the fixtures are re-applied first (they also re-create Secrets and the app's
+    rollout history, which a baseline cannot); then every remaining difference is restored from the baseline.
+    """
+    path = baseline_file(handle.name)
+    baseline = world.load(path)
+    if baseline is None:
+        raise UsageError(
+            f"cluster {handle.name!r} has no world baseline yet",
+            hint="`drill cluster baseline --record` takes the world as it is now as the baseline",
+        )
+    if fixtures.is_embedded(handle) or (cluster_root(handle.name) / FIXTURES_MARKER).exists():
+        fixtures.reset(handle, timeout=timeout, clock=clock)
+    with handle.kube() as kube:
+        diffs = world.compare(kube, baseline)
+        done = world.restore(kube, baseline, diffs)
+        return done, world.compare(kube, baseline)
+
+
 __all__ = [
     "BACKENDS",
     "DEFAULT_NAME",
     "ClusterHandle",
     "ClusterStatus",
     "ComponentStatus",
+    "baseline_file",
+    "check_world",
     "cluster_root",
     "default_kubeconfig",
     "down",
     "get",
     "list_clusters",
     "logs",
+    "record_world",
     "reset_fixtures",
+    "reset_world",
     "status",
     "up",
     "validate_name",

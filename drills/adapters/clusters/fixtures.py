@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -158,10 +157,10 @@ def _steps(progress: bool, console: Console | None) -> Iterator[Step]:
 
     @contextmanager
     def step(what: str) -> Iterator[None]:
-        start = time.monotonic()
+        start = SYSTEM_CLOCK.monotonic()
         with con.status(what):
             yield
-        con.print(f"[green]✓[/] {what} [dim]({time.monotonic() - start:.1f} s)[/]")
+        con.print(f"[green]✓[/] {what} [dim]({SYSTEM_CLOCK.monotonic() - start:.1f} s)[/]")
 
     yield step
 
@@ -468,27 +467,27 @@ def readiness(cluster: ClusterRef, kube: Kube) -> Readiness:
 def wait_ready(cluster: ClusterRef, *, timeout: float = 120.0, interval: float = 0.5) -> None:
     with Kube(cluster.kubeconfig, cluster.context) as kube:
         last: Readiness | None = None
-        deadline = time.monotonic() + timeout
+        deadline = SYSTEM_CLOCK.monotonic() + timeout
         while True:
             last = readiness(cluster, kube)
             if last.ready:
                 return
-            if time.monotonic() > deadline:
+            if SYSTEM_CLOCK.monotonic() > deadline:
                 raise ClusterError(
                     f"the fixtures did not become Ready within {timeout:.0f} s; still waiting for: "
                     + "; ".join(last.waiting_for),
                     hint="`kubectl get pods,nodes -A` shows what is stuck; "
                     "`drill cluster logs kwok-controller` shows kwok's side",
                 )
-            time.sleep(interval)
+            SYSTEM_CLOCK.sleep(interval)
 
 
 def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = SYSTEM_CLOCK.monotonic() + timeout
     while not predicate():
-        if time.monotonic() > deadline:
+        if SYSTEM_CLOCK.monotonic() > deadline:
             raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.2)
+        SYSTEM_CLOCK.sleep(0.2)
 
 
 # ---- reset -------------------------------------------------------------------------------------------------
@@ -570,7 +569,7 @@ def _replace(cluster: ClusterRef, path: Path, attempts: int = 6) -> None:
             return
         if "the object has been modified" not in proc.stderr or attempt == attempts - 1:
             raise ClusterError(f"kubectl replace -f {path} failed: {proc.stderr.strip()[:800]}")
-        time.sleep(0.2 * (attempt + 1))
+        SYSTEM_CLOCK.sleep(0.2 * (attempt + 1))
 
 
 def prune_revisions(cluster: ClusterRef) -> list[str]:

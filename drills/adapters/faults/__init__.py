@@ -28,6 +28,7 @@ from typing import Any
 
 from drills.adapters.faults.base import (
     ENTRY_POINT_GROUP,
+    INJECTORS,
     FaultContext,
     Injector,
     PlannedChange,
@@ -48,6 +49,7 @@ log = logging.getLogger("drills.faults")
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "INJECTORS",
     "FaultHandle",
     "FaultPlan",
     "InjectedFault",

@@ -110,8 +110,13 @@ class ChaosToolkit(Injector):
         if self.fault.configuration:
             experiment.setdefault("configuration", {}).update(self.fault.configuration)
         journal = run_experiment(
-            experiment, settings, handler, kubeconfig=self.kube.kubeconfig, context=self.kube.context,
+            experiment,
+            settings,
+            handler,
+            kubeconfig=self.kube.kubeconfig,
+            context=self.kube.context,
             label=self.target,
+            log_file=self._log_file(),
         )
         self._journal = journal
         status = journal.get("status")
@@ -128,6 +133,11 @@ class ChaosToolkit(Injector):
                 hint="its rollbacks are run by drills' revert",
             )
         return handler.first_action_at or handler.method_started_at
+
+    def _log_file(self) -> Path | None:
+        """chaoslib's log goes beside the drill's journal (``chaostoolkit.log``), when there is one."""
+        journal_path = getattr(self.ctx.journal, "path", None)
+        return Path(journal_path).parent / "chaostoolkit.log" if journal_path else None
 
     def effect(self) -> str | None:
         journal = getattr(self, "_journal", None)

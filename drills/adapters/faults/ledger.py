@@ -30,14 +30,17 @@ import fcntl
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from drills.adapters.store import paths
 from drills.errors import DrillError, JournalError
+from drills.model.revert import RevertOp, dump_ops, op_problems, parse_ops
 from drills.timing import SYSTEM_CLOCK, Clock
 
 LEDGER_VERSION = 1
@@ -55,12 +58,15 @@ class LedgerEntry:
     target: str
     kubeconfig: str
     context: str | None
-    ops: list[dict[str, Any]]
+    ops: list[RevertOp]
     planned_at: str
     injected_at: str | None = None
     reverted_at: str | None = None
     failures: list[str] = field(default_factory=list)
     ledger_path: Path | None = None
+    #: Why the recorded undo cannot be played (``file:line: ops[0]: ...``), when its operations are broken:
+    #: the entry stays pending, and ``drill recover`` says so instead of reverting half of it.
+    invalid: str | None = None
 
     @property
     def pending(self) -> bool:
@@ -156,9 +162,17 @@ class Ledger:
         target: str,
         kubeconfig: Path | str,
         context: str | None,
-        ops: list[dict[str, Any]],
+        ops: Sequence[RevertOp | Mapping[str, Any]],
     ) -> str:
-        """Record an undo before injecting; returns the entry id."""
+        """Record an undo before injecting; returns the entry id. Operations that do not validate are refused
+        (a JournalError) before anything is written: drills never injects a fault it could not undo."""
+        try:
+            typed = parse_ops(ops)
+        except ValidationError as e:
+            raise JournalError(
+                f"refusing to record an undo drills could not play: {'; '.join(op_problems(e))}",
+                hint="a fault injector returned broken revert operations; nothing was injected",
+            ) from e
         entry = uuid.uuid4().hex[:16]
         self._append(
             {
@@ -170,7 +184,7 @@ class Ledger:
                 "target": target,
                 "kubeconfig": str(kubeconfig),
                 "context": context,
-                "ops": ops,
+                "ops": dump_ops(typed),
             }
         )
         return entry
@@ -217,6 +231,7 @@ def read_ledger(path: Path) -> LedgerState:
             problems.append(f"{path}:{number}: {why}")
             continue
         if kind == "planned":
+            ops, invalid = _ops_of(rec.get("ops"), f"{path}:{number}")
             entries[entry_id] = LedgerEntry(
                 entry=entry_id,
                 drill_id=str(rec.get("drill_id", path.parent.name)),
@@ -224,9 +239,10 @@ def read_ledger(path: Path) -> LedgerState:
                 target=str(rec.get("target", "?")),
                 kubeconfig=str(rec.get("kubeconfig", "")),
                 context=rec.get("context"),
-                ops=list(rec.get("ops") or []),
+                ops=ops,
                 planned_at=str(rec.get("at", "")),
                 ledger_path=path,
+                invalid=invalid,
             )
         elif entry_id in entries:
             known = entries[entry_id]
@@ -239,6 +255,16 @@ def read_ledger(path: Path) -> LedgerState:
         else:
             problems.append(f"{path}:{number}: record for unknown entry {entry_id}: skipped")
     return LedgerState(list(entries.values()), problems)
+
+
+def _ops_of(raw: Any, where: str) -> tuple[list[RevertOp], str | None]:
+    """A planned record's operations, validated; or none and why (naming the file and line)."""
+    if not isinstance(raw, list):
+        return [], f"{where}: 'ops' is not a list of revert operations"
+    try:
+        return parse_ops(raw), None
+    except ValidationError as e:
+        return [], f"{where}: " + "; ".join(op_problems(e))
 
 
 def all_ledgers() -> Iterator[Path]:
@@ -328,6 +354,11 @@ def recover(
         try:
             # undo in reverse order: a later fault may sit on top of an earlier one's change
             for e in reversed(entries):
+                if e.invalid is not None:
+                    message = f"cannot revert: {e.invalid}"
+                    ledger.revert_failed(e.entry, message)
+                    results.append(Recovery(e, False, message))
+                    continue
                 try:
                     kube = factory(e.kubeconfig, e.context)
                     try:

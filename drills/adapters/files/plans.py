@@ -12,12 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from drills.adapters.files.scenarios import Loaded, find_scenario, load_located, load_model, load_scenario
+from drills.adapters.files.scenarios import (
+    Loaded,
+    confinement_problem,
+    find_scenario,
+    load_located,
+    load_model,
+    load_scenario,
+)
 from drills.adapters.store.paths import fixtures_dir, repo_root, scenarios_dir
 from drills.errors import Problem, ScenarioError, UsageError
-from drills.model.plan import DrPlan, PlanEntry
+from drills.model.plan import DrPlan, PlanEntry, ProbeCheck
 from drills.model.responder import ResponderProfile
-from drills.model.scenario import NamespaceLostFault, Scenario
+from drills.model.scenario import SYSTEM_NAMESPACES, NamespaceLostFault, Scenario
 
 PLAN_SUFFIXES = (".yaml", ".yml")
 
@@ -150,10 +157,19 @@ def check_plan(loaded: Loaded[DrPlan], path: Path) -> tuple[dict[str, ResolvedEn
                     )
         backups: dict[str, Path] = {}
         for j, step in enumerate(e.runbook):
+            if isinstance(step.check, ProbeCheck):
+                problem = _probe_namespace_problem(step.check, scenario)
+                if problem:
+                    problems.append(
+                        loaded.problem(("entries", i, "runbook", j, "check", "probe", "namespace"), problem)
+                    )
             if step.backup is None:
                 continue
             found = resolve_path(step.backup, base)
-            if found is None:
+            confined = confinement_problem(step.backup, _candidates(step.backup, base), base, "backup")
+            if confined:
+                problems.append(loaded.problem(("entries", i, "runbook", j, "backup"), confined))
+            elif found is None:
                 problems.append(
                     loaded.problem(
                         ("entries", i, "runbook", j, "backup"),
@@ -165,6 +181,16 @@ def check_plan(loaded: Loaded[DrPlan], path: Path) -> tuple[dict[str, ResolvedEn
         resolved[e.id] = ResolvedEntry(e, spath, scenario, responder_file, backups)
     problems.extend(_overlaps(loaded, resolved))
     return resolved, problems
+
+
+def _probe_namespace_problem(check: ProbeCheck, scenario: Scenario) -> str | None:
+    """A runbook step's probe watches its entry's scenario namespace, never a system namespace."""
+    namespace = getattr(check.probe, "namespace", None)
+    home = scenario.target.namespace
+    if namespace is None or namespace == home:
+        return None
+    what = "a system namespace" if namespace in SYSTEM_NAMESPACES else f"not the namespace of {scenario.id}"
+    return f"{namespace!r} is {what}: a step's probe watches the entry's scenario namespace ({home})"
 
 
 def _overlaps(loaded: Loaded[DrPlan], resolved: dict[str, ResolvedEntry]) -> list[Problem]:

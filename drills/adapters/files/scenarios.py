@@ -27,18 +27,21 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from drills.adapters.store.paths import scenarios_dir
+from drills.adapters.files.core_yaml import CoreConstructor, CoreLoader, core_safe_load
+from drills.adapters.reading import MAX_BYTES, UnreadableFile, read_bounded
+from drills.adapters.store.paths import fixtures_dir, repo_root, scenarios_dir
+from drills.engine.comms import TEMPLATE_IDS
+from drills.engine.slo import alert_name, slis
 from drills.errors import Problem, ScenarioError, UsageError
 from drills.model.policy import Policy
-from drills.model.scenario import ChaosToolkitFault, PluginFault, Scenario
+from drills.model.scenario import ChaosToolkitFault, NamespaceLostFault, PluginFault, Scenario, rule_problems
+from drills.model.slo import Slo
 
 M = TypeVar("M", bound=BaseModel)
 
 PathPart = str | int
 DataPath = tuple[PathPart, ...]
 
-#: Files bigger than this are refused before parsing: no scenario is anywhere near it.
-MAX_BYTES = 2 * 1024 * 1024
 #: Values built from one document, counting each alias expansion: stops "billion laughs" alias bombs.
 MAX_VALUES = 100_000
 #: Nesting depth; PyYAML's composer and pydantic both recurse.
@@ -96,7 +99,7 @@ class _Builder:
 
     def __init__(self, doc: YamlDocument) -> None:
         self.doc = doc
-        self.constructor = yaml.constructor.SafeConstructor()
+        self.constructor = CoreConstructor()
         self.count = 0
         self.flattened: set[int] = set()
 
@@ -127,11 +130,25 @@ class _Builder:
         self.doc.scalar_text[path] = node.value
         try:
             return self.constructor.construct_object(node, deep=True)
-        except yaml.constructor.ConstructorError:
-            self.doc.problems.append(self.doc.problem(path, f"unsupported YAML tag {_short_tag(node.tag)}"))
-        except (ValueError, OverflowError, TypeError) as e:
-            # A timestamp like 2026-13-45, a number past Python's 4300-digit limit, a bad !!binary...
-            self.doc.problems.append(self.doc.problem(path, f"{node.value[:40]!r} cannot be read: {e}"))
+        except yaml.constructor.ConstructorError as e:
+            if node.tag in self.constructor.yaml_constructors:
+                # A known tag whose text does not fit it: `!!bool yes`, `!!binary` with bad padding.
+                reason = e.problem or f"not a valid {_short_tag(node.tag)}"
+                self.doc.problems.append(
+                    self.doc.problem(path, f"{node.value[:40]!r} cannot be read: {reason}")
+                )
+            else:
+                self.doc.problems.append(
+                    self.doc.problem(path, f"unsupported YAML tag {_short_tag(node.tag)}")
+                )
+        except Exception as e:
+            # PyYAML's scalar constructors fail in many ways on explicit tags: `!!timestamp x` is an
+            # AttributeError, a number past Python's 4300-digit limit a ValueError, a bad !!binary a
+            # binascii.Error. Each is a problem of this value, never the end of the batch.
+            reason = str(e) or type(e).__name__
+            if isinstance(e, AttributeError | KeyError | IndexError):
+                reason = f"not a valid {_short_tag(node.tag)}"
+            self.doc.problems.append(self.doc.problem(path, f"{node.value[:40]!r} cannot be read: {reason}"))
         return None
 
     def _mapping(self, node: MappingNode, path: DataPath, active: tuple[int, ...]) -> dict[str, Any]:
@@ -229,7 +246,7 @@ def parse_yaml(content: bytes | str, *, file: str) -> YamlDocument:
             raise ScenarioError([Problem(file, 1, "", f"file is too large ({len(text)} characters)")])
     doc = YamlDocument(file=file, data=None)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=CoreLoader)
     except yaml.reader.ReaderError as e:
         line = _line_at(text, e.position)
         char = f"U+{e.character:04X}" if isinstance(e.character, int) else repr(e.character)
@@ -428,6 +445,12 @@ def _message(err: dict[str, Any], where: _Located, doc: YamlDocument) -> tuple[s
             for t in get_args(m.model_fields[disc].annotation)
         ]
         return f"required field is missing (one of: {', '.join(tags)})", (*path, disc), False
+    if kind == "invalid-json-value":
+        return (
+            f"only text, numbers, true/false, null, lists and mappings can be passed on, not {_kind_of(value)}",
+            path,
+            False,
+        )
     if kind in ("value_error", "assertion_error"):
         error = ctx.get("error")
         text = str(error) if error is not None else str(err["msg"]).removeprefix("Value error, ")
@@ -441,7 +464,12 @@ def _message(err: dict[str, Any], where: _Located, doc: YamlDocument) -> tuple[s
                 False,
             )
         return f"{shown} does not match the pattern {ctx.get('pattern')}", path, False
-    got = _kind_of(value) if isinstance(value, dict | list) or value is None else f"{_kind_of(value)} {shown}"
+    if isinstance(value, bool):
+        got = f"{shown} (a boolean)"
+    elif isinstance(value, dict | list) or value is None:
+        got = _kind_of(value)
+    else:
+        got = f"{_kind_of(value)} {shown}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         where_text = " at the top level" if not path else ""
         return f"expected a mapping (key: value){where_text}, got {got}", path, False
@@ -518,7 +546,9 @@ def parse_model(content: bytes | str, model_cls: type[M], *, file: str) -> Loade
     try:
         model = model_cls.model_validate(doc.data)
     except ValidationError as e:
-        problems.extend(validation_problems(e, model_cls, doc))
+        # A value the YAML reader already refused (and left null) needs no second "expected text, got null".
+        refused = {p.field for p in doc.problems if p.field}
+        problems.extend(p for p in validation_problems(e, model_cls, doc) if p.field not in refused)
         raise ScenarioError(_sorted(problems)) from None
     except (ValueError, TypeError, OverflowError, RecursionError) as e:
         # A validator raised what pydantic does not wrap: still a problem with the file, not a crash.
@@ -535,25 +565,25 @@ def _sorted(problems: list[Problem]) -> list[Problem]:
 
 
 def _read(path: Path) -> bytes:
+    """A regular file's bytes, at most MAX_BYTES (see drills.adapters.reading): never blocks, never floods."""
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise ScenarioError(
-                [Problem(str(path), 1, "", f"file is too large ({size} bytes; limit {MAX_BYTES})")]
-            )
-        return path.read_bytes()
-    except IsADirectoryError:
-        raise ScenarioError([Problem(str(path), None, "", "is a directory, not a file")]) from None
-    except FileNotFoundError:
-        raise ScenarioError([Problem(str(path), None, "", "no such file")]) from None
-    except OSError as e:
-        raise ScenarioError([Problem(str(path), None, "", f"cannot read: {e.strerror}")]) from None
+        return read_bounded(path, limit=MAX_BYTES)
+    except UnreadableFile as e:
+        raise ScenarioError([Problem(str(path), None, "", e.reason)]) from e
 
 
 def load_located(path: Path, model_cls: type[M]) -> Loaded[M]:
     """Load a YAML file as ``model_cls``, keeping the line numbers (see :class:`Loaded`)."""
     path = Path(path)
-    return parse_model(_read(path), model_cls, file=str(path))
+    content = _read(path)
+    try:
+        return parse_model(content, model_cls, file=str(path))
+    except ScenarioError:
+        raise
+    except Exception as e:
+        # Whatever the loader did not foresee is still this file's problem: callers that load many files
+        # (validate, list, plans) catch ScenarioError and go on to the next.
+        raise ScenarioError([unexpected_problem(path, e)]) from e
 
 
 def load_model(path: Path, model_cls: type[M]) -> M:
@@ -568,15 +598,79 @@ def load_policy(path: Path) -> Policy:
 # ---- scenarios ------------------------------------------------------------------------------------------
 
 
+def allowed_roots(base_dir: Path) -> list[Path]:
+    """Where files a scenario or plan points at may be: its own directory, the project (the repository, its
+    fixtures and scenarios directories). Not ``/etc``, not ``../../`` out of them."""
+    roots = [base_dir, repo_root(), fixtures_dir(), scenarios_dir()]
+    return list(dict.fromkeys(r.resolve() for r in roots))
+
+
+def confinement_problem(text: str, candidates: Sequence[Path], base_dir: Path, what: str) -> str | None:
+    """Why ``text`` (already resolved to ``candidates``) points outside the allowed roots, or None."""
+    roots = allowed_roots(base_dir)
+    for candidate in candidates:
+        real = candidate.resolve()
+        if any(real == r or real.is_relative_to(r) for r in roots):
+            return None
+    return (
+        f"{what} {text!r} is outside the scenario's directory ({base_dir.resolve()}) and the project "
+        f"({repo_root()}); keep it inside them, e.g. fixtures/backups/<namespace>"
+    )
+
+
+def _rule_names(path: Path) -> frozenset[str] | None:
+    """The alert names of a Prometheus rule file, or None when it cannot be read (then no check)."""
+    try:
+        data = core_safe_load(read_bounded(path).decode("utf-8"))
+    except Exception:  # unreadable rules are the monitoring stack's error to report, not the scenario's
+        return None
+    names: set[str] = set()
+    groups = data.get("groups") if isinstance(data, dict) else None
+    for group in groups if isinstance(groups, list) else []:
+        rules = group.get("rules") if isinstance(group, dict) else None
+        for rule in rules if isinstance(rules, list) else []:
+            if isinstance(rule, dict) and isinstance(rule.get("alert"), str):
+                names.add(rule["alert"])
+    return frozenset(names)
+
+
+def slo_alert_names() -> frozenset[str]:
+    """The burn-rate alerts drills generates from the world's SLO files (``fixtures/slo/*.yaml``)."""
+    names: set[str] = set()
+    for path in sorted((fixtures_dir() / "slo").glob("*.yaml")):
+        try:
+            slo = load_model(path, Slo)
+        except ScenarioError:
+            continue  # a broken SLO file is reported when it is loaded for the rules, not here
+        names |= {alert_name(slo, sli, severity) for sli in slis(slo) for severity in ("page", "ticket")}
+    return frozenset(names)
+
+
+def alert_rules_path() -> Path:
+    """The alert rules drills ships and the monitoring detector loads (fixtures/prometheus/rules.yaml)."""
+    return fixtures_dir() / "prometheus" / "rules.yaml"
+
+
 def scenario_problems(loaded: Loaded[Scenario], base_dir: Path) -> list[Problem]:
-    """What the model alone cannot know: referenced files exist, plugins are installed."""
-    problems: list[Problem] = []
+    """What the model alone cannot know: referenced files exist and stay in the project, plugins are
+    installed, the expected alert and comms templates exist; plus the model's rules across fields."""
+    scenario = loaded.model
+    problems: list[Problem] = [loaded.problem(path, message) for path, message in rule_problems(scenario)]
     plugin_names: set[str] | None = None
-    for i, fault in enumerate(loaded.model.faults):
+    for i, fault in enumerate(scenario.faults):
         if isinstance(fault, ChaosToolkitFault):
-            problem = _experiment_problem(base_dir, fault.experiment)
+            path = experiment_path(base_dir, fault.experiment)
+            problem = confinement_problem(
+                fault.experiment, [path], base_dir, "the experiment"
+            ) or _experiment_problem(base_dir, fault.experiment)
             if problem:
                 problems.append(loaded.problem(("faults", i, "experiment"), problem))
+        elif isinstance(fault, NamespaceLostFault):
+            problem = confinement_problem(
+                fault.backup, _backup_candidates(fault.backup, base_dir), base_dir, "backup"
+            )
+            if problem:
+                problems.append(loaded.problem(("faults", i, "backup"), problem))
         elif isinstance(fault, PluginFault):
             if plugin_names is None:
                 plugin_names = {ep.name for ep in metadata.entry_points(group=FAULT_PLUGIN_GROUP)}
@@ -589,7 +683,34 @@ def scenario_problems(loaded: Loaded[Scenario], base_dir: Path) -> list[Problem]
                         f"(known: {known})",
                     )
                 )
+    alert = scenario.detection.expected_alert
+    if alert is not None:
+        names = _rule_names(alert_rules_path())
+        if names is not None:
+            names = names | slo_alert_names()
+        if names is not None and alert not in names:
+            problems.append(
+                loaded.problem(
+                    ("detection", "expected_alert"),
+                    f"no alert rule {alert!r} in {alert_rules_path()} or the SLO files"
+                    f"{_did_you_mean(alert, names)} (known: {', '.join(sorted(names))})",
+                )
+            )
+    for i, template in enumerate(scenario.expected_response.comms or []):
+        if template.strip().lower().replace("-", "_") not in TEMPLATE_IDS:
+            problems.append(
+                loaded.problem(
+                    ("expected_response", "comms", i),
+                    f"no communication template {template!r}{_did_you_mean(template, TEMPLATE_IDS)} "
+                    f"(known: {', '.join(TEMPLATE_IDS)})",
+                )
+            )
     return problems
+
+
+def _backup_candidates(text: str, base_dir: Path) -> list[Path]:
+    p = Path(text).expanduser()
+    return [p] if p.is_absolute() else [base_dir / p, repo_root() / p]
 
 
 def experiment_path(base_dir: Path, experiment: str) -> Path:
@@ -601,14 +722,16 @@ def experiment_path(base_dir: Path, experiment: str) -> Path:
 def _experiment_problem(base_dir: Path, experiment: str) -> str | None:
     path = experiment_path(base_dir, experiment)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return f"no Chaos Toolkit experiment at {path}"
-    except (OSError, UnicodeDecodeError) as e:
+        text = read_bounded(path, limit=MAX_BYTES).decode("utf-8")
+    except UnreadableFile as e:
+        if e.reason == "no such file":
+            return f"no Chaos Toolkit experiment at {path}"
+        return f"cannot read the Chaos Toolkit experiment {path}: {e.reason}"
+    except UnicodeDecodeError as e:
         return f"cannot read the Chaos Toolkit experiment {path}: {e}"
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as e:
+        data = json.loads(text) if path.suffix == ".json" else core_safe_load(text)
+    except Exception as e:  # PyYAML's constructors raise more than YAMLError on explicit tags
         kind = "JSON" if path.suffix == ".json" else "YAML"
         return f"the Chaos Toolkit experiment {path} is not valid {kind}: {e}"
     if not isinstance(data, dict):
@@ -650,7 +773,9 @@ def scenario_files(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix in SCENARIO_SUFFIXES and f.is_file())
+            # Every *.yaml that is not a directory: a FIFO or a device by that name is reported (the
+            # bounded reader refuses it), not silently left out of the batch.
+            found = sorted(f for f in p.iterdir() if f.suffix in SCENARIO_SUFFIXES and not f.is_dir())
             if not found:
                 problems.append(
                     Problem(str(p), None, "", "no scenario files (*.yaml, *.yml) in this directory")
@@ -674,6 +799,11 @@ def load_scenarios(paths: Iterable[Path]) -> tuple[list[tuple[Path, Scenario]], 
         except ScenarioError as e:
             problems.extend(e.problems)
             continue
+        except Exception as e:
+            # The loader turns every known failure into problems; should something unforeseen still
+            # escape, it is this file's problem and the batch goes on (its other results are not lost).
+            problems.append(unexpected_problem(f, e))
+            continue
         if scenario.id in where:
             line = _id_line(f)
             problems.append(
@@ -687,9 +817,19 @@ def load_scenarios(paths: Iterable[Path]) -> tuple[list[tuple[Path, Scenario]], 
     return loaded, problems
 
 
+def unexpected_problem(path: Path, e: BaseException) -> Problem:
+    """A file's problem for an error the loader did not foresee (a bug in drills, not in the file)."""
+    return Problem(
+        str(path),
+        None,
+        "",
+        f"cannot be loaded ({type(e).__name__}: {str(e)[:200]}); this is a bug in drills, please report it",
+    )
+
+
 def _id_line(path: Path) -> int | None:
     try:
-        return parse_yaml(path.read_bytes(), file=str(path)).line(("id",))
+        return parse_yaml(_read(path), file=str(path)).line(("id",))
     except (ScenarioError, OSError):
         return None
 
@@ -722,6 +862,9 @@ __all__ = [
     "MAX_BYTES",
     "Loaded",
     "YamlDocument",
+    "alert_rules_path",
+    "allowed_roots",
+    "confinement_problem",
     "experiment_path",
     "find_scenario",
     "format_path",
@@ -735,5 +878,6 @@ __all__ = [
     "parse_yaml",
     "scenario_files",
     "scenario_problems",
+    "unexpected_problem",
     "validation_problems",
 ]

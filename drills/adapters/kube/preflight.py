@@ -76,6 +76,11 @@ def _probe_namespaces(scenario: Scenario) -> set[str]:
     return namespaces
 
 
+def world_namespaces(scenario: Scenario) -> list[str]:
+    """The namespaces whose world a drill of ``scenario`` is held to (its target's and its probes')."""
+    return sorted(_probe_namespaces(scenario))
+
+
 def snapshot(kube: Kube, namespaces: set[str]) -> Snapshot:
     """List what the steady-state probes read (a one-off; the observer keeps a live cache instead)."""
     deployments: list[dict[str, Any]] = []

@@ -22,7 +22,6 @@ import argparse
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +32,7 @@ from prometheus_client.exposition import start_wsgi_server
 
 from drills.adapters.kube.client import Kube
 from drills.errors import DrillError, UsageError
+from drills.timing import SYSTEM_CLOCK
 
 #: The kinds the exporter reads, named as Kubernetes names them.
 KINDS: tuple[str, ...] = ("Deployment", "Pod", "Node", "HorizontalPodAutoscaler", "Job")
@@ -78,7 +78,7 @@ class KubeListSource:
         *,
         max_age: float = 0.5,
         namespaces: Sequence[str] | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = SYSTEM_CLOCK.monotonic,
     ) -> None:
         self._kube = kube
         self._max_age = max_age

@@ -34,24 +34,26 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
 
 from drills.adapters import processes
+from drills.adapters.files.impact import load_slo, slo_paths
 from drills.adapters.inbound.webhooks import ALERTMANAGER_PATH, RULE_DELAY_ANNOTATION, TOKEN_ENV, new_token
 from drills.adapters.store.paths import clusters_dir, fixtures_dir
+from drills.engine.slo import generate_rules
 from drills.errors import MonitoringError, UsageError
 from drills.model.durations import format_duration
 from drills.model.scenario import Scenario
+from drills.timing import SYSTEM_CLOCK
 
 APT_LINE = "sudo apt-get install -y prometheus prometheus-alertmanager"
 
@@ -195,15 +197,31 @@ class Receivers:
     slack_channel: str | None = None
 
 
+IMPACT_JOB = "drills-impact"
+IMPACT_TARGETS_FILE = "impact-targets.json"
+
+
 def render_prometheus_config(
     settings: MonitoringSettings,
     targets: Sequence[ScrapeTarget],
     *,
     alertmanager: str,
     rule_files: Sequence[Path],
+    impact_targets: Path | None = None,
 ) -> dict[str, Any]:
     scrape_timeout = min(settings.scrape_interval, timedelta(seconds=10))
     jobs: list[dict[str, Any]] = []
+    if impact_targets is not None:
+        # A drill's virtual users serve their metrics on a port of their own for the drill's length: the
+        # runner writes it into this file, which Prometheus re-reads (file service discovery), so the stack
+        # needs no restart between drills. honor_labels: the metrics' own `service` label wins.
+        jobs.append(
+            {
+                "job_name": IMPACT_JOB,
+                "honor_labels": True,
+                "file_sd_configs": [{"files": [str(impact_targets)], "refresh_interval": "1s"}],
+            }
+        )
     for t in targets:
         job: dict[str, Any] = {
             "job_name": t.job,
@@ -307,6 +325,20 @@ def load_rules(path: Path | None = None) -> dict[str, Any]:
     return data
 
 
+def slo_rules(directory: Path | None = None) -> dict[str, Any]:
+    """The burn-rate rules generated from the world's SLO files (``fixtures/slo/*.yaml``; docs/impact.md)."""
+    groups: list[dict[str, Any]] = []
+    for path in slo_paths(directory):
+        groups.extend(generate_rules(load_slo(path))["groups"])
+    return {"groups": groups}
+
+
+def shipped_rules() -> dict[str, Any]:
+    """What drills' Prometheus runs by default: the Kubernetes alerts and the SLO burn-rate alerts."""
+    rules = load_rules()
+    return {"groups": [*rules.get("groups", []), *slo_rules()["groups"]]}
+
+
 def alert_rules(rules: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     for group in rules.get("groups", []):
         for rule in group.get("rules", []) if isinstance(group, dict) else []:
@@ -362,7 +394,7 @@ def rules_for_scenario(
 ) -> dict[str, Any]:
     """The rules a drill of ``scenario`` runs with: ``detection.alert_for`` overrides the expected alert's
     ``for:`` (every alert's, when the scenario names none), so a team rehearses with production values."""
-    source = rules if rules is not None else load_rules()
+    source = rules if rules is not None else shipped_rules()
     override = scenario.detection.alert_for
     overrides: dict[str, timedelta] = {}
     if override is not None:
@@ -562,6 +594,17 @@ class MonitoringStack:
         return self.dir / RULES_FILE
 
     @property
+    def impact_targets_path(self) -> Path:
+        return self.dir / IMPACT_TARGETS_FILE
+
+    def set_impact_target(self, target: str | None) -> None:
+        """Point Prometheus at a drill's impact exporter (``host:port``), or at nothing (None), atomically."""
+        groups = [{"targets": [target], "labels": {"job": IMPACT_JOB}}] if target else []
+        tmp = self.impact_targets_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(groups), encoding="utf-8")
+        tmp.replace(self.impact_targets_path)
+
+    @property
     def token_file(self) -> Path:
         return self.dir / "secrets" / "webhook-token"
 
@@ -688,8 +731,8 @@ def _progress(enabled: bool) -> Callable[[str], contextlib.AbstractContextManage
 def _wait_until(
     what: str, check: Callable[[], bool], *, timeout: float, log: Path | None, procs: Sequence[StackProcess]
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    deadline = SYSTEM_CLOCK.monotonic() + timeout
+    while SYSTEM_CLOCK.monotonic() < deadline:
         for p in procs:
             if not _alive(p):
                 raise MonitoringError(
@@ -698,7 +741,7 @@ def _wait_until(
                 )
         if check():
             return
-        time.sleep(0.1)
+        SYSTEM_CLOCK.sleep(0.1)
     raise MonitoringError(
         f"timed out after {timeout:.0f}s waiting for {what}",
         hint=f"see the logs in {log}" if log else "`drill monitoring status`",
@@ -784,7 +827,7 @@ def start_monitoring(
         alertmanager_port=alertmanager_port,
         webhook_port=webhook_port,
         state_metrics=state_metrics or f"{LOOPBACK}:{exporter_port}",
-        started_at=datetime.now(UTC).isoformat(),
+        started_at=SYSTEM_CLOCK.now().isoformat(),
         settings={
             "scrape_interval": settings.scrape_interval.total_seconds(),
             "evaluation_interval": settings.evaluation_interval.total_seconds(),
@@ -820,14 +863,19 @@ def start_monitoring(
     targets = [ScrapeTarget(job=STATE_METRICS_JOB, address=stack.state_metrics)]
     targets.append(apiserver_target(cluster.kubeconfig, cluster.context, directory / "secrets" / "apiserver"))
     targets.extend(control_plane_targets(cluster.workdir))
-    rendered_rules = dict(rules) if rules is not None else render_rules(load_rules(), settings)
+    rendered_rules = dict(rules) if rules is not None else render_rules(shipped_rules(), settings)
     _write_yaml(stack.rules_path, rendered_rules)
     _write_yaml(
         directory / "prometheus.yml",
         render_prometheus_config(
-            settings, targets, alertmanager=f"{LOOPBACK}:{alertmanager_port}", rule_files=[stack.rules_path]
+            settings,
+            targets,
+            alertmanager=f"{LOOPBACK}:{alertmanager_port}",
+            rule_files=[stack.rules_path],
+            impact_targets=stack.impact_targets_path,
         ),
     )
+    stack.set_impact_target(None)  # no drill's users yet; the runner points it at its exporter
     _write_yaml(directory / "alertmanager.yml", render_alertmanager_config(settings, receivers))
     if binaries.promtool is not None:
         check_rules_file(stack.rules_path, binaries.promtool)
@@ -976,17 +1024,17 @@ def _stop_processes(procs: Sequence[StackProcess], timeout: float = 10.0) -> lis
             continue
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _alive(proc) and time.monotonic() < deadline:
+        deadline = SYSTEM_CLOCK.monotonic() + timeout
+        while _alive(proc) and SYSTEM_CLOCK.monotonic() < deadline:
             _reap(proc.pid)
-            time.sleep(0.05)
+            SYSTEM_CLOCK.sleep(0.05)
         if _alive(proc):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGKILL)
-            end = time.monotonic() + 5
-            while _alive(proc) and time.monotonic() < end:
+            end = SYSTEM_CLOCK.monotonic() + 5
+            while _alive(proc) and SYSTEM_CLOCK.monotonic() < end:
                 _reap(proc.pid)
-                time.sleep(0.05)
+                SYSTEM_CLOCK.sleep(0.05)
         _reap(proc.pid)
         stopped.append(f"{proc.component} (pid {proc.pid})")
     return stopped
