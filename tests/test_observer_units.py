@@ -352,3 +352,115 @@ def test_the_cache_keeps_what_is_read_of_a_pod_and_shares_strings() -> None:
     assert slim["metadata"]["ownerReferences"] == [{"kind": "ReplicaSet", "name": "rs", "uid": "u"}]
     a, b = shared(json.loads(json.dumps(slim))), shared(json.loads(json.dumps(slim)))
     assert a == slim and a["status"]["phase"] is b["status"]["phase"]
+
+
+# ---- after attribution (drills.engine.changes.meaning) and the other pure helpers ------------------------
+
+
+def _pod_deleted_seen() -> Any:
+    from drills.engine.changes import classify as engine_classify
+
+    live = {"metadata": {"name": "p", "namespace": "production"}}
+    terminating = {"metadata": {**live["metadata"], "deletionTimestamp": "2026-03-03T12:00:00Z"}}
+    c = change("Pod", "MODIFIED", live, terminating)
+    (s,) = engine_classify(c)
+    return s, c
+
+
+def test_meaning_an_eviction_a_controllers_delete_and_pod_labels() -> None:
+    from drills.engine.changes import meaning
+
+    s, c = _pod_deleted_seen()
+    evicted = meaning(s, c, ActorKind.RESPONDER, "drills:responder:a", "eviction", audited=True)
+    assert evicted is not None and (evicted.kind, evicted.evicted) == (ActionKind.EVICT, True)
+    # an eviction guessed without its audit record stays a deletion
+    guessed = meaning(s, c, ActorKind.UNKNOWN, "unknown", "eviction", audited=False)
+    assert guessed is not None and guessed.kind == ActionKind.POD_DELETED and not guessed.evicted
+    by_gc = meaning(s, c, ActorKind.CONTROLLER, "kube-controller-manager/gc", None, audited=True)
+    assert by_gc is not None and by_gc.detail == "pod deleted by kube-controller-manager/gc"
+    old = {"metadata": {"name": "p", "namespace": "production", "labels": {"a": "1"}}}
+    new = {"metadata": {"name": "p", "namespace": "production", "labels": {"a": "1", "zone": "z"}}}
+    relabel = change("Pod", "MODIFIED", old, new)
+    (patched,) = classify(relabel)
+    assert meaning(patched, relabel, ActorKind.CONTROLLER, "kube-scheduler", "binding", audited=True) is None
+    mine = meaning(patched, relabel, ActorKind.RESPONDER, "drills:responder:a", None, audited=True)
+    assert mine is not None and mine.detail == "labels: zone=z"
+
+
+def test_meaning_drills_going_back_to_an_old_template_is_its_fault_not_a_rollback() -> None:
+    from drills.engine.changes import meaning
+
+    replicasets = [rs("myapp:v2.0.0", "1", "aaa"), rs("myapp:v2.1.0", "2", "bbb")]
+    c = change("Deployment", "MODIFIED", dep("myapp:v2.0.0"), dep("myapp:v2.1.0"))
+    (s,) = classify(c, replicasets)
+    assert s.kind == ActionKind.ROLLBACK
+    by_drills = meaning(s, c, ActorKind.DRILLS, "drills:injector", None, audited=True)
+    assert by_drills is not None and by_drills.kind == ActionKind.IMAGE_CHANGED
+    assert (
+        by_drills.detail == "app: myapp:v2.0.0 -> myapp:v2.1.0 (same template as revision 2 (myapp:v2.1.0))"
+    )
+    by_person = meaning(s, c, ActorKind.RESPONDER, "drills:responder:a", None, audited=True)
+    assert by_person is not None and by_person.kind == ActionKind.ROLLBACK
+
+
+def test_restarts_writes_and_evidence() -> None:
+    from drills.engine.changes import counts_as_evidence, evidence_detail, restarted, wrote_spec_or_metadata
+
+    def pod(n: int) -> dict[str, Any]:
+        return {"status": {"containerStatuses": [{"name": "app", "restartCount": n}]}}
+
+    assert restarted(pod(0), pod(1)) and not restarted(pod(1), pod(1)) and not restarted(None, pod(3))
+    status_only = change("Deployment", "MODIFIED", dep(), {**dep(), "status": {"replicas": 3}})
+    annotated = change("Deployment", "MODIFIED", dep(), dep(note="x"))
+    assert not wrote_spec_or_metadata(status_only)
+    assert not wrote_spec_or_metadata(change("Deployment", "ADDED", None, dep()))
+    annotated_meta = dep()
+    annotated_meta["metadata"]["annotations"] = {"a": "b"}
+    assert wrote_spec_or_metadata(change("Deployment", "MODIFIED", dep(), annotated_meta))
+    assert wrote_spec_or_metadata(annotated)  # the template's annotations are spec
+    assert evidence_detail("/api/v1/namespaces/p/pods/x/log?previous=true") == (
+        "read the logs of the previous container"
+    )
+    assert evidence_detail("/api/v1/namespaces/p/pods/x/log") == "read the logs"
+    assert counts_as_evidence(ActorKind.BOT) and not counts_as_evidence(ActorKind.CONTROLLER)
+
+
+def test_an_audit_record_survives_its_round_trip_through_a_recording() -> None:
+    line = audit_line("create", "pods", "p", "drills:bot", KUBECTL, T, sub="eviction")
+    rec = AuditRecord.parse(json.loads(line))
+    assert rec is not None
+    assert AuditRecord.parse(json.loads(json.dumps(rec.to_event()))) == rec
+
+
+def test_a_namespace_is_deleted_when_it_begins_terminating_not_when_it_is_finally_gone() -> None:
+    ns = {"metadata": {"name": "production"}, "status": {"phase": "Active"}}
+    terminating = {
+        "metadata": {"name": "production", "deletionTimestamp": "2026-03-03T12:00:00Z"},
+        "status": {"phase": "Terminating"},
+    }
+    (s,) = classify(change("Namespace", "MODIFIED", ns, terminating))
+    assert (s.kind, s.object, s.destructive) == (ActionKind.DELETED, "Namespace/production", True)
+    # the audit log files a namespace's deletion under the namespace itself
+    assert (s.resource, s.namespace, s.name, s.verbs) == (
+        "namespaces",
+        "production",
+        "production",
+        {"delete"},
+    )
+    assert classify(change("Namespace", "DELETED", terminating, None)) == []
+    (gone,) = classify(change("Deployment", "DELETED", dep(), None))
+    assert gone.kind == ActionKind.DELETED and gone.namespace == "production"
+
+
+def test_the_replicaset_made_for_a_template_change_is_no_rollback_target() -> None:
+    """The Deployment controller makes the new ReplicaSet within milliseconds: when the change is classified
+    the watch cache may hold it already. Only an older ReplicaSet makes a rollback."""
+    made_now = rs("myapp:v2.0.0", "9", "ccc")
+    made_now["metadata"]["creationTimestamp"] = T.isoformat().replace("+00:00", "Z")
+    c = change("Deployment", "MODIFIED", dep(env={"A": "1"}), dep(env={"A": "1", "B": "2"}))
+    made_now["spec"]["template"] = json.loads(json.dumps(dep(env={"A": "1", "B": "2"})["spec"]["template"]))
+    made_now["spec"]["template"]["metadata"]["labels"]["pod-template-hash"] = "ccc"
+    assert kinds(classify(c, [made_now])) == [(ActionKind.ENV_CHANGED, "env changed: B")]
+    older = json.loads(json.dumps(made_now))
+    older["metadata"]["creationTimestamp"] = "2026-03-03T11:00:00Z"
+    assert [k for k, _ in kinds(classify(c, [older]))] == [ActionKind.ROLLBACK]

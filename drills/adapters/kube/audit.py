@@ -41,6 +41,10 @@ def _time(text: str | None) -> datetime | None:
         return None
 
 
+def _stamp(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
 @dataclass(frozen=True)
 class AuditRecord:
     audit_id: str
@@ -88,6 +92,32 @@ class AuditRecord:
         if program and program != self.user:
             return f"{self.user} ({program})"
         return self.user or program or "unknown"
+
+    def to_event(self) -> dict[str, Any]:
+        """The audit event again, with only the fields drills reads (:meth:`parse` reads it back): what a
+        recording keeps of an audit log line."""
+        ref = {
+            k: v
+            for k, v in (
+                ("resource", self.resource),
+                ("subresource", self.subresource),
+                ("namespace", self.namespace),
+                ("name", self.name),
+            )
+            if v is not None
+        }
+        return {
+            "auditID": self.audit_id,
+            "stage": "ResponseComplete",
+            "verb": self.verb,
+            "objectRef": ref,
+            "user": {"username": self.user, "groups": list(self.groups)},
+            "userAgent": self.user_agent,
+            "responseStatus": {} if self.code is None else {"code": self.code},
+            "requestReceivedTimestamp": _stamp(self.received),
+            "stageTimestamp": _stamp(self.at),
+            "requestURI": self.request_uri,
+        }
 
     @classmethod
     def parse(cls, data: dict[str, Any]) -> AuditRecord | None:

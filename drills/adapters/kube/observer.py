@@ -26,7 +26,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import functools
-import json
 import logging
 import queue
 import threading
@@ -35,13 +34,28 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from drills.adapters.kube import resources as r
 from drills.adapters.kube.audit import AuditIndex, AuditRecord, AuditTail
 from drills.adapters.kube.client import Kube
 from drills.adapters.kube.identities import Identities, actor_kind_for, grant
-from drills.engine.health import Snapshot, Verdict, judge, node_ready
+from drills.engine.changes import (
+    Change,
+    Seen,
+    classify,
+    counts_as_evidence,
+    evidence_detail,
+    managed_fields_actor,
+    meaning,
+    normalized_template,
+    ref,
+    restarted,
+    source_of,
+    template_change,
+    wrote_spec_or_metadata,
+)
+from drills.engine.health import Snapshot, Verdict, judge
 from drills.errors import DrillError
 from drills.model.events import ActionKind, ActionObserved, ActorKind, Event, HealthChanged, Note, Source
 from drills.model.scenario import (
@@ -54,6 +68,28 @@ from drills.model.scenario import (
 from drills.timing import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger("drills.observer")
+
+#: The pure parts moved to the engine; these names stay importable from here.
+__all__ = [
+    "AUDIT_LAG",
+    "WATCHED_KINDS",
+    "AuditSource",
+    "Change",
+    "KubeWatchSource",
+    "Observer",
+    "Seen",
+    "WatchCache",
+    "WatchSource",
+    "WatchStats",
+    "actor_of",
+    "classify",
+    "managed_fields_actor",
+    "normalized_template",
+    "shared",
+    "slim",
+    "slim_pod",
+    "template_change",
+]
 
 #: What the observer watches, in start order (the caches rollback detection needs come first).
 WATCHED_KINDS: tuple[str, ...] = (
@@ -74,60 +110,8 @@ WATCHED_KINDS: tuple[str, ...] = (
 AUDIT_LAG = timedelta(milliseconds=5)
 HEALTH_KINDS = frozenset({"Deployment", "EndpointSlice", "Node", "Pod"})
 METADATA_ONLY = frozenset({"Secret"})
-TEMPLATE_HASH = "pod-template-hash"
-REVISION = "deployment.kubernetes.io/revision"
 
 Attribution = Literal["audit", "managed-fields", "inferred"]
-
-
-@dataclass(frozen=True)
-class Change:
-    """One object change as the watch (or a re-list) delivered it."""
-
-    kind: str
-    type: str  # ADDED, MODIFIED, DELETED
-    old: dict[str, Any] | None
-    new: dict[str, Any] | None
-    received: datetime
-    received_mono: float
-    relisted: bool = False
-
-    @property
-    def obj(self) -> dict[str, Any]:
-        obj = self.new if self.new is not None else self.old
-        assert obj is not None
-        return obj
-
-    @property
-    def namespace(self) -> str | None:
-        ns = (self.obj.get("metadata") or {}).get("namespace")
-        return str(ns) if ns else None
-
-    @property
-    def name(self) -> str:
-        return str(self.obj["metadata"]["name"])
-
-
-@dataclass(frozen=True)
-class Seen:
-    """A change classified as an action, before we know who did it."""
-
-    kind: ActionKind
-    object: str
-    detail: str
-    resource: str
-    namespace: str | None
-    name: str | None
-    verbs: frozenset[str] = frozenset({"update", "patch", "create", "delete"})
-    subresources: frozenset[str | None] | None = frozenset({None})
-    destructive: bool = False
-    #: When no audit record matches: who it must have been (e.g. a node's own status), or None.
-    default_actor: ActorKind | None = None
-    #: The write cannot be older than this (a new object's creationTimestamp, to the second).
-    not_before: datetime | None = None
-    #: The field the action changed, for the managedFields fallback (its owner is the writer).
-    field: tuple[str, ...] | None = None
-
 
 # ---- the watch cache ------------------------------------------------------------------------------------
 
@@ -167,6 +151,10 @@ class WatchCache:
 
     def resource_version(self, kind: str) -> str | None:
         return self._rv.get(kind)
+
+    def note_resource_version(self, kind: str, rv: str) -> None:
+        """A bookmark moved the watch on without a change."""
+        self._rv[kind] = rv
 
     def apply(self, kind: str, type_: str, obj: dict[str, Any]) -> dict[str, Any] | None:
         """Store an event's object; the previous version (None if new)."""
@@ -208,352 +196,6 @@ class WatchCache:
             self._objects[kind] = fresh
             self._rv[kind] = rv
         return diffs
-
-
-# ---- classification (pure: dicts in, Seen out) ----------------------------------------------------------
-
-
-def _spec(o: Mapping[str, Any] | None) -> dict[str, Any]:
-    return dict((o or {}).get("spec") or {})
-
-
-def _meta(o: Mapping[str, Any] | None) -> dict[str, Any]:
-    return dict((o or {}).get("metadata") or {})
-
-
-def normalized_template(template: Mapping[str, Any] | None) -> str:
-    """A pod template as comparable text: the ReplicaSet's hash label removed (a Deployment has none)."""
-    t = json.loads(json.dumps(template or {}))
-    labels = (t.get("metadata") or {}).get("labels")
-    if isinstance(labels, dict):
-        labels.pop(TEMPLATE_HASH, None)
-    return json.dumps(t, sort_keys=True)
-
-
-def _containers(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c.get("name"): c for c in ((template.get("spec") or {}).get("containers") or [])}
-
-
-def _env(c: Mapping[str, Any]) -> dict[str, str]:
-    return {
-        e.get("name"): json.dumps(e.get("valueFrom")) if "valueFrom" in e else str(e.get("value", ""))
-        for e in c.get("env") or []
-    }
-
-
-def template_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[ActionKind, str]:
-    """What kind of pod-template change this is (not counting rollbacks): image, env, restart or other."""
-    oc, nc = _containers(old), _containers(new)
-    images = [
-        f"{n}: {oc[n].get('image')} -> {c.get('image')}"
-        for n, c in nc.items()
-        if n in oc and oc[n].get("image") != c.get("image")
-    ]
-    if images:
-        return ActionKind.IMAGE_CHANGED, "; ".join(images)
-    env_changes: list[str] = []
-    for n, c in nc.items():
-        if n not in oc:
-            continue
-        before, after = _env(oc[n]), _env(c)
-        env_changes += [f"{k}" for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
-    if env_changes:
-        # names only: values may be credentials
-        return ActionKind.ENV_CHANGED, "env changed: " + ", ".join(env_changes)
-    old_ann = dict((old.get("metadata") or {}).get("annotations") or {})
-    new_ann = dict((new.get("metadata") or {}).get("annotations") or {})
-    if old_ann.get("kubectl.kubernetes.io/restartedAt") != new_ann.get("kubectl.kubernetes.io/restartedAt"):
-        return ActionKind.ROLLOUT, "rollout restart"
-    return ActionKind.ROLLOUT, "pod template changed"
-
-
-def _ref(kind: str, ns: str | None, name: str) -> str:
-    return f"{kind}/{ns}/{name}" if ns else f"{kind}/{name}"
-
-
-def classify(change: Change, replicasets: Sequence[Mapping[str, Any]] = ()) -> list[Seen]:
-    """The actions a change shows (none for status-only updates, which are the controllers' bookkeeping)."""
-    kind, old, new = change.kind, change.old, change.new
-    ns, name = change.namespace, change.name
-    res = r.RESOURCES[kind].plural if kind in r.RESOURCES else kind.lower() + "s"
-    obj_ref = _ref(kind, ns, name)
-
-    def seen(action: ActionKind, detail: str, **kw: Any) -> Seen:
-        return Seen(action, obj_ref, detail, res, ns, name, **kw)
-
-    if change.type == "ADDED":
-        if kind == "HorizontalPodAutoscaler":
-            s = _spec(new)
-            target = (s.get("scaleTargetRef") or {}).get("name")
-            metrics = [
-                m.get("resource", {}).get("target", {}).get("averageUtilization")
-                for m in s.get("metrics") or []
-            ]
-            cpu = next((f", cpu {m}%" for m in metrics if m), "")
-            return [
-                seen(
-                    ActionKind.AUTOSCALE,
-                    f"autoscaler for {target}: min {s.get('minReplicas', 1)}, "
-                    f"max {s.get('maxReplicas')}{cpu}",
-                    verbs=frozenset({"create"}),
-                )
-            ]
-        if kind == "Pod":
-            owners = [o.get("kind") for o in _meta(new).get("ownerReferences") or []]
-            return [
-                Seen(
-                    ActionKind.POD_CREATED,
-                    obj_ref,
-                    f"pod created ({', '.join(owners) or 'no owner'})",
-                    "pods",
-                    ns,
-                    None,
-                    verbs=frozenset({"create"}),
-                    default_actor=ActorKind.CONTROLLER if owners else None,
-                    not_before=_created(new),
-                )
-            ]
-        if kind in ("Deployment", "Service", "ConfigMap", "Secret", "PodDisruptionBudget", "Namespace"):
-            return [seen(ActionKind.CREATED, f"{kind} created", verbs=frozenset({"create"}))]
-        return []
-
-    if change.type == "DELETED":
-        if kind == "Pod":
-            if _meta(old).get("deletionTimestamp"):
-                return []  # already reported when the deletion began
-            return [_pod_deleted(obj_ref, ns, name)]
-        if kind in (
-            "Deployment",
-            "Service",
-            "ConfigMap",
-            "Secret",
-            "PodDisruptionBudget",
-            "HorizontalPodAutoscaler",
-            "Namespace",
-        ):
-            return [
-                seen(ActionKind.DELETED, f"{kind} deleted", verbs=frozenset({"delete"}), destructive=True)
-            ]
-        return []
-
-    # MODIFIED
-    assert old is not None and new is not None
-    if kind == "Pod":
-        out: list[Seen] = []
-        if _meta(new).get("deletionTimestamp") and not _meta(old).get("deletionTimestamp"):
-            out.append(_pod_deleted(obj_ref, ns, name))
-        if _meta(old).get("labels") != _meta(new).get("labels"):
-            # the scheduler's binding copies the node's topology labels onto the pod: that is a write too
-            out.append(
-                seen(
-                    ActionKind.PATCHED,
-                    "labels: " + _labels_diff(old, new),
-                    subresources=frozenset({None, "binding", "status"}),
-                    verbs=frozenset({"create", "update", "patch"}),
-                )
-            )
-        return out
-    if kind == "Deployment":
-        return _deployment_changes(old, new, seen, replicasets)
-    if kind == "Service":
-        if _spec(old).get("selector") != _spec(new).get("selector"):
-            return [
-                seen(
-                    ActionKind.SELECTOR_CHANGED,
-                    f"selector {_fmt_labels(_spec(old).get('selector'))} -> {_fmt_labels(_spec(new).get('selector'))}",
-                    field=("spec", "selector"),
-                )
-            ]
-        if _spec(old) != _spec(new):
-            return [seen(ActionKind.PATCHED, "service spec changed")]
-        return []
-    if kind == "ConfigMap":
-        od, nd = old.get("data") or {}, new.get("data") or {}
-        keys = sorted(k for k in set(od) | set(nd) if od.get(k) != nd.get(k))
-        if not keys:
-            return []
-        return [seen(ActionKind.CONFIG_CHANGED, "keys changed: " + ", ".join(keys), field=("data", keys[0]))]
-    if kind == "Secret":
-        # metadata only: a new resourceVersion with the same labels is a data change (values never seen)
-        if _meta(old).get("resourceVersion") != _meta(new).get("resourceVersion"):
-            return [seen(ActionKind.SECRET_CHANGED, "secret changed (values not recorded)")]
-        return []
-    if kind == "Node":
-        out = []
-        was, now = bool(_spec(old).get("unschedulable")), bool(_spec(new).get("unschedulable"))
-        if now and not was:
-            out.append(seen(ActionKind.CORDON, f"node {name} cordoned", field=("spec", "unschedulable")))
-        elif was and not now:
-            out.append(seen(ActionKind.UNCORDON, f"node {name} uncordoned"))
-        r_old, r_new = node_ready(old), node_ready(new)
-        if r_old != r_new:
-            # a node's Ready condition is reported by the node itself (its kubelet: kwok), never by a person
-            out.append(
-                Seen(
-                    ActionKind.NODE_READY if r_new else ActionKind.NODE_NOT_READY,
-                    obj_ref,
-                    f"node {name} {'Ready' if r_new else 'NotReady'}",
-                    "nodes",
-                    None,
-                    name,
-                    subresources=frozenset({"status"}),
-                    default_actor=ActorKind.CONTROLLER,
-                )
-            )
-        if _meta(old).get("labels") != _meta(new).get("labels"):
-            out.append(seen(ActionKind.PATCHED, "labels: " + _labels_diff(old, new)))
-        return out
-    if kind == "HorizontalPodAutoscaler":
-        if _spec(old) != _spec(new):
-            return [seen(ActionKind.AUTOSCALE, "autoscaler changed")]
-        return []
-    if kind == "PodDisruptionBudget":
-        if _spec(old) != _spec(new):
-            s = _spec(new)
-            what = (
-                f"minAvailable {s['minAvailable']}"
-                if "minAvailable" in s
-                else f"maxUnavailable {s.get('maxUnavailable')}"
-            )
-            return [seen(ActionKind.PATCHED, f"disruption budget now {what}")]
-        return []
-    return []
-
-
-def _created(obj: Mapping[str, Any] | None) -> datetime | None:
-    text = _meta(obj).get("creationTimestamp")
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00")) - timedelta(seconds=1)
-    except ValueError:
-        return None
-
-
-def _pod_deleted(obj_ref: str, ns: str | None, name: str) -> Seen:
-    return Seen(
-        ActionKind.POD_DELETED,
-        obj_ref,
-        "pod deleted",
-        "pods",
-        ns,
-        name,
-        verbs=frozenset({"delete", "create", "deletecollection"}),
-        subresources=frozenset({None, "eviction"}),
-        destructive=True,
-    )
-
-
-def _fmt_labels(labels: Mapping[str, str] | None) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items())) or "(none)"
-
-
-def _labels_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    a, b = _meta(old).get("labels") or {}, _meta(new).get("labels") or {}
-    parts = [f"{k}={b[k]}" for k in sorted(b) if a.get(k) != b[k]] + [
-        f"{k}-" for k in sorted(a) if k not in b
-    ]
-    return ", ".join(parts)
-
-
-def _deployment_changes(
-    old: Mapping[str, Any],
-    new: Mapping[str, Any],
-    seen: Callable[..., Seen],
-    replicasets: Sequence[Mapping[str, Any]],
-) -> list[Seen]:
-    so, sn = _spec(old), _spec(new)
-    out: list[Seen] = []
-    if so.get("replicas") != sn.get("replicas"):
-        out.append(
-            seen(
-                ActionKind.SCALE,
-                f"replicas {so.get('replicas')} -> {sn.get('replicas')}",
-                subresources=frozenset({None, "scale"}),
-                field=("spec", "replicas"),
-            )
-        )
-    if normalized_template(so.get("template")) != normalized_template(sn.get("template")):
-        target = normalized_template(sn.get("template"))
-        previous = normalized_template(so.get("template"))
-        name = _meta(new).get("name")
-        ns = _meta(new).get("namespace")
-        back_to = next(
-            (
-                rs
-                for rs in replicasets
-                if _meta(rs).get("namespace") == ns
-                and any(
-                    o.get("kind") == "Deployment" and o.get("name") == name
-                    for o in _meta(rs).get("ownerReferences") or []
-                )
-                and normalized_template(_spec(rs).get("template")) == target
-                and normalized_template(_spec(rs).get("template")) != previous
-            ),
-            None,
-        )
-        if back_to is not None:
-            revision = (_meta(back_to).get("annotations") or {}).get(REVISION, "?")
-            images = ", ".join(
-                str(c.get("image")) for c in _containers(_spec(back_to).get("template") or {}).values()
-            )
-            out.append(
-                seen(
-                    ActionKind.ROLLBACK,
-                    f"pod template back to revision {revision} ({images})",
-                    field=("spec", "template"),
-                )
-            )
-        else:
-            action, detail = template_change(so.get("template") or {}, sn.get("template") or {})
-            out.append(seen(action, detail, field=("spec", "template")))
-    if bool(so.get("paused")) != bool(sn.get("paused")):
-        out.append(
-            seen(
-                ActionKind.ROLLOUT_PAUSED if sn.get("paused") else ActionKind.ROLLOUT_RESUMED,
-                "rollout paused" if sn.get("paused") else "rollout resumed",
-            )
-        )
-    if so.get("selector") != sn.get("selector"):
-        out.append(seen(ActionKind.SELECTOR_CHANGED, "deployment selector changed"))
-    rest_old = {k: v for k, v in so.items() if k not in ("replicas", "template", "paused", "selector")}
-    rest_new = {k: v for k, v in sn.items() if k not in ("replicas", "template", "paused", "selector")}
-    if rest_old != rest_new:
-        keys = sorted(k for k in set(rest_old) | set(rest_new) if rest_old.get(k) != rest_new.get(k))
-        out.append(seen(ActionKind.PATCHED, "deployment spec changed: " + ", ".join(keys)))
-    return out
-
-
-def _owns(fields_v1: Mapping[str, Any] | None, path: Sequence[str]) -> bool:
-    cur: Any = fields_v1 or {}
-    for key in path:
-        if not isinstance(cur, Mapping) or f"f:{key}" not in cur:
-            return False
-        cur = cur[f"f:{key}"]
-    return True
-
-
-def managed_fields_actor(
-    obj: Mapping[str, Any] | None, field: Sequence[str] | None = None
-) -> tuple[ActorKind, str] | None:
-    """Who last wrote ``field`` (or, without one, the object) by its managedFields: the fallback when there
-    is no audit log. Managers are named by the client: ``kubectl-*`` a person, ``drills-injector`` drills,
-    anything else a controller."""
-    entries = list(_meta(obj).get("managedFields") or [])
-    owners = [e for e in entries if _owns(e.get("fieldsV1"), field)] if field else []
-    # the field's owner wrote it (a subresource update such as scale carries no time); else the latest writer
-    entries = owners or [e for e in entries if e.get("time")]
-    if not entries:
-        return None
-    latest = max(entries, key=lambda e: (str(e.get("time")), e.get("subresource") != "status"))
-    manager = str(latest.get("manager", ""))
-    if manager == r.FIELD_MANAGER:
-        return ActorKind.DRILLS, manager
-    if manager.startswith("kubectl"):
-        return ActorKind.RESPONDER, manager
-    if manager:
-        return ActorKind.CONTROLLER, manager
-    return None
 
 
 _POD_META = (
@@ -627,13 +269,108 @@ def _share(text: str) -> str:
     return _SHARED.setdefault(text, text)
 
 
-def _source(kind: ActorKind, user_agent: str = "") -> Source:
-    return {
-        ActorKind.RESPONDER: Source.HUMAN,
-        ActorKind.BOT: Source.BOT,
-        ActorKind.DRILLS: Source.SYSTEM,
-        ActorKind.CONTROLLER: Source.CONTROLLER,
-    }.get(kind, Source.HUMAN if user_agent.startswith("kubectl") else Source.SYSTEM)
+def slim(obj: dict[str, Any], *, keep_managed_fields: bool) -> dict[str, Any]:
+    """What the cache keeps of an object: all of it, less what nobody reads (managedFields unless they are
+    the attribution, kubectl's last-applied copy, a pod's volumes and scheduling details), with repeated
+    strings shared. 10,000 pods must fit in the observer's memory budget."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        if not keep_managed_fields:
+            meta.pop("managedFields", None)
+        annotations = meta.get("annotations")
+        if isinstance(annotations, dict):
+            annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    if obj.get("kind") == "Pod":
+        obj = slim_pod(obj)
+    return shared(obj)  # type: ignore[no-any-return]
+
+
+# ---- where changes come from: the cluster, or a recording -------------------------------------------------
+
+
+class WatchSource(Protocol):
+    """Lists and watch streams of one kind at a time: the cluster (:class:`KubeWatchSource`) or a recording
+    (:mod:`drills.adapters.kube.recording`). Watch events are the API server's raw JSON
+    (``{"type": ..., "object": {...}}``); errors are :class:`DrillError` with the HTTP status in the cause."""
+
+    def session(self) -> WatchSource:
+        """A source with its own connection, for one watch thread (closed with :meth:`close`)."""
+        ...
+
+    def list(
+        self,
+        kind: str,
+        namespace: str | None,
+        *,
+        metadata_only: bool,
+        transform: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> tuple[builtins.list[dict[str, Any]], str]: ...
+
+    def watch(
+        self,
+        kind: str,
+        *,
+        namespace: str | None,
+        resource_version: str,
+        timeout_seconds: int,
+        metadata_only: bool,
+        on_response: Callable[[Any], None],
+    ) -> Iterator[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class AuditSource(Protocol):
+    """New audit records since the last poll (:class:`~drills.adapters.kube.audit.AuditTail` is one)."""
+
+    def poll(self) -> builtins.list[AuditRecord]: ...
+
+
+class KubeWatchSource:
+    """The live cluster through drills' client wrapper."""
+
+    def __init__(self, kube: Kube, *, owned: bool = False) -> None:
+        self.kube = kube
+        self._owned = owned
+
+    def session(self) -> KubeWatchSource:
+        return KubeWatchSource(Kube(self.kube.kubeconfig, self.kube.context), owned=True)
+
+    def list(
+        self,
+        kind: str,
+        namespace: str | None,
+        *,
+        metadata_only: bool,
+        transform: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
+        return r.list_objects(
+            self.kube, kind, namespace, metadata_only=metadata_only, page=500, transform=transform
+        )
+
+    def watch(
+        self,
+        kind: str,
+        *,
+        namespace: str | None,
+        resource_version: str,
+        timeout_seconds: int,
+        metadata_only: bool,
+        on_response: Callable[[Any], None],
+    ) -> Iterator[dict[str, Any]]:
+        return r.watch_lines(
+            self.kube,
+            kind,
+            on_response=on_response,
+            namespace=namespace,
+            resource_version=resource_version,
+            timeout_seconds=timeout_seconds,
+            metadata_only=metadata_only,
+        )
+
+    def close(self) -> None:
+        if self._owned:
+            self.kube.close()
 
 
 # ---- the observer ---------------------------------------------------------------------------------------
@@ -648,6 +385,21 @@ class WatchStats:
     errors: list[str] = field(default_factory=list)
 
 
+class _Gone:
+    """A watch answered ``410 Gone``: its resourceVersion is too old, list again."""
+
+
+GONE = _Gone()
+
+
+@dataclass
+class _Pacing:
+    """When health was last judged, and since when a relevant change waits for a judgement."""
+
+    last_judge: float
+    dirty_since: datetime | None = None
+
+
 class Observer:
     """Watches the cluster during a drill; see the module docstring.
 
@@ -655,32 +407,51 @@ class Observer:
     are never attributed to people. ``audit_log`` is the embedded cluster's audit log (None: managedFields
     fallback). ``identities`` name the responder and the bot; when given, RBAC is granted again on a drill
     namespace that reappears (a restored namespace loses its RoleBindings).
+
+    ``source`` and ``audit_source`` replace the cluster and the audit log file (a recorder tees them; a
+    replay feeds recorded streams through :meth:`replay_list`, :meth:`replay_event` and :meth:`replay_audit`
+    instead of starting threads). With an ``audit_source``, attribution is by the audit log.
     """
 
     def __init__(
         self,
-        kube: Kube,
+        kube: Kube | None,
         scenario: Scenario,
         clock: Clock = SYSTEM_CLOCK,
         audit_log: Path | None = None,
         identities: Identities | None = None,
         *,
-        on_event: Callable[[Event], None] | None = None,
+        on_event: Callable[[Event], object] | None = None,
         kinds: Sequence[str] = WATCHED_KINDS,
         baseline_replicas: Mapping[str, int] | None = None,
         audit_wait: float = 0.5,
         health_interval: float = 0.05,
         tick: float = 1.0,
         watch_timeout: int = 240,
+        source: WatchSource | None = None,
+        audit_source: AuditSource | None = None,
+        backoff: tuple[float, float] = (0.1, 0.5),
+        audit_poll: float = 0.02,
+        on_step: Callable[[Change | AuditRecord], object] | None = None,
+        waits: Clock = SYSTEM_CLOCK,
     ) -> None:
+        if source is None and kube is None:
+            raise DrillError("the observer needs a cluster (kube) or a recorded watch source")
         self.kube = kube
+        self.source: WatchSource = source if source is not None else KubeWatchSource(kube)  # type: ignore[arg-type]
         self.scenario = scenario
         self.clock = clock
+        # Real threads wait here (queue timeouts, the audit tail, the audit join's deadline): the system's
+        # monotonic clock paces them even when a test fakes the clock that stamps the events. A replay,
+        # which has no threads, passes its own clock for both.
+        self.waits = waits
         self.audit_log = audit_log
+        self.audit_source = audit_source
         self.identities = identities
         self.on_event = on_event
         self.kinds = tuple(kinds)
-        self.attribution: Attribution = "audit" if audit_log is not None else "managed-fields"
+        audited = audit_log is not None or audit_source is not None
+        self.attribution: Attribution = "audit" if audited else "managed-fields"
         self.cache = WatchCache()
         self.audit = AuditIndex()
         self.stats: dict[str, WatchStats] = {k: WatchStats() for k in self.kinds}
@@ -691,13 +462,20 @@ class Observer:
         self._health_interval = health_interval
         self._tick = tick
         self._watch_timeout = watch_timeout
+        #: a broken watch is retried after the first, doubling up to the second (seconds)
+        self._backoff = backoff
+        self._audit_poll = audit_poll
+        #: told of every change and audit record as the processor takes it up (a recorder notes when)
+        self._on_step = on_step
         self._changes: queue.Queue[Change | AuditRecord | None] = queue.Queue()
         self._out: queue.Queue[Event | None] = queue.Queue()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._started = False
         self._drains: set[tuple[str, str]] = set()
-        self._kubes: list[Kube] = []
+        #: node -> evictions seen before the node's cordon (a drain whose cordon is still on its way)
+        self._evicted: dict[str, list[AuditRecord]] = {}
+        self._sessions: list[WatchSource] = []
         self._used: deque[str] = deque()
         self._used_set: set[str] = set()
         self._catchup: Change | None = None
@@ -711,6 +489,7 @@ class Observer:
         self._started_at: datetime | None = None
         self._catchup_rec: AuditRecord | None = None
         self._catchup_ok = False
+        self._pacing = _Pacing(last_judge=self.waits.monotonic())
 
     @staticmethod
     def _namespaces(scenario: Scenario) -> frozenset[str]:
@@ -728,20 +507,31 @@ class Observer:
             return self
         self._started = True
         self._started_at = self.clock.now()
-        if self.audit_log is not None:
-            tail = AuditTail(self.audit_log)
-            self._spawn(self._tail_audit, "audit", tail)
-        rvs = {}
+        audit = self.audit_source
+        if audit is None and self.audit_log is not None:
+            audit = AuditTail(self.audit_log)
+        if audit is not None:
+            self._spawn(self._tail_audit, "audit", audit)
+        rvs = {kind: self.replay_list(kind, *self._list(self.source, kind)) for kind in self.kinds}
+        self._primed()
         for kind in self.kinds:
-            items, rv = self._list(self.kube, kind)
-            self.cache.replace_all(kind, items, rv)
-            rvs[kind] = rv
+            self._spawn(self._watch, f"watch-{kind}", kind, rvs[kind])
+        self._spawn(self._process, "process")
+        return self
+
+    def begin(self) -> None:
+        """Start a replay at the clock's time (the recording's start): no threads, nothing listed yet."""
+        self._started = True
+        self._started_at = self.clock.now()
+
+    def _primed(self) -> None:
+        """Everything is listed: the baseline replicas, the attribution note and the first verdict."""
         if not self._baseline:
             for d in self.cache.list("Deployment"):
                 meta = d["metadata"]
-                self._baseline[f"{meta.get('namespace')}/{meta['name']}"] = int(_spec(d).get("replicas", 1))
-        for kind in self.kinds:
-            self._spawn(self._watch, f"watch-{kind}", kind, rvs[kind])
+                self._baseline[f"{meta.get('namespace')}/{meta['name']}"] = int(
+                    (d.get("spec") or {}).get("replicas", 1)
+                )
         if self.attribution == "managed-fields":
             self._emit(
                 Note(
@@ -753,8 +543,11 @@ class Observer:
                 )
             )
         self._judge(self.clock.now(), force=True)
-        self._spawn(self._process, "process")
-        return self
+        self._pacing = _Pacing(last_judge=self.waits.monotonic())
+
+    def primed(self) -> None:
+        """A replay's initial lists are in: as :meth:`start` does once it has listed everything."""
+        self._primed()
 
     def _spawn(self, target: Callable[..., None], name: str, *args: Any) -> None:
         t = threading.Thread(target=target, args=args, name=f"drills-observer-{name}", daemon=True)
@@ -771,8 +564,8 @@ class Observer:
         for t in self._threads:
             t.join(timeout=timeout)
         self._out.put(None)
-        for k in self._kubes:
-            k.close()
+        for s in self._sessions:
+            s.close()
 
     def __enter__(self) -> Observer:
         return self.start()
@@ -801,37 +594,22 @@ class Observer:
 
     # ---- watching ------------------------------------------------------------------------------------
 
-    def _list(self, kube: Kube, kind: str) -> tuple[list[dict[str, Any]], str]:
+    def _list(self, source: WatchSource, kind: str) -> tuple[list[dict[str, Any]], str]:
         namespace = self.scenario.target.namespace if kind == "Event" else None
-        return r.list_objects(
-            kube, kind, namespace, metadata_only=kind in METADATA_ONLY, page=500, transform=self._slim
-        )
+        return source.list(kind, namespace, metadata_only=kind in METADATA_ONLY, transform=self._slim)
 
     def _slim(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """What the cache keeps of an object: all of it, less what nobody reads (managedFields unless they
-        are the attribution, kubectl's last-applied copy, a pod's volumes and scheduling details), with
-        repeated strings shared. 10,000 pods must fit in the observer's memory budget."""
-        meta = obj.get("metadata")
-        if isinstance(meta, dict):
-            if self.attribution == "audit":
-                meta.pop("managedFields", None)
-            annotations = meta.get("annotations")
-            if isinstance(annotations, dict):
-                annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
-        if obj.get("kind") == "Pod":
-            obj = slim_pod(obj)
-        return shared(obj)  # type: ignore[no-any-return]
+        return slim(obj, keep_managed_fields=self.attribution != "audit")
 
     def _watch(self, kind: str, rv: str) -> None:
-        kube = Kube(self.kube.kubeconfig, self.kube.context)
-        self._kubes.append(kube)
-        stats = self.stats[kind]
-        backoff = 0.1
+        source = self.source.session()
+        self._sessions.append(source)
+        first, longest = self._backoff
+        backoff = first
         namespace = self.scenario.target.namespace if kind == "Event" else None
         while not self._stop.is_set():
             try:
-                for event in r.watch_lines(
-                    kube,
+                for event in source.watch(
                     kind,
                     on_response=functools.partial(self._responses.__setitem__, kind),
                     namespace=namespace,
@@ -841,105 +619,182 @@ class Observer:
                 ):
                     if self._stop.is_set():
                         return
-                    backoff = 0.1
-                    etype = event.get("type")
-                    obj = event.get("object") or {}
-                    if etype == "ERROR":
-                        if obj.get("code") == 410:
-                            stats.gone += 1
-                            rv = self._relist(kube, kind)
-                            break
-                        raise DrillError(f"watch error: {obj.get('message')}")
-                    new_rv = (obj.get("metadata") or {}).get("resourceVersion")
-                    if etype == "BOOKMARK":
-                        rv = new_rv or rv
-                        continue
-                    stats.events += 1
-                    old = self.cache.apply(kind, str(etype), self._slim(obj))
-                    rv = new_rv or rv
-                    deleted = etype == "DELETED"
-                    self._changes.put(
-                        Change(
-                            kind,
-                            str(etype),
-                            (old or obj) if deleted else old,
-                            None if deleted else obj,
-                            self.clock.now(),
-                            SYSTEM_CLOCK.monotonic(),
-                        )
-                    )
+                    backoff = first
+                    got = self._on_watch_event(kind, event)
+                    if isinstance(got, _Gone):
+                        rv = self._relist(source, kind)
+                        break
+                    if isinstance(got, Change):
+                        self._changes.put(got)
+                    rv = self.cache.resource_version(kind) or rv
             except DrillError as e:
                 if self._stop.is_set():
                     return
-                if getattr(e.__cause__, "status", None) == 410 or "410" in str(e):
-                    stats.gone += 1
+                if self._on_watch_error(kind, e):
                     with contextlib.suppress(DrillError):  # still down: the next round retries
-                        rv = self._relist(kube, kind)
+                        rv = self._relist(source, kind)
                     continue
-                stats.reconnects += 1
-                if len(stats.errors) < 20:
-                    stats.errors.append(str(e).splitlines()[0][:200])
                 self._stop.wait(backoff)
-                backoff = min(backoff * 2, 0.5)
+                backoff = min(backoff * 2, longest)
 
-    def _relist(self, kube: Kube, kind: str) -> str:
+    def _on_watch_event(self, kind: str, event: Mapping[str, Any]) -> Change | _Gone | None:
+        """One raw watch event into the cache: the change it makes, GONE (list again), or None (a bookmark).
+        A watch ERROR other than 410 is raised as a DrillError (the watch reconnects)."""
+        stats = self.stats[kind]
+        etype = event.get("type")
+        obj = event.get("object") or {}
+        if etype == "ERROR":
+            if obj.get("code") == 410:
+                stats.gone += 1
+                return GONE
+            raise DrillError(f"watch error: {obj.get('message')}")
+        if etype == "BOOKMARK":
+            rv = (obj.get("metadata") or {}).get("resourceVersion")
+            if rv:
+                self.cache.note_resource_version(kind, str(rv))
+            return None
+        stats.events += 1
+        old = self.cache.apply(kind, str(etype), self._slim(obj))
+        deleted = etype == "DELETED"
+        return Change(
+            kind,
+            str(etype),
+            (old or obj) if deleted else old,
+            None if deleted else obj,
+            self.clock.now(),
+            self.waits.monotonic(),
+        )
+
+    def _on_watch_error(self, kind: str, e: DrillError) -> bool:
+        """A broken watch: True when the API server said ``410 Gone`` (list again), else a reconnect."""
+        stats = self.stats[kind]
+        if getattr(e.__cause__, "status", None) == 410 or "410" in str(e):
+            stats.gone += 1
+            return True
+        stats.reconnects += 1
+        if len(stats.errors) < 20:
+            stats.errors.append(str(e).splitlines()[0][:200])
+        return False
+
+    def _relist(self, source: WatchSource, kind: str) -> str:
         """List again after 410 Gone; every difference becomes a change (nothing is missed)."""
-        items, rv = self._list(kube, kind)
-        self.stats[kind].relists += 1
-        now, mono = self.clock.now(), SYSTEM_CLOCK.monotonic()
-        for type_, old, new in self.cache.replace_all(kind, items, rv):
-            self._changes.put(Change(kind, type_, old, new, now, mono, relisted=True))
+        items, rv = self._list(source, kind)
+        for change in self._relisted(kind, items, rv):
+            self._changes.put(change)
         return rv
 
-    def _tail_audit(self, tail: AuditTail) -> None:
+    def _relisted(self, kind: str, items: list[dict[str, Any]], rv: str) -> list[Change]:
+        self.stats[kind].relists += 1
+        now, mono = self.clock.now(), self.waits.monotonic()
+        return [
+            Change(kind, type_, old, new, now, mono, relisted=True)
+            for type_, old, new in self.cache.replace_all(kind, items, rv)
+        ]
+
+    def _tail_audit(self, tail: AuditSource) -> None:
         while not self._stop.is_set():
             try:
                 records = tail.poll()
             except OSError as e:
                 log.warning("cannot read the audit log: %s", e)
                 records = []
-            polled = self.clock.now()
-            if records:
-                self.audit.add(records)
-                for rec in records:
-                    if rec.verb == "get" and rec.resource == "pods" and rec.subresource == "log" and rec.ok:
-                        self._changes.put(rec)
-            self.audit.mark_polled(polled)
-            self._stop.wait(0.02)
+            for rec in self._audit_read(records, self.clock.now()):
+                self._changes.put(rec)
+            self._stop.wait(self._audit_poll)
+
+    def _audit_read(self, records: list[AuditRecord], polled: datetime) -> list[AuditRecord]:
+        """Records the tail has read (the log up to ``polled``) into the index; the evidence reads among
+        them, to be journaled in order with the changes."""
+        if records:
+            self.audit.add(records)
+        self.audit.mark_polled(polled)
+        return [
+            rec
+            for rec in records
+            if rec.verb == "get" and rec.resource == "pods" and rec.subresource == "log" and rec.ok
+        ]
+
+    # ---- a replay: recorded streams fed in order, on the caller's thread --------------------------------
+
+    def replay_list(self, kind: str, items: list[dict[str, Any]], rv: str) -> str:
+        """A list of ``kind``: the first one fills the cache; a later one is a re-list, its differences
+        changes (processed at once)."""
+        if kind not in self.cache.kinds():
+            self.cache.replace_all(kind, items, rv)
+            return rv
+        for change in self._relisted(kind, items, rv):
+            self._step(change)
+        return rv
+
+    def replay_event(self, kind: str, event: Mapping[str, Any], *, process: bool = True) -> bool:
+        """One recorded watch event, processed at once (or, ``process=False``, only cached: the live
+        processor stopped before it); False when it was a 410 (a re-list follows)."""
+        try:
+            got = self._on_watch_event(kind, event)
+        except DrillError as e:
+            self._on_watch_error(kind, e)
+            return True
+        if isinstance(got, _Gone):
+            return False
+        if got is not None and process:
+            self._step(got)
+        return True
+
+    def replay_error(self, kind: str, error: DrillError) -> bool:
+        """A recorded broken watch; True when it was a 410 (a re-list follows)."""
+        return self._on_watch_error(kind, error)
+
+    def replay_audit(self, records: list[AuditRecord], polled: datetime) -> None:
+        """The audit tail read ``records`` (the log up to ``polled``): index them, journal evidence reads."""
+        for rec in self._audit_read(records, polled):
+            self._step(rec)
+
+    def replay_tick(self, *, queue_empty: bool) -> None:
+        """The processor's pacing at the clock's time: judge health when a change waits, or on the tick."""
+        self._pace(queue_empty=queue_empty)
+
+    def next_tick(self) -> float:
+        """When (on the clock's monotonic scale) the processor next judges health on its own."""
+        p = self._pacing
+        return p.last_judge + (self._health_interval if p.dirty_since is not None else self._tick)
 
     # ---- processing ----------------------------------------------------------------------------------
 
     def _process(self) -> None:
-        dirty_since: datetime | None = None
-        last_judge = SYSTEM_CLOCK.monotonic()
+        self._pacing = _Pacing(last_judge=self.waits.monotonic())
         while not self._stop.is_set():
             try:
                 item = self._changes.get(timeout=self._health_interval)
             except queue.Empty:
                 item = None
             if item is not None:
-                try:
-                    if isinstance(item, AuditRecord):
-                        self._evidence(item)
-                    else:
-                        self._handle(item)
-                        if item.kind in HEALTH_KINDS and (
-                            item.namespace in self.namespaces or item.kind == "Node"
-                        ):
-                            dirty_since = dirty_since or item.received
-                        if item.kind == "Namespace" and item.type == "ADDED" and not item.relisted:
-                            self._regrant(item.name)
-                except DrillError as e:
-                    log.warning("observer: %s", e)
-            now_mono = SYSTEM_CLOCK.monotonic()
-            if dirty_since is not None and (
-                self._changes.empty() or now_mono - last_judge >= self._health_interval
-            ):
-                self._judge(self.clock.now())
-                dirty_since, last_judge = None, now_mono
-            elif now_mono - last_judge >= self._tick:
-                self._judge(self.clock.now())
-                last_judge = now_mono
+                if self._on_step is not None:
+                    self._on_step(item)
+                self._step(item)
+            self._pace(queue_empty=self._changes.empty())
+
+    def _step(self, item: Change | AuditRecord) -> None:
+        try:
+            if isinstance(item, AuditRecord):
+                self._evidence(item)
+            else:
+                self._handle(item)
+                if item.kind in HEALTH_KINDS and (item.namespace in self.namespaces or item.kind == "Node"):
+                    self._pacing.dirty_since = self._pacing.dirty_since or item.received
+                if item.kind == "Namespace" and item.type == "ADDED" and not item.relisted:
+                    self._regrant(item.name)
+        except DrillError as e:
+            log.warning("observer: %s", e)
+
+    def _pace(self, *, queue_empty: bool) -> None:
+        p = self._pacing
+        now_mono = self.waits.monotonic()
+        if p.dirty_since is not None and (queue_empty or now_mono - p.last_judge >= self._health_interval):
+            self._judge(self.clock.now())
+            p.dirty_since, p.last_judge = None, now_mono
+        elif now_mono - p.last_judge >= self._tick:
+            self._judge(self.clock.now())
+            p.last_judge = now_mono
 
     def _handle(self, change: Change) -> None:
         if change.kind not in ("Node", "Namespace") and change.namespace not in self.namespaces:
@@ -969,28 +824,14 @@ class Observer:
         key = f"{change.namespace}/{change.name}"
         if change.type == "DELETED":
             self._restarts.pop(key, None)
-            return
-
-        def counts(pod: Mapping[str, Any] | None) -> dict[str, int]:
-            statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
-            return {str(c.get("name")): int(c.get("restartCount") or 0) for c in statuses}
-
-        before, after = counts(change.old), counts(change.new)
-        if any(after[name] > before.get(name, after[name]) for name in after):
+        elif restarted(change.old, change.new):
             self._restarts[key] = change.received
 
     def _consume_unclassified(self, change: Change) -> None:
         """A spec or metadata change that is no action (a controller's taint, an annotation) still used up
         its write: mark that record (the newest before the change) so no later change is blamed on it.
         Status-only changes have no record (the audit policy leaves status writes out) and use up nothing."""
-        if change.type != "MODIFIED" or change.old is None or change.new is None:
-            return
-        old, new = change.old, change.new
-        if (
-            old.get("spec") == new.get("spec")
-            and _meta(old).get("labels") == _meta(new).get("labels")
-            and (_meta(old).get("annotations") == _meta(new).get("annotations"))
-        ):
+        if not wrote_spec_or_metadata(change):
             return
         res = r.RESOURCES.get(change.kind)
         if res is None:
@@ -1013,35 +854,26 @@ class Observer:
 
     def _report(self, s: Seen, change: Change) -> None:
         kind, actor, attribution, at, rec = self._attribute(s, change)
-        action = s.kind
-        detail = s.detail
-        if rec is not None and rec.subresource == "eviction" and action == ActionKind.POD_DELETED:
-            action, detail = ActionKind.EVICT, "pod evicted"
+        what = meaning(s, change, kind, actor, rec.subresource if rec else None, audited=rec is not None)
+        if what is None:
+            return
+        if what.evicted and rec is not None:
             self._maybe_drain(change, rec)
-        if action == ActionKind.PATCHED and s.resource == "pods" and kind == ActorKind.CONTROLLER:
-            return  # the scheduler or kwok labelling a pod: bookkeeping, not an action
-        if action == ActionKind.POD_DELETED and rec is not None and kind == ActorKind.CONTROLLER:
-            detail = f"pod deleted by {actor}"
-        if action == ActionKind.ROLLBACK and kind == ActorKind.DRILLS and change.old and change.new:
-            # A fault injected again rolls out a template an earlier drill left in the history: that is the
-            # fault going in (or its revert), never a rollback someone chose.
-            action, detail = template_change(
-                _spec(change.old).get("template") or {}, _spec(change.new).get("template") or {}
-            )
-            detail = f"{detail} ({s.detail.replace('pod template back to', 'same template as')})"
         self._emit(
             ActionObserved(
                 at=at,
-                source=_source(kind, rec.user_agent if rec else ""),
+                source=source_of(kind, rec.user_agent if rec else ""),
                 actor=actor,
-                kind=action,
+                kind=what.kind,
                 actor_kind=kind,
                 object=s.object,
-                detail=detail,
+                detail=what.detail,
                 destructive=s.destructive,
                 attribution=attribution,
             )
         )
+        if what.kind == ActionKind.CORDON and rec is not None:
+            self._cordoned(change.name, rec)
 
     def _attribute(
         self, s: Seen, change: Change
@@ -1053,7 +885,11 @@ class Observer:
             if s.default_actor is not None:
                 return s.default_actor, "kubernetes", "inferred", change.received, None
             return ActorKind.UNKNOWN, "unknown", "inferred", change.received, None
-        found = managed_fields_actor(change.new, s.field) if change.type in ("MODIFIED", "ADDED") else None
+        found = (
+            managed_fields_actor(change.new, s.field, drills_manager=r.FIELD_MANAGER)
+            if change.type in ("MODIFIED", "ADDED")
+            else None
+        )
         if found is not None and s.default_actor is None:
             return found[0], found[1], "managed-fields", change.received, None
         return (
@@ -1101,9 +937,7 @@ class Observer:
             # arrival says little; the write that produced it still bounds this one's from below.
             written = self._written_at.get(key)
             after_write = loose if written is None or change.relisted else max(after_write, written)
-        # Real threads wait here (queue timeouts, the audit tail): the system's monotonic clock paces them
-        # even when a test fakes the clock that stamps the events.
-        deadline = SYSTEM_CLOCK.monotonic() + self._audit_wait
+        deadline = self.waits.monotonic() + self._audit_wait
         while True:
             seen_count = self.audit.count
             found: list[AuditRecord] = []
@@ -1129,7 +963,7 @@ class Observer:
                 self._catchup_rec = rec
                 self._written_at[key] = rec.received
                 return rec
-            left = deadline - SYSTEM_CLOCK.monotonic()
+            left = deadline - self.waits.monotonic()
             # once the tail has read past the change, a missing line is not late, it is not there
             if s.default_actor is not None or left <= 0 or self._catchup_ok:
                 return None
@@ -1156,7 +990,7 @@ class Observer:
         self._emit(
             ActionObserved(
                 at=rec.at,
-                source=_source(kind, rec.user_agent),
+                source=source_of(kind, rec.user_agent),
                 actor=rec.actor,
                 kind=action,
                 actor_kind=kind,
@@ -1178,10 +1012,26 @@ class Observer:
 
     def _maybe_drain(self, change: Change, rec: AuditRecord) -> None:
         node_name = (change.obj.get("spec") or {}).get("nodeName")
-        node = self.cache.get("Node", node_name) if node_name else None
-        if node is None or not _spec(node).get("unschedulable") or (node_name, rec.user) in self._drains:
+        if not node_name:
             return
-        self._drains.add((str(node_name), rec.user))
+        node = self.cache.get("Node", node_name)
+        if node is None or not (node.get("spec") or {}).get("unschedulable"):
+            # The cordon may not have reached its watch yet (one watch per kind, each at its own pace):
+            # kept, so the cordon when it comes makes this eviction part of a drain.
+            self._evicted.setdefault(str(node_name), []).append(rec)
+            return
+        self._drain(str(node_name), rec)
+
+    def _cordoned(self, node_name: str, cordon: AuditRecord) -> None:
+        """A cordon seen after evictions its writer made on the node: those evictions were a drain."""
+        for rec in self._evicted.pop(node_name, []):
+            if rec.user == cordon.user and rec.at >= cordon.at:
+                self._drain(node_name, rec)
+
+    def _drain(self, node_name: str, rec: AuditRecord) -> None:
+        if (node_name, rec.user) in self._drains:
+            return
+        self._drains.add((node_name, rec.user))
         self._emit_audited(
             rec,
             ActionKind.DRAIN,
@@ -1193,20 +1043,18 @@ class Observer:
     def _evidence(self, rec: AuditRecord) -> None:
         if rec.namespace not in self.namespaces:
             return
-        kind = rec.actor_kind(self.identities)
-        if kind not in (ActorKind.RESPONDER, ActorKind.BOT, ActorKind.UNKNOWN):
+        if not counts_as_evidence(rec.actor_kind(self.identities)):
             return
-        previous = "previous=true" in rec.request_uri
         self._emit_audited(
             rec,
             ActionKind.EVIDENCE_READ,
-            _ref("Pod", rec.namespace, str(rec.name)),
-            "read the logs of the previous container" if previous else "read the logs",
+            ref("Pod", rec.namespace, str(rec.name)),
+            evidence_detail(rec.request_uri),
         )
 
     def _regrant(self, namespace: str) -> None:
-        if self.identities is None:
-            return
+        if self.identities is None or self.kube is None:
+            return  # a replay has no cluster to grant on
         try:
             grant(self.kube, self.identities, namespaces=[namespace])
         except DrillError as e:
