@@ -130,6 +130,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     "--wrap-up", callback=_duration, help="Time after resolution to post final comms (default 60s)."
 )
 @click.option(
+    "--time-budget",
+    callback=_duration,
+    help="End the drill (timed out) after this much active time; default: the scenario's time_budget.",
+)
+@click.option(
     "--plan", "plan", type=click.Path(dir_okay=False, path_type=Path), help="Run a DR plan instead."
 )
 @click.option("--observe", is_flag=True, help="Follow a running drill read-only (the game master's screen).")
@@ -151,6 +156,7 @@ def run_cmd(
     pagers: tuple[str, ...],
     bot_time_scale: float,
     wrap_up: timedelta | None,
+    time_budget: timedelta | None,
     plan: Path | None,
     observe: bool,
     drill_id: str | None,
@@ -180,6 +186,7 @@ def run_cmd(
         pagers=list(pagers) or None,
         wrap_up=wrap_up,
         time_scale=bot_time_scale,
+        time_budget=time_budget,
         console=console(),
     )
     if dry_run:

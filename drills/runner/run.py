@@ -55,6 +55,7 @@ from drills.engine.ladder import DrillStatus, training_hints
 from drills.engine.scoring import score
 from drills.engine.timeline import build
 from drills.errors import DrillError, SafetyError, UsageError
+from drills.model.durations import format_duration
 from drills.model.events import (
     AlertFired,
     Detected,
@@ -86,6 +87,8 @@ log = logging.getLogger("drills.runner")
 RUNNER_ACTOR = "drills:runner"
 #: How often the runner reads the journal, judges the end and redraws the dashboard.
 TICK = 0.25
+#: Shares of the time budget at which a drill without a dashboard says how much is left.
+BUDGET_MARKS = (0.0, 0.5, 0.75, 0.9)
 
 
 # ---- results ------------------------------------------------------------------------------------------
@@ -248,8 +251,14 @@ class DrillRun:
         reports_root: Path | None = None,
         record_history: bool = True,
         preflight_wait: float = 60.0,
+        time_budget: timedelta | None = None,
     ) -> None:
         self.scenario, self.scenario_path = resolve_scenario(scenario)
+        if time_budget is not None:
+            if time_budget <= timedelta(0):
+                raise UsageError(f"time budget {time_budget} is not positive", hint="give e.g. 10m")
+            # the journal's drill.started, the dashboard and the scorer all read the budget from the scenario
+            self.scenario = self.scenario.model_copy(update={"time_budget": time_budget})
         self.policy = resolve_policy(policy)
         self.targets: SlaTargets = self.policy.targets(self.scenario.sla)
         self.responder_kind, self.profile, self.profile_path = load_responder(responder)
@@ -315,6 +324,7 @@ class DrillRun:
         self._interrupt = threading.Event()
         self._terminate = threading.Event()
         self._history: History | None = None
+        self._budget_said: set[float] = set()
 
     # ---- progress -----------------------------------------------------------------------------------------
 
@@ -633,7 +643,12 @@ class DrillRun:
         if request is not None:
             return Outcome.ABORTED, f"{request.get('reason', 'aborted')} (by {request.get('by', 'someone')})"
         if tl.t0 is not None and tl.active(tl.t0, now) >= self.scenario.time_budget:
-            return Outcome.TIMED_OUT, f"time budget of {self.scenario.time_budget} used up"
+            health = {True: "healthy", False: "still unhealthy", None: "health unknown"}[tl.healthy_now]
+            return (
+                Outcome.TIMED_OUT,
+                f"time budget of {format_duration(self.scenario.time_budget)} used up ({health}; the "
+                f"incident is {tl.status})",
+            )
         if tl.status == "resolved" and tl.resolved is not None:
             bot_done = self.bot is not None and self.bot.done
             if bot_done or now - tl.resolved.at >= self.wrap_up:
@@ -665,6 +680,7 @@ class DrillRun:
                 now = self.clock.now()
                 if live is None:
                     self._narrate(fresh)
+                    self._narrate_budget(now)
                     if spinner is not None:
                         spinner.update(self._progress_line(now))
                 else:
@@ -727,6 +743,35 @@ class DrillRun:
                 continue
             when = "" if t0 is None else f"+{max((e.at - t0).total_seconds(), 0):.1f}s "
             self.console.print(f"{when}{d[2]}", markup=False, highlight=False)
+
+    def _narrate_budget(self, now: datetime) -> None:
+        """Without a dashboard: the time budget at T0 and as it runs down, so a drill whose health does not
+        come back is never silent until it times out."""
+        pending = [m for m in BUDGET_MARKS if m not in self._budget_said]
+        if not pending:
+            return
+        tl = build(self.events, now=now)
+        if tl.t0 is None or tl.status == "resolved":
+            return
+        budget = self.scenario.time_budget
+        used = tl.active(tl.t0, now)
+        due = [m for m in pending if used >= budget * m]
+        if not due:
+            return
+        self._budget_said.update(due)
+        left = format_duration(max(budget - used, timedelta(0)))
+        when = f"+{max((now - tl.t0).total_seconds(), 0):.1f}s "
+        if due[-1] == 0:
+            text = (
+                f"time budget {format_duration(budget)}: the drill ends, timed out, unless resolved by then"
+            )
+        else:
+            health = {True: "healthy", False: "unhealthy", None: "health unknown"}[tl.healthy_now]
+            text = (
+                f"{due[-1]:.0%} of the {format_duration(budget)} time budget used ({health}, {tl.status}); "
+                f"timed out in {left} unless resolved"
+            )
+        self.console.print(f"{when}{text}", markup=False, highlight=False)
 
     # ---- signals -------------------------------------------------------------------------------------------
 
