@@ -18,10 +18,15 @@ from pathlib import Path
 
 import pytest
 from conftest import Kubectl
+from faults_support import scenario, wait_until
 from test_run_cluster import first, run
 
+from drills.adapters import faults
 from drills.adapters.clusters import ClusterHandle
 from drills.adapters.journal import read_journal
+from drills.adapters.kube import Kube
+from drills.adapters.ledger import Ledger
+from drills.engine.health import pod_ready
 from drills.model.events import (
     ActionKind,
     ActionObserved,
@@ -201,3 +206,38 @@ def test_scaling_too_little_never_recovers_and_the_drill_times_out(
         assert path.exists(), path
     assert not result.scorecard.passed
     print(f"\ntoo few replicas: timed out {secs(t0, ended.at)} s after the fault; drill {took:.1f} s")
+
+
+def test_the_per_pod_load_and_the_unready_pods_follow_the_replicas(
+    world: ClusterHandle, kube: Kube, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    """1200m over 3, 8, then 12 pods: 400m/150m/100m each, 2/3/0 unready (the oldest), then reverted."""
+    sc = scenario("load-spike-scale")
+    handle = faults.inject(sc, kube, Ledger(tmp_path / "ledger.jsonl"), None)
+    try:
+
+        def pods_show(per_pod: str, replicas: int, unready: int) -> bool:
+            pods = sorted(
+                (
+                    p
+                    for p in kubectl.json("get", "pods", "-n", "production", "-l", "app=myapp")["items"]
+                    if not p["metadata"].get("deletionTimestamp") and p["status"].get("phase") == "Running"
+                ),
+                key=lambda p: (p["metadata"]["creationTimestamp"], p["metadata"]["name"]),
+            )
+            shown = [(p["metadata"].get("annotations") or {}).get("kwok.x-k8s.io/usage-cpu") for p in pods]
+            ready = [pod_ready(p) for p in pods]
+            return (
+                len(pods) == replicas
+                and shown == [per_pod] * replicas
+                and ready == [False] * unready + [True] * (replicas - unready)
+            )
+
+        wait_until(lambda: pods_show("400m", 3, 2), 30, "3 pods at 400m, the 2 oldest unready")
+        kubectl("scale", "deployment/app", "-n", "production", "--replicas=8")
+        wait_until(lambda: pods_show("150m", 8, 3), 30, "8 pods at 150m, the 3 oldest unready")
+        kubectl("scale", "deployment/app", "-n", "production", "--replicas=12")
+        wait_until(lambda: pods_show("100m", 12, 0), 30, "12 pods at 100m, every one ready")
+    finally:
+        handle.revert(reason="test")
+    wait_until(lambda: pods_show("40m", 12, 0), 30, "the template's 40m back on every pod")
