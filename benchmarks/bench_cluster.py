@@ -29,7 +29,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="drills-bench-") as tmp:
         os.environ["DRILLS_CLUSTERS"] = tmp
-        from drills.adapters import binaries, clusters
+        from drills.adapters.clusters import binaries
+        from drills.adapters.clusters import facade as clusters
 
         binaries.locate()  # fail fast, and never time a build here
         ups: list[float] = []

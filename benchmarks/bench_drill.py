@@ -29,21 +29,19 @@ CLUSTER = "drills-bench"
 
 
 def run_library(cluster, index: int) -> tuple[float, dict[str, float], str]:  # type: ignore[no-untyped-def]
-    from drills.adapters.journal import read_journal
-    from drills.runner.run import DrillRun
+    from drills.adapters.store.journal import read_journal
+    from drills.runner.run import ClusterTarget, DrillOptions, DrillRun, ReportingOptions, ResponderOptions
 
     started = time.monotonic()
     result = DrillRun(
         "bad-deploy-rollback",
-        cluster=cluster,
-        cluster_name=CLUSTER,
-        responder="bot:zero",
-        dashboard=False,
-        console=Console(file=StringIO()),
-        seed=index,
-        handle_signals=False,
-        record_history=False,
-        drill_id=f"bench-{index}-{int(time.time())}",
+        DrillOptions(
+            responder=ResponderOptions("bot:zero", seed=index),
+            cluster=ClusterTarget(name=CLUSTER, handle=cluster),
+            reporting=ReportingOptions(dashboard=False, console=Console(file=StringIO()), record_history=False),
+            handle_signals=False,
+            drill_id=f"bench-{index}-{int(time.time())}",
+        ),
     ).execute()
     wall = time.monotonic() - started
     assert result.reports.html.exists()
@@ -87,7 +85,7 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="drills-bench-")
     os.environ.setdefault("DRILLS_STATE", str(Path(tmp) / "state"))
     os.environ.setdefault("DRILLS_REPORTS", str(Path(tmp) / "reports"))
-    from drills.adapters import clusters
+    from drills.adapters.clusters import facade as clusters
 
     t = time.monotonic()
     cluster = clusters.up(CLUSTER, progress=False)

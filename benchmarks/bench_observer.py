@@ -54,10 +54,10 @@ def rss_mb() -> float:
 
 
 def latency(handle: Any, changes: int) -> None:
-    from drills.adapters import resources as r
-    from drills.adapters.journal import Journal
-    from drills.adapters.observer import Observer
-    from drills.adapters.scenario_files import load_scenario
+    from drills.adapters.files.scenarios import load_scenario
+    from drills.adapters.kube import resources as r
+    from drills.adapters.kube.observer import Observer
+    from drills.adapters.store.journal import Journal
     from drills.model.events import ActionKind, ActionObserved, DrillStarted, Source
     from drills.timing import SYSTEM_CLOCK
 
@@ -157,7 +157,7 @@ def latency(handle: Any, changes: int) -> None:
 
 def make_world(handle: Any, nodes: int, pods: int) -> float:
     """Nodes and pods for the scale run; seconds until every pod is Running."""
-    from drills.adapters import resources as r
+    from drills.adapters.kube import resources as r
 
     kube = handle.kube(timeout=60)
     start = time.monotonic()
@@ -229,7 +229,8 @@ def make_world(handle: Any, nodes: int, pods: int) -> float:
 
 CHURN = r"""
 import random, sys, time
-from drills.adapters import clusters, resources as r
+from drills.adapters.clusters import facade as clusters
+from drills.adapters.kube import resources as r
 handle = clusters.get(sys.argv[1]); kube = handle.kube(timeout=60)
 end = time.monotonic() + float(sys.argv[2]); rng = random.Random(11); n = 0
 while time.monotonic() < end:
@@ -245,9 +246,9 @@ print(n)
 
 
 def scale(handle: Any, nodes: int, pods: int, churn: float) -> None:
-    from drills.adapters.audit import AuditRecord
-    from drills.adapters.observer import Observer
-    from drills.adapters.scenario_files import load_scenario
+    from drills.adapters.files.scenarios import load_scenario
+    from drills.adapters.kube.audit import AuditRecord
+    from drills.adapters.kube.observer import Observer
     from drills.model.events import ActionKind, ActionObserved
     from drills.model.scenario import Scenario
 
@@ -359,7 +360,7 @@ def main() -> int:
     if args.cluster is None:
         tmp = tempfile.mkdtemp(prefix="drills-bench-obs-")
         os.environ["DRILLS_CLUSTERS"] = tmp
-    from drills.adapters import clusters
+    from drills.adapters.clusters import facade as clusters
 
     name = args.cluster or "drills-bench-obs"
     handle = clusters.up(name, progress=False) if args.cluster is None else clusters.get(name)

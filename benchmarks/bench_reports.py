@@ -23,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from drills.adapters.journal import JOURNAL_FILE
+from drills.adapters.store.journal import JOURNAL_FILE
 from drills.engine.scoring import score
 from drills.model.events import (
     Acknowledged,

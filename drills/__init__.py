@@ -2,8 +2,8 @@
 
 The public surface, for teams that script drills (CI jobs, the monthly chaos test, their own tooling)::
 
-    from drills import run_drill
-    result = run_drill("bad-deploy-rollback", responder="bot:good", mode="training")
+    from drills import DrillOptions, ResponderOptions, run_drill
+    result = run_drill("bad-deploy-rollback", DrillOptions(responder=ResponderOptions("bot:good")))
     print(result.scorecard.score, result.reports.html)
 
 Everything listed in ``__all__`` is kept stable across minor versions; anything else is internal. Names are
@@ -29,8 +29,8 @@ from drills.errors import (
 )
 
 if TYPE_CHECKING:
-    from drills.adapters.journal import Journal, read_journal
-    from drills.adapters.scenario_files import load_scenario
+    from drills.adapters.files.scenarios import load_scenario
+    from drills.adapters.store.journal import Journal, read_journal
     from drills.engine.scoring import score
     from drills.model.events import Event, Mode, Outcome
     from drills.model.policy import Policy
@@ -39,6 +39,13 @@ if TYPE_CHECKING:
     from drills.model.scorecard import Check, CheckStatus, Scorecard
     from drills.model.severity import Severity
     from drills.runner.detector import Detector, register_detector
+    from drills.runner.options import (
+        ClusterTarget,
+        DetectionOptions,
+        DrillOptions,
+        ReportingOptions,
+        ResponderOptions,
+    )
     from drills.runner.pager import Pager, register_pager
     from drills.runner.run import DrillResult, run_drill
 
@@ -50,8 +57,13 @@ except PackageNotFoundError:  # a source checkout that was never installed
 _LAZY: dict[str, str] = {
     "run_drill": "drills.runner.run",
     "DrillResult": "drills.runner.run",
+    "ClusterTarget": "drills.runner.options",
+    "DetectionOptions": "drills.runner.options",
+    "DrillOptions": "drills.runner.options",
+    "ReportingOptions": "drills.runner.options",
+    "ResponderOptions": "drills.runner.options",
     "Scenario": "drills.model.scenario",
-    "load_scenario": "drills.adapters.scenario_files",
+    "load_scenario": "drills.adapters.files.scenarios",
     "Policy": "drills.model.policy",
     "Scorecard": "drills.model.scorecard",
     "Check": "drills.model.scorecard",
@@ -61,8 +73,8 @@ _LAZY: dict[str, str] = {
     "Mode": "drills.model.events",
     "Outcome": "drills.model.events",
     "Severity": "drills.model.severity",
-    "Journal": "drills.adapters.journal",
-    "read_journal": "drills.adapters.journal",
+    "Journal": "drills.adapters.store.journal",
+    "read_journal": "drills.adapters.store.journal",
     "ResponderProfile": "drills.model.responder",
     "Pager": "drills.runner.pager",
     "register_pager": "drills.runner.pager",
@@ -88,8 +100,11 @@ __all__ = [
     "Check",
     "CheckStatus",
     "ClusterError",
+    "ClusterTarget",
+    "DetectionOptions",
     "Detector",
     "DrillError",
+    "DrillOptions",
     "DrillResult",
     "EnvironmentProblem",
     "Event",
@@ -101,6 +116,8 @@ __all__ = [
     "Outcome",
     "Pager",
     "Policy",
+    "ReportingOptions",
+    "ResponderOptions",
     "ResponderProfile",
     "SafetyError",
     "Scenario",

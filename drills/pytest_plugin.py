@@ -14,8 +14,10 @@ Fixtures:
 
 - ``drill_cluster_for_drills`` (session): the drill cluster, brought up once (``--drills-cluster NAME``,
   ``--drills-backend``); one that was already up is used as is and left running.
-- ``run_drill``: a callable ``run_drill(scenario, responder="bot", **options) -> Scorecard`` running the
-  drill unattended on that cluster (options as :func:`drills.runner.run.run_drill`). Each drill's score,
+- ``run_drill``: a callable ``run_drill(scenario, responder="bot", *, mode, seed, policy, trainee, options)
+  -> Scorecard`` running the drill unattended on that cluster (``options``: a
+  :class:`drills.runner.options.DrillOptions` to start from; by default the session's cluster, no
+  dashboard, no signal handlers). Each drill's score,
   grade, outcome, failed checks and report path become JUnit properties of the test (``record_property``),
   and with ``--drills-junit-dir DIR`` each drill's own JUnit file (one test case per check) is copied there.
 - ``drill_scorecard``: runs the drill named by the test's ``@pytest.mark.drill(...)`` marker.
@@ -28,6 +30,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,15 +67,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "drill(scenario, **options): run this drill for the test (use the drill_scorecard fixture); options "
-        "as drills.runner.run.run_drill (responder, mode, seed, policy...)",
+        "drill(scenario, **options): run this drill for the test (use the drill_scorecard fixture); options: "
+        "responder, mode, seed, policy, trainee, or options=DrillOptions(...) (drills.runner.options)",
     )
 
 
 @pytest.fixture(scope="session")
 def drill_cluster_for_drills(request: pytest.FixtureRequest) -> Iterator[Any]:
     """The drill cluster (a ``ClusterHandle``); started for this session unless it was already up."""
-    from drills.adapters import clusters
+    from drills.adapters.clusters import facade as clusters
     from drills.errors import ClusterError
 
     name = str(request.config.getoption("--drills-cluster"))
@@ -121,22 +124,46 @@ def run_drill(
     record_property: Callable[[str, object], None],
     tmp_path: Path,
 ) -> DrillRunner:
-    """``run_drill(scenario, responder="bot", **options) -> Scorecard`` on the session's drill cluster."""
+    """``run_drill(scenario, responder="bot", *, mode, seed, policy, trainee, options) -> Scorecard`` on the
+    session's drill cluster."""
     from io import StringIO
 
     from rich.console import Console
 
-    from drills.runner.run import DrillRun
+    from drills.runner.run import ClusterTarget, DrillOptions, DrillRun, ReportingOptions, parse_mode
 
     results: list[DrillResult] = []
 
-    def run(scenario: Any, responder: str | Path = "bot", **options: Any) -> Scorecard:
-        options.setdefault("cluster", drill_cluster_for_drills)
-        options.setdefault("cluster_name", getattr(drill_cluster_for_drills, "name", DEFAULT_CLUSTER))
-        options.setdefault("dashboard", False)
-        options.setdefault("console", Console(file=StringIO(), width=120))
-        options.setdefault("handle_signals", False)
-        result = DrillRun(scenario, responder=responder, **options).execute()
+    def run(
+        scenario: Any,
+        responder: str | Path = "bot",
+        *,
+        mode: str | None = None,
+        seed: int | None = None,
+        policy: Any = None,
+        trainee: str | None = None,
+        options: DrillOptions | None = None,
+    ) -> Scorecard:
+        base = options or DrillOptions(
+            cluster=ClusterTarget(
+                name=getattr(drill_cluster_for_drills, "name", DEFAULT_CLUSTER),
+                handle=drill_cluster_for_drills,
+            ),
+            reporting=ReportingOptions(dashboard=False, console=Console(file=StringIO(), width=120)),
+            handle_signals=False,
+        )
+        drill_options = replace(
+            base,
+            mode=parse_mode(mode) if mode is not None else base.mode,
+            policy=policy if policy is not None else base.policy,
+            responder=replace(
+                base.responder,
+                responder=responder,
+                seed=seed if seed is not None else base.responder.seed,
+                trainee=trainee or base.responder.trainee,
+            ),
+        )
+        result = DrillRun(scenario, drill_options).execute()
         results.append(result)
         _record(request, record_property, result)
         return result.scorecard
@@ -147,7 +174,7 @@ def run_drill(
 
 @pytest.fixture
 def drill_scorecard(request: pytest.FixtureRequest, run_drill: DrillRunner) -> Scorecard:
-    """The scorecard of the drill named by the test's ``@pytest.mark.drill(scenario, **options)``."""
+    """The scorecard of the drill named by the test's ``@pytest.mark.drill(scenario, responder=..., ...)``."""
     marker = request.node.get_closest_marker("drill")
     if marker is None or not marker.args:
         raise pytest.UsageError("drill_scorecard needs @pytest.mark.drill('scenario-id', ...) on the test")

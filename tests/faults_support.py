@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from drills.adapters import identities, resources
-from drills.adapters.clusters import ClusterHandle
-from drills.adapters.journal import Journal, read_journal
-from drills.adapters.kube import Kube
-from drills.adapters.observer import Observer
-from drills.adapters.paths import repo_root
-from drills.adapters.scenario_files import load_scenario
+from drills.adapters.clusters.facade import ClusterHandle
+from drills.adapters.files.scenarios import load_scenario
+from drills.adapters.kube import identities, resources
+from drills.adapters.kube.client import Kube
+from drills.adapters.kube.observer import Observer
+from drills.adapters.store.journal import Journal, read_journal
+from drills.adapters.store.paths import repo_root
 from drills.model.events import DrillStarted, Event, Source
 from drills.model.scenario import Scenario
 

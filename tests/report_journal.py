@@ -12,11 +12,30 @@ from pathlib import Path
 
 from builders import DrillBuilder
 
-from drills.adapters.journal import Journal
-from drills.model.events import ActionKind, ActorKind, Event
+from drills.adapters.store.journal import Journal
+from drills.model.events import ActionKind, ActorKind, CommsPosted, Event, Source
+from drills.model.severity import Impact, Level, ServiceStatus
 from drills.timing import FakeClock
 
 DRILL_ID = "20250304-090000-bad-deploy-rollback"
+
+IMPACT = Impact(
+    users_affected_pct=65,
+    service_status=ServiceStatus.DEGRADED,
+    data_loss_risk=Level.NONE,
+    revenue_impact=Level.CRITICAL,
+    features=["checkout", "cart"],
+)
+INITIAL_ALERT = """🚨 INCIDENT ALERT - P1
+Service: shop
+Impact: checkout failing for most users
+Status: Investigating
+Incident Commander: alice
+War Room: [link]"""
+STATUS_UPDATE = """📊 STATUS UPDATE - #incident-20250304-0900
+Current Status: Mitigated
+Actions taken: rolled back deployment/shop to revision 4
+Next update: 09:31 UTC"""
 
 
 def report_events() -> list[Event]:
@@ -26,13 +45,22 @@ def report_events() -> list[Event]:
         scenario_title="Bad deploy: the new release crash-loops",
         service="shop",
         hints=[("Check what changed last: kubectl rollout history deployment/shop", 5)],
+        impact=IMPACT,
     )
     b.at("20s").unhealthy("shop available 0/3")
     b.at("1m02s").alert("ShopDown", rule_delay=60, received_after="2s").page("alice")
     b.at("7m30s").ack("alice")
     b.at("7m50s").assign("ic", "alice")
     b.at("8m20s").declare("P1")
-    b.at("8m40s").comms("initial_alert", missing=["war_room"])
+    b.at("8m40s").add(
+        CommsPosted,
+        source=Source.HUMAN,
+        actor="alice",
+        template="initial_alert",
+        channel="slack:#incident-response",
+        missing_fields=["war_room"],
+        text=INITIAL_ALERT,
+    )
     b.at("9m").evidence("pod/drills-shop/shop-7d9f-x2x")
     b.at("9m30s").pause("game master: the trainee asked a question")
     b.at("11m30s").resume()
@@ -47,7 +75,14 @@ def report_events() -> list[Event]:
     )
     b.at("13m").healthy("shop available 3/3")
     b.at("14m").escalate("engineering-leadership")
-    b.at("16m").comms("status_update")
+    b.at("16m").add(
+        CommsPosted,
+        source=Source.HUMAN,
+        actor="alice",
+        template="status_update",
+        channel="slack:#incident-response",
+        text=STATUS_UPDATE,
+    )
     b.at("18m").resolve(root_cause="v2.1.0 crashes on start; rolled back to v2.0.0").comms("resolution")
     b.at("18m05s").end()
     return b.events

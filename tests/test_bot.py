@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from drills.adapters.journal import JOURNAL_FILE, Journal, read_journal
-from drills.adapters.scenario_files import load_model, load_scenario
+from drills.adapters.files.scenarios import load_model, load_scenario
+from drills.adapters.store.journal import JOURNAL_FILE, Journal, read_journal
 from drills.engine.scoring import score
 from drills.errors import ScenarioError
 from drills.model.events import (

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from drills.adapters.scenario_files import load_scenario, load_scenarios
+from drills.adapters.files.scenarios import load_scenario, load_scenarios
 from drills.cli import cli
 from drills.engine.ladder import training_hints
 from drills.model.severity import Severity

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from drills.adapters.paths import repo_root
+from drills.adapters.store.paths import repo_root
 from drills.cli import cli
 
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from freezegun import freeze_time
 from report_journal import DRILL_ID, report_events, write_report_journal
 
-from drills.adapters.journal import Journal
+from drills.adapters.store.journal import Journal
 from drills.cli import ExitCode, cli
 from drills.engine.scoring import score
 from drills.timing import FakeClock
@@ -116,7 +116,7 @@ def test_report_writes_the_four_files_under_drills_reports(tmp_path: Path) -> No
     for name in ("postmortem.md", "scorecard.json", "report.html", "junit.xml"):
         assert (out / name).is_file()
         assert str(out / name) in result.stdout
-    assert "71.0/100, grade C, did not pass" in result.stdout
+    assert "69.9/100, grade D, did not pass" in result.stdout
 
 
 def test_report_out_dir_and_the_long_form(tmp_path: Path) -> None:
@@ -150,7 +150,8 @@ def test_monthly_json(tmp_path: Path) -> None:
     assert data["drills"]["total"] == 2
     assert data["drills"]["by_severity"] == {"P0": 1, "P1": 1, "P2": 0, "P3": 0}
     assert data["incidents"]["total"] == 0
-    assert len(data["drills"]["actions_open"]) == 6  # the failed checks of the golden drill
+    assert len(data["drills"]["actions_open"]) == 4  # the golden drill's failed checks, one item per cause
+    assert len(data["drills"]["improvements_open"]) == 4
 
 
 @freeze_time("2025-03-20 10:00:00", ignore=FREEZE_IGNORE)
@@ -170,6 +171,8 @@ def test_monthly_markdown_to_a_file(tmp_path: Path) -> None:
     out = tmp_path / "monthly" / "2025-03.md"
     result = drill("report", "monthly", "--month", "2025-03", "--reports", reports, "--out", out)
     assert out.read_text() == result.stdout
+    html = (tmp_path / "monthly" / "2025-03.html").read_text()  # the HTML page beside the markdown
+    assert html.startswith("<!DOCTYPE html>") and '<svg viewBox="0 0 760' in html
 
 
 def test_monthly_bad_month_is_a_usage_error(tmp_path: Path) -> None:
@@ -196,7 +199,7 @@ def test_handoff_covers_the_last_seven_days(tmp_path: Path) -> None:
     _reported(tmp_path)  # the golden drill on 2025-03-04, the passing one on 2025-03-04 too (builder start)
     result = drill("handoff")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("## On-Call Handoff - 2025-03-10\n")
+    assert result.stdout.startswith("## On-Call Handoff - 2025-03-03 09:00 to 2025-03-10 09:00 UTC\n")
     assert "#incident-20250304-0900 Bad deploy: the new release crash-loops: drill, P0" in result.stdout
     assert "### Ongoing Issues\n- A1 (20250304-090000-bad-deploy-rollback): " in result.stdout
 
@@ -208,7 +211,7 @@ def test_handoff_since_and_json(tmp_path: Path) -> None:
     assert data["incidents"] == []
     assert data["since"] == "2025-03-05T00:00:00Z"
     assert data["until"] == "2025-03-10T09:00:00Z"
-    assert len(data["ongoing"]) == 6
+    assert len(data["ongoing"]) == 4
 
 
 def test_handoff_bad_date_is_a_usage_error() -> None:

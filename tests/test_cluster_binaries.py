@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from drills.adapters import binaries as b
+from drills.adapters.clusters import binaries as b
 from drills.errors import BuildError, EnvironmentProblem, UsageError
 
 REAL_CACHE = Path(os.environ.get("DRILLS_CACHE", Path.home() / ".cache" / "drills"))

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from drills.adapters import embedded, fixtures
-from drills.adapters.binaries import Binaries, kubectl_binary
-from drills.adapters.embedded import Layout, context_name, kwokctl_configuration, kwokctl_env
+from drills.adapters.clusters import embedded, fixtures
+from drills.adapters.clusters.binaries import Binaries, kubectl_binary
+from drills.adapters.clusters.embedded import Layout, context_name, kwokctl_configuration, kwokctl_env
 
 ROOT = Path(__file__).resolve().parents[1]
 FIX = ROOT / "fixtures"

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from conftest import CLUSTER_NAME, Kubectl
 
-from drills.adapters import clusters
-from drills.adapters.clusters import ClusterHandle
+from drills.adapters.clusters import facade as clusters
+from drills.adapters.clusters.facade import ClusterHandle
 from drills.errors import ClusterError
 
 pytestmark = pytest.mark.cluster

@@ -10,7 +10,7 @@ import pytest
 from conftest import Kubectl
 from test_cluster_runbook import NS, active_replicaset, pods, ready, rollout_done, wait_until
 
-from drills.adapters.clusters import ClusterHandle
+from drills.adapters.clusters.facade import ClusterHandle
 
 pytestmark = pytest.mark.cluster
 

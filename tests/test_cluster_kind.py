@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from drills.adapters import kind
+from drills.adapters.clusters import kind
 from drills.errors import EnvironmentProblem
 
 ROOT = Path(__file__).resolve().parents[1]

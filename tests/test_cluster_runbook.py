@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import Kubectl
 
-from drills.adapters.clusters import ClusterHandle
+from drills.adapters.clusters.facade import ClusterHandle
 
 pytestmark = pytest.mark.cluster
 NS = ["-n", "production"]

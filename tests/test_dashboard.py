@@ -34,7 +34,7 @@ from drills.model.events import (
 )
 from drills.model.policy import SlaTargets
 from drills.model.severity import Severity
-from drills.runner.dashboard import render_dashboard
+from drills.reporting.dashboard import render_dashboard
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("DRILLS_UPDATE_GOLDEN") == "1"

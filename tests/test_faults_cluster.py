@@ -25,10 +25,11 @@ from faults_support import (
     watched,
 )
 
-from drills.adapters import faults, identities, resources
-from drills.adapters.clusters import ClusterHandle
-from drills.adapters.kube import Kube
-from drills.adapters.ledger import Ledger
+from drills.adapters import faults
+from drills.adapters.clusters.facade import ClusterHandle
+from drills.adapters.faults.ledger import Ledger
+from drills.adapters.kube import identities, resources
+from drills.adapters.kube.client import Kube
 from drills.errors import FaultError, Forbidden, SafetyError
 from drills.model.events import (
     ActionKind,
@@ -39,6 +40,7 @@ from drills.model.events import (
     FaultReverted,
     HealthChanged,
 )
+from drills.model.revert import ChaosToolkitRollbacks
 from drills.model.scenario import Scenario
 
 pytestmark = pytest.mark.cluster
@@ -373,7 +375,7 @@ def test_chaostoolkit_experiment_runs_as_a_fault_and_its_rollback_runs_on_abort(
         dep = resources.get(kube, "Deployment", "app", "production")
         assert dep is not None and dep["spec"]["replicas"] == 1  # the experiment's method ran for real
         (op,) = ledger.pending()[0].ops
-        assert op["op"] == "chaostoolkit-rollbacks" and op["rollbacks"] == 1
+        assert isinstance(op, ChaosToolkitRollbacks) and op.rollbacks == 1
         handle.revert(reason="drill aborted")
         wait_until(lambda: bool(w.of(ChaosToolkitEvent, phase="rollbacks-completed")), 30, "the rollbacks")
         # the watch reports the rollback's scale a moment after Chaos Toolkit says it is done
@@ -391,4 +393,29 @@ def test_chaostoolkit_experiment_runs_as_a_fault_and_its_rollback_runs_on_abort(
     scales = w.of(ActionObserved, kind=ActionKind.SCALE)
     assert [s.actor for s in scales] == ["drills:injector", "drills:injector"]
     assert ledger.pending() == []
+    assert wait_for_baseline(kube, before) == []
+
+
+def test_a_chaostoolkit_ref_step_runs_as_chaos_run_runs_it(
+    world: ClusterHandle, kube: Kube, injector: Kube, tmp_path: Path
+) -> None:
+    """A method step `{"ref": ...}` re-runs the named probe (chaoslib's activity cache is filled)."""
+    corpus = Path(__file__).parent / "ctk"
+    sc = variant(
+        "chaostoolkit-terminate-pod", {"kind": "chaostoolkit", "experiment": str(corpus / "valid-ref.json")}
+    )
+    before = baseline(kube)
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    events: list[Any] = []
+
+    class Sink:
+        def append(self, event: Any) -> None:
+            events.append(event)
+
+    handle = faults.inject(sc, injector, ledger, Sink(), scenario_dir=corpus, confirm_timeout=30)
+    handle.revert(reason="test over")
+    activities = [e.detail for e in events if isinstance(e, ChaosToolkitEvent) and e.phase == "activity"]
+    counted = [a for a in activities if a["name"] == "count-app-pods"]
+    assert len(counted) == 2, activities  # the probe, then the ref to it
+    assert all(a["status"] == "succeeded" for a in activities), activities
     assert wait_for_baseline(kube, before) == []

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from drills.adapters import faults
-from drills.adapters.faults.base import _BUILTIN, PlannedChange, count_for, injector_class, pod_trouble
+from drills.adapters.faults.base import PlannedChange, count_for, injector_class, pod_trouble
 from drills.errors import FaultError
 from drills.model.scenario import FAULT_KINDS
 
@@ -26,9 +26,18 @@ def test_every_fault_kind_has_an_injector() -> None:
         assert kind in known
 
 
-def test_pyproject_entry_points_match_the_builtins() -> None:
+@pytest.mark.parametrize("group", ["drills.faults", "drills.detectors", "drills.pagers"])
+def test_the_installed_entry_points_are_pyprojects(group: str) -> None:
+    # The built-ins are registered only there: a stale install would lose them (`pip install -e .` again).
+    from importlib.metadata import entry_points
+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["entry-points"]["drills.faults"] == _BUILTIN
+    installed = {
+        ep.name: ep.value
+        for ep in entry_points(group=group)
+        if ep.dist is not None and ep.dist.name == "drills"
+    }
+    assert installed == project["entry-points"][group]
 
 
 def test_unknown_injector_names_the_known_ones() -> None:
@@ -102,20 +111,30 @@ class _QuietFault(faults.Injector):
 
 
 def test_a_plugin_fault_comes_from_the_entry_point_group(monkeypatch: pytest.MonkeyPatch) -> None:
-    from importlib.metadata import EntryPoint
+    from importlib.metadata import EntryPoint, entry_points
 
-    from drills.adapters.faults import base
-    from drills.adapters.faults.base import FaultContext, make_injector
+    from drills import registry
+    from drills.adapters.faults.base import INJECTORS, FaultContext, make_injector
+    from drills.model.revert import Nothing
     from drills.model.scenario import PluginFault
 
+    real = list(entry_points(group="drills.faults"))
     ep = EntryPoint(name="quiet", value=f"{__name__}:_QuietFault", group="drills.faults")
-    monkeypatch.setattr(base, "entry_points", lambda group: [ep] if group == "drills.faults" else [])
-    assert faults.registered()["quiet"] == f"{__name__}:_QuietFault"
-    fault = PluginFault(kind="plugin", name="quiet")
-    injector = make_injector(fault, FaultContext(scenario=None, kube=None))  # type: ignore[arg-type]
-    assert isinstance(injector, _QuietFault)
-    assert injector.plan() == [] and injector.revert_ops() == [{"op": "none", "why": "quiet"}]
-    # a plugin cannot shadow a built-in
-    bad = EntryPoint(name="pod-kill", value=f"{__name__}:_QuietFault", group="drills.faults")
-    monkeypatch.setattr(base, "entry_points", lambda group: [bad])
-    assert faults.registered()["pod-kill"] == "drills.adapters.faults.pods:PodKill"
+    monkeypatch.setattr(
+        registry, "entry_points", lambda group: [*real, ep] if group == "drills.faults" else []
+    )
+    INJECTORS.reload()
+    try:
+        assert faults.registered()["quiet"] == f"{__name__}:_QuietFault"
+        fault = PluginFault(kind="plugin", name="quiet")
+        injector = make_injector(fault, FaultContext(scenario=None, kube=None))  # type: ignore[arg-type]
+        assert isinstance(injector, _QuietFault)
+        assert injector.plan() == [] and injector.revert_ops() == [Nothing(why="quiet")]
+        # a plugin cannot shadow a built-in, whichever comes first
+        bad = EntryPoint(name="pod-kill", value=f"{__name__}:_QuietFault", group="drills.faults")
+        monkeypatch.setattr(registry, "entry_points", lambda group: [bad, *real])
+        INJECTORS.reload()
+        assert faults.registered()["pod-kill"] == "drills.adapters.faults.pods:PodKill"
+    finally:
+        monkeypatch.undo()
+        INJECTORS.reload()

@@ -16,10 +16,10 @@ from typing import IO
 import pytest
 from faults_support import baseline, wait_for_baseline
 
-from drills.adapters.clusters import ClusterHandle
-from drills.adapters.journal import TORN_LAST_LINE, read_journal
-from drills.adapters.kube import Kube
-from drills.adapters.ledger import read_ledger
+from drills.adapters.clusters.facade import ClusterHandle
+from drills.adapters.faults.ledger import read_ledger
+from drills.adapters.kube.client import Kube
+from drills.adapters.store.journal import TORN_LAST_LINE, read_journal
 from drills.model.events import DrillEnded, FaultInjected, FaultReverted
 
 pytestmark = pytest.mark.cluster

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from drills.adapters.history import MIGRATIONS, SCHEMA_VERSION, History, HistoryError, roles_from_events
-from drills.adapters.journal import Journal
+from drills.adapters.store.history import MIGRATIONS, SCHEMA_VERSION, History, HistoryError, roles_from_events
+from drills.adapters.store.journal import Journal
 from drills.engine.ladder import DrillStatus, HeldRole
 from drills.engine.schedule import pick_monthly
 from drills.model.events import (
@@ -201,7 +201,7 @@ def test_observers_are_recorded_outside_the_journal(tmp_path: Path) -> None:
 
 
 def test_monthly_picks_remember_last_month(tmp_path: Path) -> None:
-    from drills.adapters.scenario_files import load_scenarios
+    from drills.adapters.files.scenarios import load_scenarios
 
     loaded, _ = load_scenarios([ROOT / "scenarios"])
     scenarios = [s for _, s in loaded]
@@ -224,8 +224,8 @@ CHILD = textwrap.dedent(
     from datetime import UTC, datetime, timedelta
     from pathlib import Path
     sys.path.insert(0, {root!r})
-    from drills.adapters.history import History
-    from drills.adapters.journal import Journal
+    from drills.adapters.store.history import History
+    from drills.adapters.store.journal import Journal
     from drills.model.events import Acknowledged, DrillStarted, Source
     from drills.model.severity import Severity
 
@@ -305,7 +305,7 @@ WRITER = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, {root!r})
     sys.path.insert(0, {tests!r})
-    from drills.adapters.history import History
+    from drills.adapters.store.history import History
     from test_history import finished_drill
     h = History(Path({path!r}))
     t0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from terminal_shots import ARTIFACTS, save_capture
 
-from drills.adapters.clusters import ClusterHandle
-from drills.adapters.journal import read_journal
-from drills.adapters.scenario_files import load_scenario
+from drills.adapters.clusters.facade import ClusterHandle
+from drills.adapters.files.scenarios import load_scenario
+from drills.adapters.store.journal import read_journal
 from drills.engine import comms
 from drills.engine.timeline import build
 from drills.model.events import (

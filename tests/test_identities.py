@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from drills.adapters import identities as ids_mod
-from drills.adapters.kube import Kube
+from drills.adapters.kube import identities as ids_mod
+from drills.adapters.kube.client import Kube
 from drills.errors import EnvironmentProblem
 from drills.model.events import ActorKind
 from drills.timing import FakeClock

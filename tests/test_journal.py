@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from drills.adapters.journal import TORN_LAST_LINE, Follower, Journal, follow, read_journal
+from drills.adapters.store.journal import TORN_LAST_LINE, Follower, Journal, follow, read_journal
 from drills.engine.redact import REDACTED, is_secret_name, redact, secrets_from_env
 from drills.errors import JournalError
 from drills.model.events import (
@@ -37,6 +37,7 @@ from drills.model.events import (
     FaultReverted,
     HealthChanged,
     HintUsed,
+    ImpactSampled,
     Mitigated,
     Note,
     Outcome,
@@ -52,6 +53,8 @@ from drills.model.events import (
     SeverityDeclared,
     Source,
     TicketCreated,
+    WorldDifferenceInfo,
+    WorldDrifted,
     journal_json_schema,
 )
 from drills.model.severity import Severity
@@ -116,6 +119,28 @@ def one_of_each(at: datetime = T0) -> list[Event]:
         Note(at=t(270), source=h, text="pods came back"),
         RunbookStep(at=t(275), source=b, step="restore backups", status="done"),
         ChaosToolkitEvent(at=t(276), source=s, phase="method", detail={"activity": "terminate_pods"}),
+        ImpactSampled(
+            at=t(277),
+            source=s,
+            users_affected_pct=0.4,
+            users_affected=4,
+            users_active=950,
+            status="ok",
+            requests_per_second=1000,
+            failed_per_second=0,
+            p99_ms=180,
+        ),
+        WorldDrifted(
+            at=t(304),
+            source=s,
+            differences=[
+                WorldDifferenceInfo(
+                    ref="Deployment/production/db-proxy",
+                    change="missing",
+                    text="Deployment/production/db-proxy is missing",
+                )
+            ],
+        ),
         Resolved(at=t(300), source=h, root_cause="nil pointer in v2.1.0", healthy_at_resolve=True),
         FaultReverted(at=t(301), source=s, fault_kind="bad-deploy", target="deployment/production/app"),
         AlertResolved(at=t(302), source=s, alert_name="KubePodCrashLooping"),
@@ -448,8 +473,8 @@ def test_redaction_stays_linear_on_long_adversarial_text(unit: str) -> None:
 
 
 def test_the_example_in_docs_is_a_valid_journal() -> None:
-    from drills.adapters.journal import parse_journal
-    from drills.adapters.paths import repo_root
+    from drills.adapters.store.journal import parse_journal
+    from drills.adapters.store.paths import repo_root
 
     doc = (repo_root() / "docs" / "journal.md").read_text(encoding="utf-8")
     (block,) = doc.split("```json\n")[1:]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from drills.adapters.ksm_exporter import KubeListSource, StateMetricsExporter, StaticStateSource
+from drills.adapters.monitoring.ksm_exporter import KubeListSource, StateMetricsExporter, StaticStateSource
 from drills.errors import UsageError
 
 
@@ -262,7 +262,7 @@ def test_only_loopback() -> None:
 
 
 class _CountingKube:
-    """Just enough of drills.adapters.kube.Kube for KubeListSource: counts list calls."""
+    """Just enough of drills.adapters.kube.client.Kube for KubeListSource: counts list calls."""
 
     def __init__(self) -> None:
         self.calls = 0
@@ -305,7 +305,7 @@ def test_list_source_caches_each_kind_briefly() -> None:
 
 def test_the_observers_watch_cache_is_a_state_source() -> None:
     """During a drill the exporter can read the observer's cache (same list(kind) shape), not a second watch."""
-    from drills.adapters.observer import WatchCache
+    from drills.adapters.kube.observer import WatchCache
 
     cache = WatchCache()
     for d in WORLD["Deployment"]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from drills.adapters.scenario_files import load_scenario
+from drills.adapters.files.scenarios import load_scenario
 from drills.engine.ladder import (
     CHANGE_HINT_COST,
     READ_HINT_COST,
@@ -289,7 +289,7 @@ def test_cli_trainee_shows_level_next_step_and_checks_over_time(
 
     from click.testing import CliRunner
 
-    from drills.adapters.history import History
+    from drills.adapters.store.history import History
     from drills.cli import cli
     from drills.model.events import DrillEnded, DrillStarted, Note, Outcome, Source
 

@@ -5,6 +5,7 @@ ones that need no cluster (``none``) or fail on purpose (an unknown operation)."
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import signal
@@ -15,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from drills.adapters import ledger as ledger_mod
-from drills.adapters.ledger import Ledger, owner_alive, read_ledger, recover, warn_pending
+from drills.adapters.faults import ledger as ledger_mod
+from drills.adapters.faults.ledger import Ledger, owner_alive, read_ledger, recover, warn_pending
 from drills.errors import JournalError
 
 
@@ -120,9 +121,15 @@ def test_recover_replays_newest_first_and_closes_entries() -> None:
 
 def test_recover_keeps_a_failing_revert_pending_and_says_why() -> None:
     led = Ledger.for_drill("d6")
-    plan(led, [{"op": "from-the-future"}])
+    # A ledger written by a newer drills: an operation this one does not know.
+    record = {"v": 1, "record": "planned", "entry": "e6", "at": "2026-01-06T09:00:00+00:00", "drill_id": "d6",
+              "fault_kind": "pod-kill", "target": "t", "kubeconfig": "/k", "context": None,
+              "ops": [{"op": "from-the-future"}]}  # fmt: skip
+    led.path.parent.mkdir(parents=True, exist_ok=True)
+    led.path.write_text(json.dumps(record) + "\n")
     (result,) = recover(lambda kubeconfig, context: object())
     assert not result.ok and "unknown revert operation 'from-the-future'" in result.message
+    assert f"{led.path}:1: ops[0]" in result.message
     (e,) = led.pending()
     assert e.failures and "from-the-future" in e.failures[0]
 

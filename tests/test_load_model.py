@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drills.adapters.faults.workload import replicas_needed, share_load
-from drills.adapters.scenario_files import load_scenario
+from drills.adapters.files.scenarios import load_scenario
 from drills.model.scenario import LoadSpikeFault, ServiceEndpoints
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"

@@ -20,11 +20,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from drills.adapters import monitoring
-from drills.adapters.journal import JOURNAL_FILE, Journal, read_journal
-from drills.adapters.paths import drill_dir, scenarios_dir
-from drills.adapters.scenario_files import load_scenario
-from drills.adapters.webhooks import parse_time
+from drills.adapters.files.scenarios import load_scenario
+from drills.adapters.inbound.webhooks import parse_time
+from drills.adapters.monitoring import stack as monitoring
+from drills.adapters.store.journal import JOURNAL_FILE, Journal, read_journal
+from drills.adapters.store.paths import drill_dir, scenarios_dir
 from drills.engine.scoring import score
 from drills.engine.timeline import compute_clocks
 from drills.errors import MonitoringError
@@ -266,7 +266,7 @@ class Drill:
 
     def inject(self) -> None:
         from drills.adapters.faults import inject
-        from drills.adapters.ledger import Ledger
+        from drills.adapters.faults.ledger import Ledger
 
         self.detector.prepare(self.ctx)
         self.handle = inject(

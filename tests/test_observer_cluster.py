@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 from faults_support import scenario, wait_until, watched
 
-from drills.adapters import faults, identities, resources
-from drills.adapters.audit import AuditRecord
-from drills.adapters.binaries import kubectl_binary
-from drills.adapters.clusters import ClusterHandle
-from drills.adapters.kube import Kube
-from drills.adapters.ledger import Ledger
+from drills.adapters import faults
+from drills.adapters.clusters.binaries import kubectl_binary
+from drills.adapters.clusters.facade import ClusterHandle
+from drills.adapters.faults.ledger import Ledger
+from drills.adapters.kube import identities, resources
+from drills.adapters.kube.audit import AuditRecord
+from drills.adapters.kube.client import Kube
 from drills.engine.timeline import compute_clocks
 from drills.model.events import ActionKind, ActionObserved, ActorKind, HealthChanged, Note
 from drills.model.scenario import Scenario
@@ -204,8 +205,8 @@ def test_without_an_audit_log_managed_fields_stand_in_and_the_journal_says_so(
 ) -> None:
     from faults_support import drill_started
 
-    from drills.adapters.journal import Journal
-    from drills.adapters.observer import Observer
+    from drills.adapters.kube.observer import Observer
+    from drills.adapters.store.journal import Journal
 
     sc = scenario("load-spike-scale")
     journal = Journal.create(tmp_path / "journal.jsonl", drill_started(sc))

@@ -8,9 +8,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from drills.adapters.audit import AuditIndex, AuditRecord, AuditTail
-from drills.adapters.identities import actor_kind_for
-from drills.adapters.observer import Change, WatchCache, classify, managed_fields_actor, normalized_template
+from drills.adapters.kube.audit import AuditIndex, AuditRecord, AuditTail
+from drills.adapters.kube.identities import actor_kind_for
+from drills.adapters.kube.observer import (
+    Change,
+    WatchCache,
+    classify,
+    managed_fields_actor,
+    normalized_template,
+)
 from drills.model.events import ActionKind, ActorKind
 
 T = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
@@ -306,7 +312,7 @@ def test_who_is_who() -> None:
 
 
 def test_the_cache_keeps_what_is_read_of_a_pod_and_shares_strings() -> None:
-    from drills.adapters.observer import shared, slim_pod
+    from drills.adapters.kube.observer import shared, slim_pod
 
     pod = {
         "kind": "Pod",

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from drills.adapters.journal import JOURNAL_FILE, Journal, read_journal
-from drills.adapters.paging import PagerDutyPager, SlackNotifier
-from drills.adapters.webhooks import pagerduty_signature
+from drills.adapters.inbound.paging import PagerDutyPager, SlackNotifier
+from drills.adapters.inbound.webhooks import pagerduty_signature
+from drills.adapters.store.journal import JOURNAL_FILE, Journal, read_journal
 from drills.engine.timeline import compute_clocks
 from drills.errors import MonitoringError, UsageError
 from drills.model.events import (
@@ -225,7 +225,7 @@ def _drill(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drill_id: str) -> Jo
         namespace="production",
         true_severity=Severity.P1,
     )
-    from drills.adapters.paths import drill_dir
+    from drills.adapters.store.paths import drill_dir
 
     journal = Journal.create(drill_dir(drill_id) / JOURNAL_FILE, started, FakeClock(T0))
     journal.append(

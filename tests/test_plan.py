@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from drills.adapters.journal import Journal, read_journal
-from drills.adapters.plan_files import load_plan
-from drills.adapters.runbook import StepVerdict, backup_age, backup_taken_at
-from drills.adapters.scenario_files import load_model
+from drills.adapters.files.plans import load_plan
+from drills.adapters.files.scenarios import load_model
+from drills.adapters.kube.runbook import StepVerdict, backup_age, backup_taken_at
+from drills.adapters.store.journal import Journal, read_journal
 from drills.engine.scoring import score
 from drills.errors import ScenarioError
 from drills.model.events import (
@@ -237,7 +237,7 @@ class StandIn:
         self.lock = threading.Lock()
 
     def __call__(self, resolved, *, plan_id, drill_id, on_started):  # type: ignore[no-untyped-def]
-        from drills.adapters.paths import drill_dir
+        from drills.adapters.store.paths import drill_dir
 
         sc = resolved.scenario
         start = self.clock.now()

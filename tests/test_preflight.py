@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from drills.adapters.preflight import BudgetWatchdog, allowed_contexts
+from drills.adapters.kube.preflight import BudgetWatchdog, allowed_contexts
 from drills.errors import UsageError
 from drills.timing import FakeClock
 

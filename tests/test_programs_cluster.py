@@ -31,17 +31,18 @@ import pytest
 from rich.console import Console
 from terminal_shots import save_capture, screenshot
 
-from drills.adapters.clusters import ClusterHandle
-from drills.adapters.history import History
-from drills.adapters.journal import read_journal
-from drills.adapters.plan_files import load_plan
-from drills.adapters.scenario_files import load_model
+from drills.adapters.clusters.facade import ClusterHandle
+from drills.adapters.files.plans import load_plan
+from drills.adapters.files.scenarios import load_model
 from drills.adapters.schedule_install import render_cronjob
+from drills.adapters.store.history import History
+from drills.adapters.store.journal import read_journal
 from drills.model.events import RunbookStep
 from drills.model.policy import Policy, SlaOverrides, SlaTargets
 from drills.model.schedule import MonthlySchedule
 from drills.reporting.catalog import scan
 from drills.reporting.monthly import monthly_report, render_monthly_markdown
+from drills.runner.options import DrillOptions, ReportingOptions, ResponderOptions
 from drills.runner.plans import cluster_checkers, run_drill_launcher, run_plan
 
 pytestmark = pytest.mark.cluster
@@ -133,11 +134,11 @@ def test_a_plan_entry_times_its_runbook_steps_on_the_real_cluster(
         cluster=drill_env,
         seed=11,
         policy=scaled_policy(SCALE),
-        options={
-            "time_scale": SCALE,
-            "console": Console(file=StringIO(), width=120),
-            "handle_signals": False,
-        },
+        options=DrillOptions(
+            responder=ResponderOptions(time_scale=SCALE),
+            reporting=ReportingOptions(console=Console(file=StringIO(), width=120)),
+            handle_signals=False,
+        ),
     )
     result = run_plan(
         loaded,
@@ -176,11 +177,11 @@ def test_quarterly_dr_plan_with_bots_produces_the_combined_report(
         cluster=drill_env,
         seed=11,
         policy=scaled_policy(SCALE),
-        options={
-            "time_scale": SCALE,
-            "console": Console(file=StringIO(), width=120),
-            "handle_signals": False,
-        },
+        options=DrillOptions(
+            responder=ResponderOptions(time_scale=SCALE),
+            reporting=ReportingOptions(console=Console(file=StringIO(), width=120)),
+            handle_signals=False,
+        ),
     )
     started = time.monotonic()
     result = run_plan(

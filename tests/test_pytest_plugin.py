@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from drills.adapters.clusters import ClusterHandle
+from drills.adapters.clusters.facade import ClusterHandle
 
 
 def inner_pytest(
@@ -108,6 +108,6 @@ def test_drills_as_tests_with_junit_properties(tmp_path: Path, world: ClusterHan
     suite = ET.parse(files[0]).getroot()
     assert any(c.get("name") == "mttd" for c in suite.iter("testcase"))  # one case per check
     # the session's cluster was reused, not torn down
-    from drills.adapters import clusters
+    from drills.adapters.clusters import facade as clusters
 
     assert clusters.get(world.name).server == world.server

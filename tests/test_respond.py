@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from drills.adapters.journal import JOURNAL_FILE, Journal, read_journal
-from drills.adapters.scenario_files import load_scenario
+from drills.adapters.files.scenarios import load_scenario
+from drills.adapters.store.journal import JOURNAL_FILE, Journal, read_journal
 from drills.cli import cli
 from drills.engine import comms
 from drills.errors import NoActiveDrill, UsageError

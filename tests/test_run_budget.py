@@ -14,6 +14,7 @@ from rich.console import Console
 
 from drills.errors import UsageError
 from drills.model.events import FaultInjected, HealthChanged, Mode, Outcome, Source
+from drills.runner.options import DrillOptions, ReportingOptions
 from drills.runner.run import DrillRun, started_event
 from drills.timing import FakeClock
 
@@ -22,12 +23,14 @@ def drill(budget: timedelta | None, clock: FakeClock) -> tuple[DrillRun, StringI
     out = StringIO()
     run = DrillRun(
         "load-spike-scale",
-        clock=clock,
-        dashboard=False,
-        console=Console(file=out, width=200),
-        time_budget=budget,
-        record_history=False,
-        handle_signals=False,
+        DrillOptions(
+            clock=clock,
+            reporting=ReportingOptions(
+                dashboard=False, console=Console(file=out, width=200), record_history=False
+            ),
+            time_budget=budget,
+            handle_signals=False,
+        ),
     )
     return run, out
 
@@ -49,7 +52,7 @@ def test_an_unhealed_drill_says_its_budget_as_it_runs_down_and_ends_timed_out() 
     clock = FakeClock()
     run, out = drill(timedelta(seconds=40), clock)
     t0 = clock.now()
-    run.events = [
+    run.state.events = [
         started_event(run.scenario, "d", t0, mode=Mode.TRAINING, backend="embedded", trainee=None, seed=None),
         FaultInjected(
             at=t0, source=Source.SYSTEM, fault_kind="load-spike", target="Deployment/production/app"
@@ -67,8 +70,6 @@ def test_an_unhealed_drill_says_its_budget_as_it_runs_down_and_ends_timed_out() 
     assert [line.split(" ", 1)[1].split(" of")[0] for line in lines[1:]] == ["50%", "75%", "90%"]
     assert "(unhealthy, open); timed out in 20s unless resolved" in lines[1]
     assert lines[1].startswith("+20.0s ") and lines[3].startswith("+36.0s ")
-    assert verdict == (
-        Outcome.TIMED_OUT,
-        "time budget of 40s used up (still unhealthy; the incident is open)",
-    )
+    assert verdict is not None and verdict.outcome == Outcome.TIMED_OUT
+    assert verdict.reason == "time budget of 0:00:40 used up"
     assert second == 40

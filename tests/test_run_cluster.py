@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from drills.adapters.clusters import ClusterHandle
-from drills.adapters.journal import read_journal
+from drills.adapters.clusters.facade import ClusterHandle
+from drills.adapters.store.journal import read_journal
 from drills.model.events import (
     Acknowledged,
     ActionKind,
@@ -35,13 +35,21 @@ from drills.model.events import (
     FaultInjected,
     FaultReverted,
     HealthChanged,
+    Mode,
     Outcome,
     PageSent,
 )
 from drills.model.policy import Policy, SlaOverrides, SlaTargets
 from drills.model.scorecard import CheckStatus
 from drills.runner.bot import BotAction
-from drills.runner.run import DrillResult, DrillRun
+from drills.runner.run import (
+    ClusterTarget,
+    DrillOptions,
+    DrillResult,
+    DrillRun,
+    ReportingOptions,
+    ResponderOptions,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -64,20 +72,26 @@ def drill_env(
     yield world
 
 
-def run(handle: ClusterHandle, scenario: str, responder: str | Path, **options: Any) -> DrillResult:
-    options.setdefault("policy", scaled_policy(SCALE))
-    options.setdefault("time_scale", SCALE)
+def run(
+    handle: ClusterHandle,
+    scenario: str,
+    responder: str | Path,
+    *,
+    mode: Mode = Mode.TRAINING,
+    time_scale: float = SCALE,
+) -> DrillResult:
     return DrillRun(
         scenario,
-        cluster=handle,
-        cluster_name=handle.name,
-        responder=responder,
-        dashboard=False,
-        console=Console(file=StringIO(), width=120),
-        seed=11,
-        handle_signals=False,
-        record_history=False,
-        **options,
+        DrillOptions(
+            mode=mode,
+            policy=scaled_policy(SCALE),
+            responder=ResponderOptions(responder, seed=11, time_scale=time_scale),
+            cluster=ClusterTarget(name=handle.name, handle=handle),
+            reporting=ReportingOptions(
+                dashboard=False, console=Console(file=StringIO(), width=120), record_history=False
+            ),
+            handle_signals=False,
+        ),
     ).execute()
 
 
@@ -169,7 +183,7 @@ def test_self_healing_scenario_credits_the_system(drill_env: ClusterHandle, tmp_
         "  - {step: note, text: watching the ReplicaSet replace the pod, offset: 2s}\n",
         encoding="utf-8",
     )
-    result = run(drill_env, "pod-kill-self-healing", watcher, mode="chaos-test", time_scale=1.0)
+    result = run(drill_env, "pod-kill-self-healing", watcher, mode=Mode.CHAOS_TEST, time_scale=1.0)
     events = read_journal(result.journal_path).events
     assert result.outcome == Outcome.SELF_HEALED, result.reason
     clocks = result.scorecard.clocks

@@ -13,8 +13,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from drills.adapters.paths import repo_root
-from drills.adapters.scenario_files import (
+from drills.adapters.files.scenarios import (
     MAX_BYTES,
     find_scenario,
     load_policy,
@@ -23,6 +22,7 @@ from drills.adapters.scenario_files import (
     parse_model,
     parse_scenario,
 )
+from drills.adapters.store.paths import repo_root
 from drills.errors import Problem, ScenarioError, UsageError
 from drills.model.scenario import Mitigation, NamespaceLostFault, Scenario
 from drills.model.severity import Severity

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drills.adapters.scenario_files import load_model, load_scenarios
+from drills.adapters.files.scenarios import load_model, load_scenarios
 from drills.engine.schedule import (
     Interval,
     blackout_hit,
@@ -333,7 +333,7 @@ def test_a_year_of_cron_ticks_records_every_pick_and_replays_from_the_log(
 ) -> None:
     import json
 
-    from drills.adapters.history import History
+    from drills.adapters.store.history import History
     from drills.runner.monthly import MONTHLY_LOG, monthly_tick
 
     monkeypatch.setenv("DRILLS_STATE", str(tmp_path / "state"))

@@ -516,3 +516,42 @@ def test_observed_node_state_is_not_a_change_by_anyone() -> None:
     b.at("2m").healthy()
     b.at("3m").end()
     assert compute_clocks(b.events).mitigated_by == "system"
+
+
+# ---- the seed's definitions to the letter (issue #12) ---------------------------------------------
+
+
+def test_no_acknowledgement_means_no_ttm_even_after_a_human_mitigation() -> None:
+    b = DrillBuilder()
+    b.at("10s").unhealthy()
+    b.at("1m").alert()
+    b.at("3m").action("rollback").note().after("1s").healthy()
+    b.at("6m").end()
+    c = compute_clocks(b.events)
+    assert c.mitigated_by == "human" and c.mitigated == b.time("3m1s")
+    assert c.acknowledged is None
+    assert (c.ttm, c.ttm_active) == (None, None)
+
+
+def test_the_response_starts_at_the_acknowledgement_but_never_before_the_alert() -> None:
+    b = DrillBuilder()
+    b.at("1m").ack()
+    b.at("2m").alert()
+    assert build(b.events).response_start == b.time("2m")
+    later = DrillBuilder()
+    later.at("2m").alert()
+    assert build(later.events).response_start == later.time("2m")
+    later.at("3m").ack()
+    assert build(later.events).response_start == later.time("3m")
+    silent = DrillBuilder()
+    assert build(silent.events).response_start == silent.start  # nothing at all: from T0
+
+
+def test_declarations_roles_messages_and_escalations_before_t0_are_not_about_this_fault() -> None:
+    b = DrillBuilder(inject=False)
+    b.at("-2m").declare().assign("ic", "alice").comms("initial_alert").escalate()
+    b.at("0s").fault()
+    tl = build(b.events)
+    assert (tl.severity_first, tl.ic_assigned, tl.comms, tl.escalations) == (None, None, (), ())
+    b.at("1m").assign("ic", "bob")
+    assert build(b.events).ic_assigned is not None

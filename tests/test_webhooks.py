@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from drills.adapters.journal import Journal, read_journal
-from drills.adapters.webhooks import (
+from drills.adapters.inbound.webhooks import (
     AlertTracker,
     AmNotification,
     WebhookServer,
     pagerduty_signature,
     strict_json,
 )
+from drills.adapters.store.journal import Journal, read_journal
 from drills.engine.timeline import compute_clocks
 from drills.errors import JournalError, UsageError, WebhookError
 from drills.model.events import (

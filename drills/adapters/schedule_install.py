@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import yaml
 
-from drills.adapters.paths import state_dir
+from drills.adapters.store.paths import state_dir
 from drills.engine.schedule import describe_blackout
 from drills.errors import EnvironmentProblem
 from drills.model.durations import format_duration

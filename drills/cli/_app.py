@@ -15,7 +15,7 @@ from typing import ParamSpec, TypeVar
 import click
 from rich.console import Console
 
-from drills.adapters import ledger
+from drills.adapters.faults import ledger
 from drills.errors import DrillError
 
 P = ParamSpec("P")

@@ -1,7 +1,7 @@
 """`drill cluster ...`: bring the drill cluster up and down, see how it is, point kubectl at it.
 
-Thin: parsing and rendering only; the work is in drills.adapters.clusters (backends, fixtures) and
-drills.adapters.binaries (finding or building the embedded cluster's binaries).
+Thin: parsing and rendering only; the work is in drills.adapters.clusters.facade (backends, fixtures) and
+drills.adapters.clusters.binaries (finding or building the embedded cluster's binaries).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from drills.adapters import binaries as bins
-from drills.adapters import clusters
-from drills.adapters import monitoring as monitoring_stack
+from drills.adapters.clusters import binaries as bins
+from drills.adapters.clusters import facade as clusters
+from drills.adapters.monitoring import stack as monitoring_stack
 from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
 
 _name_option = click.option(

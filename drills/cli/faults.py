@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
-from drills.adapters import clusters, faults, identities, paths
-from drills.adapters.journal import JOURNAL_FILE, Journal
-from drills.adapters.kube import Kube
-from drills.adapters.ledger import Ledger, pending_entries, recover
-from drills.adapters.scenario_files import find_scenario, load_scenario
+from drills.adapters import faults
+from drills.adapters.clusters import facade as clusters
+from drills.adapters.faults.ledger import Ledger, pending_entries, recover
+from drills.adapters.files.scenarios import find_scenario, load_scenario
+from drills.adapters.kube import identities
+from drills.adapters.kube.client import Kube
+from drills.adapters.store import paths
+from drills.adapters.store.journal import JOURNAL_FILE, Journal
 from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
 from drills.errors import DrillError, UsageError
 from drills.model.durations import parse_duration
 from drills.model.events import DrillEnded, DrillStarted, Mode, Outcome, Source
 from drills.model.scenario import Scenario
+from drills.timing import SYSTEM_CLOCK
 
 INJECT_ACTOR = "drills:inject"
 
@@ -141,7 +143,7 @@ def _inject_and_hold(
     allow_system_namespaces: bool,
 ) -> None:
     out = console()
-    drill_id = f"inject-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{sc.id}"
+    drill_id = f"inject-{SYSTEM_CLOCK.now().strftime('%Y%m%d-%H%M%S')}-{sc.id}"
     directory = paths.drill_dir(drill_id)
     kube = admin
     if handle is not None and handle.ca_cert and handle.ca_key:
@@ -155,7 +157,7 @@ def _inject_and_hold(
             namespaces=[sc.target.namespace],
         )
         kube = Kube(ids.injector.kubeconfig, ids.injector.context)
-    now = datetime.now(UTC)
+    now = SYSTEM_CLOCK.now()
     journal = Journal.create(
         directory / JOURNAL_FILE,
         DrillStarted(
@@ -198,9 +200,10 @@ def _inject_and_hold(
                 f"holding the fault {'for ' + str(hold_s) + 's' if hold_s else 'until Ctrl-C'}...",
                 markup=False,
             )
-            deadline = None if hold_s is None else time.monotonic() + hold_s
-            while deadline is None or time.monotonic() < deadline:
-                time.sleep(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
+            deadline = None if hold_s is None else SYSTEM_CLOCK.monotonic() + hold_s
+            while deadline is None or SYSTEM_CLOCK.monotonic() < deadline:
+                left = None if deadline is None else deadline - SYSTEM_CLOCK.monotonic()
+                SYSTEM_CLOCK.sleep(0.2 if left is None else max(0.0, min(0.2, left)))
             for note in fh.revert(reason="hold time over"):
                 out.print(f"reverted: {note}", markup=False)
     except KeyboardInterrupt:
@@ -224,7 +227,7 @@ def _inject_and_hold(
         with contextlib.suppress(DrillError):
             journal.append(
                 DrillEnded(
-                    at=datetime.now(UTC),
+                    at=SYSTEM_CLOCK.now(),
                     source=Source.SYSTEM,
                     actor=INJECT_ACTOR,
                     outcome=outcome,

@@ -1,6 +1,6 @@
 """`drill monitoring ...`: the cluster's detection chain (Prometheus, Alertmanager, the state-metrics exporter).
 
-Thin: the work is in drills.adapters.monitoring. `drill run --detector monitoring` starts the stack by itself;
+Thin: the work is in drills.adapters.monitoring.stack. `drill run --detector monitoring` starts the stack by itself;
 these commands are for looking at it, starting it ahead of a drill, and checking a team's rules.
 """
 
@@ -14,8 +14,9 @@ import click
 import yaml
 from rich.table import Table
 
-from drills.adapters import clusters, monitoring
-from drills.adapters.scenario_files import find_scenario, load_scenario
+from drills.adapters.clusters import facade as clusters
+from drills.adapters.files.scenarios import find_scenario, load_scenario
+from drills.adapters.monitoring import stack as monitoring
 from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
 
 _name_option = click.option(

@@ -23,10 +23,8 @@ from rich.markdown import Markdown
 from rich.table import Table
 from rich.text import Text
 
-from drills.adapters.history import History
-from drills.adapters.paths import scenarios_dir
-from drills.adapters.plan_files import find_plan, load_plan, plans_dir
-from drills.adapters.scenario_files import (
+from drills.adapters.files.plans import find_plan, load_plan, plans_dir
+from drills.adapters.files.scenarios import (
     find_scenario,
     load_model,
     load_policy,
@@ -40,6 +38,8 @@ from drills.adapters.schedule_install import (
     render_cronjob,
     same_zone,
 )
+from drills.adapters.store.history import History
+from drills.adapters.store.paths import scenarios_dir
 from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
 from drills.engine.ladder import LEVELS, next_step, scores_by_check
 from drills.engine.schedule import clearance, parse_month, pick_monthly
@@ -103,7 +103,7 @@ def run_plan_command(
     as_json: bool = False,
 ) -> None:
     """Run a DR plan on one cluster and print the combined report's summary; exits with the result."""
-    from drills.adapters import clusters
+    from drills.adapters.clusters import facade as clusters
     from drills.runner.plans import cluster_checkers, run_drill_launcher, run_plan
 
     loaded = load_plan(find_plan(plan))
@@ -366,16 +366,23 @@ def schedule_run(
     schedule, _, _ = _load_schedule(config or ctx.obj.get("config"))
 
     def run(scenario: Scenario, pick: Any) -> tuple[str | None, bool | None]:
-        from drills.runner.run import run_drill
+        from drills.model.events import Mode
+        from drills.runner.run import (
+            ClusterTarget,
+            DrillOptions,
+            ReportingOptions,
+            ResponderOptions,
+            run_drill,
+        )
 
         result = run_drill(
             find_scenario(scenario.id),
-            backend=backend,
-            responder=schedule.responder,
-            mode="chaos-test",
-            seed=pick.seed,
-            dashboard=False,
-            cluster_name=cluster_name,
+            DrillOptions(
+                mode=Mode.CHAOS_TEST,
+                responder=ResponderOptions(schedule.responder, seed=pick.seed),
+                cluster=ClusterTarget(backend, name=cluster_name),
+                reporting=ReportingOptions(dashboard=False),
+            ),
         )
         return result.drill_id, result.passed
 

@@ -12,16 +12,21 @@ from pathlib import Path
 
 import click
 
-from drills.adapters.journal import JournalRead, read_journal
-from drills.adapters.paths import drills_dir, reports_dir
-from drills.adapters.scenario_files import load_policy
+from drills.adapters.files.scenarios import load_policy
+from drills.adapters.store.journal import JournalRead, read_journal
+from drills.adapters.store.paths import drills_dir, reports_dir
 from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
 from drills.engine.scoring import score
 from drills.errors import Problem, ScenarioError
 from drills.model.policy import Policy
 from drills.reporting.catalog import Catalog, scan
 from drills.reporting.handoff import build_handoff, render_handoff_markdown
-from drills.reporting.monthly import monthly_report, parse_month, render_monthly_markdown
+from drills.reporting.monthly import (
+    monthly_report,
+    parse_month,
+    render_monthly_html,
+    render_monthly_markdown,
+)
 from drills.reporting.report import write_reports_for
 from drills.reporting.terminal import scorecard_renderable
 from drills.timing import SYSTEM_CLOCK, utc
@@ -99,7 +104,7 @@ def report_group() -> None:
 @_policy_option
 @handle_errors
 def report_journal(journal: Path, out: Path | None, policy_file: Path | None) -> None:
-    """Write postmortem.md, scorecard.json, report.html and junit.xml for a drill journal."""
+    """Write postmortem.md, scorecard.json, report.html, junit.xml and the exports for a drill journal."""
     read = _journal(journal)
     scorecard = score(read.events, _policy(policy_file))
     out_dir = out or reports_dir() / scorecard.drill_id
@@ -113,8 +118,12 @@ def report_journal(journal: Path, out: Path | None, policy_file: Path | None) ->
         ("scorecard", paths.scorecard_json),
         ("html", paths.html),
         ("junit", paths.junit),
+        ("jira csv", paths.jira_csv),
+        ("confluence", paths.confluence),
+        ("chaos", paths.chaostoolkit_journal),
     ):
-        click.echo(f"  {label:<11}{path}")
+        if path is not None:
+            click.echo(f"  {label:<11}{path}")
 
 
 def _catalog(reports: Path | None, journals: Path | None, policy_file: Path | None) -> Catalog:
@@ -141,7 +150,9 @@ _journals_option = click.option(
 @_journals_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
-    "--out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the markdown to FILE."
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the markdown to FILE, and the HTML page with the trend charts beside it (FILE.html).",
 )
 @_policy_option
 @handle_errors
@@ -162,6 +173,7 @@ def report_monthly(
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(markdown, encoding="utf-8")
+        out.with_suffix(".html").write_text(render_monthly_html(report), encoding="utf-8")
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     else:

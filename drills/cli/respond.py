@@ -21,7 +21,7 @@ from drills.errors import UsageError
 from drills.model.durations import format_duration
 from drills.model.events import Role, Source
 from drills.model.severity import Severity
-from drills.runner.dashboard import render_dashboard
+from drills.reporting.dashboard import render_dashboard
 from drills.runner.respond import ResponderSession, env_line, find_drill
 from drills.runner.run import resolve_policy
 from drills.timing import SYSTEM_CLOCK

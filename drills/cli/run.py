@@ -17,7 +17,15 @@ from drills.errors import DrillError
 from drills.model.durations import parse_duration
 from drills.model.events import Mode, Outcome
 from drills.reporting.terminal import scorecard_renderable
-from drills.runner.run import DrillResult, DrillRun
+from drills.runner.run import (
+    ClusterTarget,
+    DetectionOptions,
+    DrillOptions,
+    DrillResult,
+    DrillRun,
+    ReportingOptions,
+    ResponderOptions,
+)
 
 DEMO_SCENARIO = "bad-deploy-rollback"
 DEMO_RESPONDER = "bot:good"
@@ -40,7 +48,7 @@ def exit_code(result: DrillResult) -> int:
 
 def debrief_text(result: DrillResult) -> str:
     """The one check to work on next, in blameless words (with the trainee's history when there is one)."""
-    from drills.adapters.history import History
+    from drills.adapters.store.history import History
     from drills.engine.ladder import debrief
 
     trainee = result.scorecard.trainee
@@ -173,21 +181,20 @@ def run_cmd(
         raise click.UsageError("give a SCENARIO (see `drill list`), or --plan PLAN")
     run = DrillRun(
         scenario,
-        backend=backend,
-        cluster_name=cluster_name,
-        responder=responder,
-        trainee=trainee,
-        mode=mode,
-        seed=seed,
-        policy=policy,
-        dashboard=not no_dashboard and console().is_terminal,
-        allow_system_namespaces=allow_system_namespaces,
-        detector=detector,
-        pagers=list(pagers) or None,
-        wrap_up=wrap_up,
-        time_scale=bot_time_scale,
-        time_budget=time_budget,
-        console=console(),
+        DrillOptions(
+            mode=Mode(mode),
+            policy=policy,
+            responder=ResponderOptions(responder, trainee=trainee, seed=seed, time_scale=bot_time_scale),
+            detection=DetectionOptions(detector, pagers=list(pagers) or None),
+            cluster=ClusterTarget(
+                backend, name=cluster_name, allow_system_namespaces=allow_system_namespaces
+            ),
+            reporting=ReportingOptions(
+                dashboard=not no_dashboard and console().is_terminal, console=console()
+            ),
+            wrap_up=wrap_up,
+            time_budget=time_budget,
+        ),
     )
     if dry_run:
         fault_plan = run.plan()
@@ -231,7 +238,8 @@ def _observe(drill_id: str | None, refresh: float) -> int:
 def demo_cmd(cluster_name: str, seed: int, no_dashboard: bool) -> None:
     """The demo drill: find or build the cluster binaries, bring the embedded cluster up, run the bad-deploy
     scenario with the scripted responder (the good profile, 4x faster), print the scorecard and the report."""
-    from drills.adapters import binaries, clusters
+    from drills.adapters.clusters import binaries
+    from drills.adapters.clusters import facade as clusters
 
     out = console()
     out.print(
@@ -241,13 +249,11 @@ def demo_cmd(cluster_name: str, seed: int, no_dashboard: bool) -> None:
     handle = clusters.up(cluster_name, backend="embedded", progress=out.is_terminal)
     run = DrillRun(
         DEMO_SCENARIO,
-        cluster=handle,
-        cluster_name=cluster_name,
-        responder=DEMO_RESPONDER,
-        seed=seed,
-        time_scale=DEMO_TIME_SCALE,
-        dashboard=not no_dashboard and out.is_terminal,
-        console=out,
+        DrillOptions(
+            responder=ResponderOptions(DEMO_RESPONDER, seed=seed, time_scale=DEMO_TIME_SCALE),
+            cluster=ClusterTarget(name=cluster_name, handle=handle),
+            reporting=ReportingOptions(dashboard=not no_dashboard and out.is_terminal, console=out),
+        ),
     )
     result = run.execute()
     print_result(result)

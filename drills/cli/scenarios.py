@@ -12,8 +12,8 @@ import click
 from pydantic import BaseModel
 from rich.table import Table
 
-from drills.adapters.paths import scenarios_dir
-from drills.adapters.scenario_files import load_model, load_scenarios, scenario_files
+from drills.adapters.files.scenarios import load_model, load_scenarios, scenario_files
+from drills.adapters.store.paths import scenarios_dir
 from drills.cli._app import ExitCode, cli, console, err_console, handle_errors
 from drills.errors import Problem, ScenarioError, UsageError
 from drills.model.events import journal_json_schema

@@ -10,7 +10,7 @@ Also here, because they serve training: the debrief sentence naming the *one* ch
 blameless words (about the process and the tools, never about the person), and ``training_hints``, the
 seed's runbook steps offered as hints, each with its cost.
 
-Pure: works on :class:`TraineeHistory` records (built by ``drills.adapters.history``) and scorecards.
+Pure: works on :class:`TraineeHistory` records (built by ``drills.adapters.store.history``) and scorecards.
 """
 
 from __future__ import annotations

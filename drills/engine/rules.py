@@ -39,6 +39,17 @@ class Rule:
     strict: bool = False
 
     @property
+    def cause(self) -> str:
+        """What a failure of this rule is about: checks with one cause (one late acknowledgement fails five
+        acknowledgement readings) are one improvement, not five."""
+        return CAUSES[self.id][0]
+
+    @property
+    def owner(self) -> str:
+        """Who owns the improvement when this rule fails: a role or a team, never a person (blameless)."""
+        return CAUSES[self.id][1]
+
+    @property
     def citation(self) -> str:
         return cite(self.line)
 
@@ -170,6 +181,12 @@ RULES: tuple[Rule, ...] = (
     Rule("discipline.changes_documented", X, "Make no change without documenting it", 512),
     Rule("discipline.no_deleted_logs", X, "Never delete logs or evidence", 517),
     Rule(
+        "discipline.fault_scope",
+        X,
+        "Change only what the fault touched: no deleting or scaling healthy, unrelated workloads",
+        518,
+    ),
+    Rule(
         "mttr.p0", R, "Resolve a P0 in under 1 hour (resolved - fault start)", 410, P0, "mttr_p0", strict=True
     ),
     Rule(
@@ -196,13 +213,59 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
+ON_CALL = "the on-call rotation"
+SERVICE_OWNER = "the service owner"
+IC = "the incident commander"
+COMMS_LEAD = "the communications lead"
+
+#: Rule id -> (cause, owner). Causes group the checks one improvement fixes; owners are roles (docs/scoring.md).
+CAUSES: dict[str, tuple[str, str]] = {
+    "mttd": ("detection", SERVICE_OWNER),
+    **dict.fromkeys(
+        (
+            "mtta.p0",
+            "mtta.p1",
+            "escalation.p0_ack",
+            "escalation.p1_ack",
+            "response_time",
+            "oncall.respond_p0_p1",
+            "oncall.ack_all",
+        ),
+        ("acknowledgement", ON_CALL),
+    ),
+    "triage.within": ("triage", IC),
+    "roles.ic": ("triage", IC),
+    "severity.accuracy": ("severity", IC),
+    "comms.initial_alert": ("communication", COMMS_LEAD),
+    "comms.status_cadence": ("communication", COMMS_LEAD),
+    "comms.required": ("communication", COMMS_LEAD),
+    "comms.fields": ("comms-templates", COMMS_LEAD),
+    "escalation.p0_leadership": ("escalation", IC),
+    "escalation.p1_eng_lead": ("escalation", IC),
+    "escalation.p0_executives": ("escalation", IC),
+    "escalation.p2p3_ticket": ("ticket", ON_CALL),
+    "oncall.escalate_unresolved": ("escalation", ON_CALL),
+    "mttm.p0": ("mitigation", SERVICE_OWNER),
+    "mttm.p1": ("mitigation", SERVICE_OWNER),
+    "mttr.p0": ("resolution", SERVICE_OWNER),
+    "mttr.p1": ("resolution", SERVICE_OWNER),
+    "resolution.healthy": ("verification", SERVICE_OWNER),
+    "postmortem.within_48h": ("postmortem", IC),
+    "discipline.evidence": ("evidence", SERVICE_OWNER),
+    "discipline.changes_documented": ("documentation", IC),
+    "discipline.no_deleted_logs": ("evidence", SERVICE_OWNER),
+    "discipline.fault_scope": ("change-scope", SERVICE_OWNER),
+}
+
 RULE_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
 RULE_ORDER: dict[str, int] = {r.id: i for i, r in enumerate(RULES)}
 
 #: The SLA checks that decide a pass on their own (docs/scoring.md): MTTA, MTTM and MTTR of the true
 #: severity; P2/P3 have none of those, so the severity table's response time stands in.
 CORE: dict[Severity, tuple[str, ...]] = {
-    Severity.P0: ("mtta.p0", "mttm.p0", "mttr.p0"),
+    # A P0 nobody told leadership about is a failed response whatever the clocks say (the seed's P0
+    # escalation: "Notify engineering leadership within 15 minutes").
+    Severity.P0: ("mtta.p0", "mttm.p0", "mttr.p0", "escalation.p0_leadership"),
     Severity.P1: ("mtta.p1", "mttm.p1", "mttr.p1"),
     Severity.P2: ("response_time",),
     Severity.P3: ("response_time",),

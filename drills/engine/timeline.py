@@ -213,9 +213,16 @@ class Timeline:
         return self.t0
 
     @property
-    def ack_reference(self) -> datetime | None:
-        """What mitigation and the on-call duties are timed from: the acknowledgement, else as for TTA."""
-        return self.acknowledged.at if self.acknowledged is not None else self.tta_reference
+    def response_start(self) -> datetime | None:
+        """When the response began, for the comms clocks and the duty to escalate: the acknowledgement, but
+        never before the alert (else human detection, else T0) that it answers; with no acknowledgement, that
+        alert. Doing more (acknowledging, detecting) therefore only ever moves this instant later."""
+        reference = self.tta_reference
+        if self.acknowledged is None:
+            return reference
+        if reference is None:
+            return self.acknowledged.at
+        return max(self.acknowledged.at, reference)
 
     @property
     def triaged(self) -> datetime | None:
@@ -270,7 +277,8 @@ class Timeline:
         tta, tta_active = both(self.tta_reference, self.acknowledged.at if self.acknowledged else None)
         ttt, ttt_active = both(t0, self.triaged)
         human_mitigation = self.mitigated if self.mitigated_by == "human" else None
-        ttm, ttm_active = both(self.ack_reference, human_mitigation)
+        # The seed's MTTM is "impact reduced - alert acknowledged": no acknowledgement, no MTTM.
+        ttm, ttm_active = both(self.acknowledged.at if self.acknowledged else None, human_mitigation)
         ttr, ttr_active = both(t0, self.resolved.at if self.resolved else None)
         end = self.end
         wall, active = both(t0, end)
@@ -414,10 +422,12 @@ def build(events: Iterable[Event], now: datetime | None = None) -> Timeline:
             if ack is None and e.source in PEOPLE_SOURCES and after_origin(at):
                 ack = e
         elif isinstance(e, SeverityDeclared):
-            sev_first = sev_first or e
-            sev_final = e
+            # A declaration, role, message or escalation before the fault is not about this incident.
+            if after_origin(at):
+                sev_first = sev_first or e
+                sev_final = e
         elif isinstance(e, RoleAssigned):
-            if ic is None and e.role == Role.IC:
+            if ic is None and e.role == Role.IC and after_origin(at):
                 ic = e
         elif isinstance(e, ActionObserved):
             actions.append(e)
@@ -451,9 +461,11 @@ def build(events: Iterable[Event], now: datetime | None = None) -> Timeline:
                 status = "open"
                 resolved = None
         elif isinstance(e, CommsPosted):
-            comms.append(e)
+            if after_origin(at):
+                comms.append(e)
         elif isinstance(e, EscalationNotified):
-            escalations.append(e)
+            if after_origin(at):
+                escalations.append(e)
         elif isinstance(e, PostmortemCompleted):
             postmortems.append(e)
         elif isinstance(e, Paused):
@@ -546,25 +558,23 @@ def spans(tl: Timeline, severity: Severity, targets: SlaTargets) -> list[Span]:
     impact passes an hour, the status-update cadence) are judged by the scorer on their own.
     """
     ack = tl.acknowledged.at if tl.acknowledged else None
-    signal = tl.first_signal or tl.t0
+    page = tl.tta_reference
     resolved = tl.resolved.at if tl.resolved else None
     stops: dict[str, tuple[datetime | None, datetime | None]] = {
         "mttd": (tl.t0, tl.first_alert.at if tl.first_alert else None),
         "triage.within": (tl.t0, tl.triaged),
-        "comms.initial_alert": (
-            tl.acknowledged.at if tl.acknowledged else tl.first_signal,
-            _template_posted(tl, "initial_alert"),
-        ),
-        "escalation.p0_leadership": (signal, _escalated(tl, LEADERSHIP)),
-        "escalation.p1_eng_lead": (signal, _escalated(tl, ENG_LEAD)),
+        "comms.initial_alert": (tl.response_start, _template_posted(tl, "initial_alert")),
+        "escalation.p0_leadership": (page, _escalated(tl, LEADERSHIP)),
+        "escalation.p1_eng_lead": (page, _escalated(tl, ENG_LEAD)),
         "oncall.escalate_unresolved": (
-            tl.ack_reference,
+            tl.response_start,
             _first_at(t for t in (resolved, _first_at(e.at for e in tl.escalations)) if t is not None),
         ),
         "mttr.p0": (tl.t0, resolved),
         "mttr.p1": (tl.t0, resolved),
-        "mttm.p0": (tl.ack_reference, tl.mitigated),
-        "mttm.p1": (tl.ack_reference, tl.mitigated),
+        # "Impact reduced - alert acknowledged" (seed line 407): the clock starts at the acknowledgement only.
+        "mttm.p0": (ack, tl.mitigated),
+        "mttm.p1": (ack, tl.mitigated),
         "postmortem.within_48h": (
             resolved,
             _first_at(p.at for p in tl.postmortems if resolved is not None and p.at >= resolved),

@@ -14,8 +14,9 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_WHOLE = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$")
+# [0-9] and re.ASCII: \d and float() also take other scripts' digits ("٣m" would be three minutes).
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)", re.ASCII)
+_WHOLE = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d|w))+", re.ASCII)
 
 
 def parse_duration(value: object) -> timedelta:
@@ -28,7 +29,7 @@ def parse_duration(value: object) -> timedelta:
         result = _from_seconds(value, value)
     elif isinstance(value, str):
         text = value.strip().replace(" ", "")
-        if not text or not _WHOLE.match(text):
+        if not text or not _WHOLE.fullmatch(text):
             raise ValueError(f"{value!r} is not a duration; write it like '90s', '5m', '1h' or '1h30m'")
         result = _from_seconds(sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text)), value)
     else:
@@ -98,7 +99,7 @@ Duration = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$",
+            "pattern": r"^([0-9]+(\.[0-9]+)?(ms|s|m|h|d|w))+$",
             "description": "A duration such as '90s', '5m', '1h' or '1h30m'.",
             "examples": ["30s", "5m", "1h"],
         }

@@ -14,11 +14,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-from drills.model.severity import Severity
+from drills.model.severity import Impact, Severity
 
 JOURNAL_VERSION = 1
 
@@ -145,6 +145,10 @@ class DrillStarted(EventBase):
     budget_seconds: float | None = None
     plan_id: str | None = None
     team: str | None = None
+    impact: Impact | None = Field(
+        default=None,
+        description="The scenario's declared impact (users, features, revenue), for the postmortem.",
+    )
 
 
 class DrillEnded(EventBase):
@@ -308,6 +312,38 @@ class ChaosToolkitEvent(EventBase):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
+class ImpactSampled(EventBase):
+    """What the virtual users saw in one second (drills.engine.impact); journaled when it changed, and in
+    force until the next sample."""
+
+    type: Literal["impact.sample"] = "impact.sample"
+    users_affected_pct: float = Field(ge=0, le=100, description="Share of the active users affected, 0-100.")
+    users_affected: int = Field(ge=0)
+    users_active: int = Field(ge=0)
+    status: Literal["ok", "slow", "degraded", "down"]
+    requests_per_second: float = Field(ge=0)
+    failed_per_second: float = Field(ge=0)
+    p99_ms: float = Field(ge=0)
+    features_down: list[str] = Field(default_factory=list)
+    #: HTTP status -> failed requests per second.
+    errors: dict[str, int] = Field(default_factory=dict)
+
+
+class WorldDifferenceInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ref: str
+    change: Literal["missing", "added", "changed"]
+    fields: list[str] = Field(default_factory=list)
+    text: str
+
+
+class WorldDrifted(EventBase):
+    """What the drill left different from the world's baseline, after the fault's own revert."""
+
+    type: Literal["world.drifted"] = "world.drifted"
+    differences: list[WorldDifferenceInfo]
+
+
 Event = Annotated[
     DrillStarted
     | DrillEnded
@@ -334,7 +370,9 @@ Event = Annotated[
     | Note
     | PostmortemCompleted
     | RunbookStep
-    | ChaosToolkitEvent,
+    | ChaosToolkitEvent
+    | ImpactSampled
+    | WorldDrifted,
     Field(discriminator="type"),
 ]
 
@@ -369,6 +407,8 @@ EVENT_TYPES: tuple[str, ...] = tuple(
         PostmortemCompleted,
         RunbookStep,
         ChaosToolkitEvent,
+        ImpactSampled,
+        WorldDrifted,
     )
 )
 
@@ -383,3 +423,9 @@ def journal_json_schema() -> dict[str, Any]:
     schema["title"] = f"drills journal event (v{JOURNAL_VERSION})"
     schema["description"] = "One line of a drills journal (JSON Lines). See docs/journal.md."
     return schema
+
+
+class EventSink(Protocol):
+    """Where injectors, detectors and the observer report (the drill journal): anything with ``append``."""
+
+    def append(self, event: Event) -> Any: ...

@@ -2,7 +2,7 @@
 
 The seed's quarterly DR drill is a "full disaster recovery simulation" in which "all teams participate", with
 "timed execution" and "runbook validation". A plan file (YAML under ``scenarios/plans/``,
-``extra="forbid"``, loaded with line-numbered errors by ``drills.adapters.plan_files``) says which scenarios
+``extra="forbid"``, loaded with line-numbered errors by ``drills.adapters.files.plans``) says which scenarios
 run, in sequence or in parallel, which team owns each and who responds (a person or a scripted bot), and the
 runbook the team follows: steps, each with an owner, the command the runbook prescribes and the check that
 shows it is done, plus recovery objectives (RTO: time from the failure to the step done; RPO: how old the

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 from drills.model.durations import Duration, parse_duration
 
@@ -108,14 +108,14 @@ class ScoringWeights(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    detection: float = Field(default=10, ge=0)
-    acknowledgement: float = Field(default=15, ge=0)
-    triage: float = Field(default=15, ge=0)
-    mitigation: float = Field(default=20, ge=0)
-    resolution: float = Field(default=10, ge=0)
-    communication: float = Field(default=15, ge=0)
-    escalation: float = Field(default=10, ge=0)
-    discipline: float = Field(default=5, ge=0)
+    detection: StrictFloat = Field(default=10, ge=0)
+    acknowledgement: StrictFloat = Field(default=15, ge=0)
+    triage: StrictFloat = Field(default=15, ge=0)
+    mitigation: StrictFloat = Field(default=20, ge=0)
+    resolution: StrictFloat = Field(default=10, ge=0)
+    communication: StrictFloat = Field(default=15, ge=0)
+    escalation: StrictFloat = Field(default=10, ge=0)
+    discipline: StrictFloat = Field(default=5, ge=0)
 
 
 class Policy(BaseModel):
@@ -125,8 +125,10 @@ class Policy(BaseModel):
 
     sla: SlaOverrides = Field(default_factory=SlaOverrides)
     weights: ScoringWeights = Field(default_factory=ScoringWeights)
-    pass_score: float = Field(default=70, ge=0, le=100, description="A drill passes at or above this score.")
-    grades: dict[str, float] = Field(
+    pass_score: StrictFloat = Field(
+        default=70, ge=0, le=100, description="A drill passes at or above this score."
+    )
+    grades: dict[str, StrictFloat] = Field(
         default_factory=lambda: {"A": 90.0, "B": 80.0, "C": 70.0, "D": 60.0},
         description="Lowest score for each grade; below the lowest is F.",
     )

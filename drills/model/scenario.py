@@ -1,7 +1,7 @@
 """Scenarios: what breaks, how bad it truly is, what healthy looks like, and what a good response is.
 
 A scenario is YAML in ``scenarios/`` validated by these models (``extra="forbid"``: a typo is an error, not a
-silently ignored key). Loading with file and line numbers is ``drills.adapters.scenario_files``; this module
+silently ignored key). Loading with file and line numbers is ``drills.adapters.files.scenarios``; this module
 does no I/O. ``drill schema scenario`` prints the JSON Schema of :class:`Scenario` for editor completion.
 """
 
@@ -10,16 +10,45 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
-from drills.model.durations import Duration
+from drills.model.durations import Duration, format_duration
 from drills.model.policy import SlaOverrides
 from drills.model.severity import Impact, Severity, true_severity
 
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+#: A DNS-1123 subdomain: what Kubernetes allows for ConfigMap, Secret and Node names.
+SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+#: A ConfigMap or Secret data key.
+_DATA_KEY = r"^[-._a-zA-Z0-9]+$"
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+
+#: The most replicas, pods or endpoints a scenario may name. The runbook world runs 3 app pods; a drill with
+#: more than a thousand is a typo (``replicas: 1000000000``), not a plan.
+MAX_REPLICAS = 1000
+#: Nodes in the runbook world (fixtures/manifests/10-nodes.yaml; fixtures/kind/cluster.yaml has as many). A
+#: scenario cannot need more Ready nodes than the world has, nor break more of them.
+WORLD_NODES = 4
+
+#: A Kubernetes CPU quantity as the load-spike injector reads it: cores (``2``, ``1.5``, ``.5``) or millicores
+#: (``500m``). Kubernetes also allows ``1k`` or ``2e3`` cores; no drill pod uses thousands of cores.
+_CPU_QUANTITY = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)m?", re.ASCII)
+
+Name = Annotated[str, Field(pattern=_NAME, max_length=63)]
+SubdomainName = Annotated[str, Field(pattern=SUBDOMAIN, max_length=253)]
+Count = Annotated[StrictInt, Field(ge=0, le=MAX_REPLICAS)]
 
 
 class Difficulty(StrEnum):
@@ -55,7 +84,7 @@ class _Strict(BaseModel):
 
 class _FaultBase(_Strict):
     delay: Duration = Field(default=timedelta(0), description="Wait this long after the drill starts.")
-    workload: str | None = Field(
+    workload: Name | None = Field(
         default=None, description="Deployment name; defaults to the scenario target's workload."
     )
 
@@ -87,13 +116,13 @@ class ImagePullFault(_FaultBase):
 
 class ScaleToZeroFault(_FaultBase):
     kind: Literal["scale-to-zero"]
-    replicas: int = Field(default=0, ge=0, description="Replicas left (0 = all lost).")
+    replicas: Count = Field(default=0, description="Replicas left (0 = all lost).")
 
 
 class PodKillFault(_FaultBase):
     kind: Literal["pod-kill"]
-    count: int | None = Field(default=None, ge=1)
-    percent: float | None = Field(default=None, gt=0, le=100)
+    count: Annotated[StrictInt, Field(ge=1, le=MAX_REPLICAS)] | None = None
+    percent: Annotated[StrictFloat, Field(gt=0, le=100)] | None = None
     selector: str | None = Field(default=None, description="Label selector; defaults to the workload's.")
 
     @model_validator(mode="after")
@@ -105,28 +134,28 @@ class PodKillFault(_FaultBase):
 
 class NodeNotReadyFault(_FaultBase):
     kind: Literal["node-not-ready"]
-    nodes: int = Field(default=1, ge=1)
-    node: str | None = Field(
+    nodes: StrictInt = Field(default=1, ge=1, le=WORLD_NODES)
+    node: SubdomainName | None = Field(
         default=None, description="A node name; default: the node with most target pods."
     )
 
 
 class NodeLostFault(_FaultBase):
     kind: Literal["node-lost"]
-    nodes: int = Field(default=1, ge=1)
-    node: str | None = None
+    nodes: StrictInt = Field(default=1, ge=1, le=WORLD_NODES)
+    node: SubdomainName | None = None
 
 
 class NodeDrainStuckFault(_FaultBase):
     """A node must be drained but a too-strict PodDisruptionBudget blocks eviction."""
 
     kind: Literal["node-drain-stuck"]
-    node: str | None = None
+    node: SubdomainName | None = None
 
 
 class DependencyOutageFault(_FaultBase):
     kind: Literal["dependency-outage"]
-    dependency: str = Field(default="db-proxy", description="The dependency deployment to take down.")
+    dependency: Name = Field(default="db-proxy", description="The dependency deployment to take down.")
 
 
 class LoadSpikeFault(_FaultBase):
@@ -136,21 +165,31 @@ class LoadSpikeFault(_FaultBase):
     kind: Literal["load-spike"]
     cpu: str = Field(
         default="300m",
-        description="CPU each pod uses at injection; the total (cpu x replicas) stays as replicas change.",
+        description="CPU each pod uses at injection (a Kubernetes quantity); the total (cpu x replicas) "
+        "stays as replicas change.",
     )
+
+    @field_validator("cpu")
+    @classmethod
+    def _quantity(cls, v: str) -> str:
+        if not _CPU_QUANTITY.fullmatch(v):
+            raise ValueError(f"{v!r} is not a Kubernetes CPU quantity; write it like '500m', '2' or '1.5'")
+        if float(v.removesuffix("m")) == 0:
+            raise ValueError("a load spike of no CPU is no spike; give the CPU each pod uses, e.g. '300m'")
+        return v
 
 
 class BrokenConfigFault(_FaultBase):
     kind: Literal["broken-config"]
-    configmap: str = "app-config"
-    key: str = "DATABASE_URL"
+    configmap: SubdomainName = "app-config"
+    key: str = Field(default="DATABASE_URL", pattern=_DATA_KEY, max_length=253)
     value: str = "postgres://db-proxy.invalid:5432/app"
 
 
 class SecretFault(_FaultBase):
     kind: Literal["secret-missing", "secret-rotated"]
-    secret: str = "app-secrets"
-    key: str = "API_KEY"
+    secret: SubdomainName = "app-secrets"
+    key: str = Field(default="API_KEY", pattern=_DATA_KEY, max_length=253)
 
 
 class NamespaceLostFault(_FaultBase):
@@ -167,7 +206,7 @@ class ChaosToolkitFault(_FaultBase):
     experiment: str = Field(
         description="Path of a Chaos Toolkit experiment (JSON or YAML), relative to the scenario."
     )
-    configuration: dict[str, Any] = Field(default_factory=dict)
+    configuration: dict[str, JsonValue] = Field(default_factory=dict)
 
 
 class PluginFault(_FaultBase):
@@ -175,7 +214,7 @@ class PluginFault(_FaultBase):
 
     kind: Literal["plugin"]
     name: str = Field(description="Entry-point name in the drills.faults group.")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, JsonValue] = Field(default_factory=dict)
 
 
 Fault = Annotated[
@@ -225,28 +264,27 @@ FAULT_KINDS: tuple[str, ...] = (
 
 class DeploymentAvailable(_Strict):
     probe: Literal["deployment-available"]
-    name: str
-    min_available: int | None = Field(default=None, ge=0, description="Default: the baseline replica count.")
-    namespace: str | None = None
+    name: Name
+    min_available: Count | None = Field(default=None, description="Default: the baseline replica count.")
+    namespace: Name | None = None
 
 
 class ServiceEndpoints(_Strict):
     probe: Literal["service-endpoints"]
-    name: str
-    min_ready: int = Field(default=1, ge=0)
-    max_not_ready: int | None = Field(
+    name: Name
+    min_ready: Count = 1
+    max_not_ready: Count | None = Field(
         default=None,
-        ge=0,
         description="Also unhealthy while the Service selects more not-ready endpoints than this "
         "(0: it must route only to ready pods; the set-selector mitigation).",
     )
-    namespace: str | None = None
+    namespace: Name | None = None
 
 
 class NodesReady(_Strict):
     probe: Literal["nodes-ready"]
-    min_ready: int = Field(ge=0)
-    schedulable: bool = Field(
+    min_ready: StrictInt = Field(ge=0, le=WORLD_NODES, description="At most the world's nodes (4).")
+    schedulable: StrictBool = Field(
         default=False, description="Count only nodes that are also schedulable (not cordoned)."
     )
 
@@ -254,8 +292,8 @@ class NodesReady(_Strict):
 class PodsReady(_Strict):
     probe: Literal["pods-ready"]
     selector: str
-    min_ready: int = Field(ge=0)
-    namespace: str | None = None
+    min_ready: Count
+    namespace: Name | None = None
 
 
 class NoRestarts(_Strict):
@@ -263,7 +301,7 @@ class NoRestarts(_Strict):
 
     probe: Literal["no-restarts"]
     selector: str
-    namespace: str | None = None
+    namespace: Name | None = None
 
 
 Probe = Annotated[
@@ -300,7 +338,7 @@ class ExpectedResponse(_Strict):
 class Hint(_Strict):
     text: str = Field(min_length=1)
     after: Duration = Field(default=timedelta(0), description="Available this long after the fault.")
-    cost: int = Field(default=5, ge=0, le=100, description="Points taken off the score when used.")
+    cost: StrictInt = Field(default=5, ge=0, le=100, description="Points taken off the score when used.")
 
 
 class Target(_Strict):
@@ -310,12 +348,14 @@ class Target(_Strict):
 
 
 class Safety(_Strict):
-    allow_system_namespaces: bool = Field(
+    allow_system_namespaces: StrictBool = Field(
         default=False, description="Also needs --allow-system-namespaces on the command line."
     )
-    max_pods: int = Field(default=50, ge=0)
-    max_nodes: int = Field(default=2, ge=0)
-    max_percent: float = Field(default=100, gt=0, le=100, description="Largest share of target pods touched.")
+    max_pods: Count = 50
+    max_nodes: Count = 2
+    max_percent: StrictFloat = Field(
+        default=100, gt=0, le=100, description="Largest share of target pods touched."
+    )
 
 
 class Detection(_Strict):
@@ -340,9 +380,19 @@ class Scenario(_Strict):
     hints: list[Hint] = Field(default_factory=list)
     sla: SlaOverrides = Field(default_factory=SlaOverrides)
     time_budget: Duration = Field(default=timedelta(minutes=30), description="Abort and revert after this.")
+
+    @field_validator("time_budget")
+    @classmethod
+    def _budget(cls, v: timedelta) -> timedelta:
+        if v <= timedelta(0):
+            raise ValueError(
+                "a time budget of 0s ends the drill before the fault; give it minutes, e.g. '30m'"
+            )
+        return v
+
     detection: Detection = Field(default_factory=Detection)
     safety: Safety = Field(default_factory=Safety)
-    self_healing: bool = Field(
+    self_healing: StrictBool = Field(
         default=False, description="The system is expected to recover without a human (a chaos test)."
     )
 
@@ -370,3 +420,72 @@ class Scenario(_Strict):
     @property
     def service(self) -> str:
         return self.target.service or self.target.workload
+
+
+# ---- rules across fields --------------------------------------------------------------------------------
+
+RulePath = tuple[str | int, ...]
+
+
+def rule_problems(scenario: Scenario) -> list[tuple[RulePath, str]]:
+    """What no single field can know: windows, hints and delays against the time budget, probe namespaces.
+
+    Each problem is ``(data path, message)`` so the file loader can put it on the line where it is written.
+    Pure: the loader adds what needs the outside world (alert rules, templates, paths).
+    """
+    out: list[tuple[RulePath, str]] = []
+    budget = scenario.time_budget
+    shown = format_duration(budget)
+    # T0: the first fault; health, hints and alerts are all measured from it.
+    t0 = min((f.delay for f in scenario.faults), default=timedelta(0))
+    for i, fault in enumerate(scenario.faults):
+        if fault.delay >= budget:
+            out.append(
+                (
+                    ("faults", i, "delay"),
+                    f"the fault would come {format_duration(fault.delay)} into a drill that ends after "
+                    f"{shown} (time_budget); make the delay shorter or the budget longer",
+                )
+            )
+    healthy_for = scenario.steady_state.healthy_for
+    if t0 + healthy_for >= budget:
+        after = f" after the fault at {format_duration(t0)}" if t0 else ""
+        out.append(
+            (
+                ("steady_state", "healthy_for"),
+                f"health held for {format_duration(healthy_for)}{after} can never be seen within the "
+                f"{shown} time_budget; make healthy_for shorter than the budget",
+            )
+        )
+    for i, hint in enumerate(scenario.hints):
+        if t0 + hint.after >= budget:
+            out.append(
+                (
+                    ("hints", i, "after"),
+                    f"this hint comes {format_duration(t0 + hint.after)} into a drill that ends after {shown} "
+                    "(time_budget): nobody could ever use it",
+                )
+            )
+    alert_for = scenario.detection.alert_for
+    if alert_for is not None and t0 + alert_for >= budget:
+        out.append(
+            (
+                ("detection", "alert_for"),
+                f"an alert that must be pending for {format_duration(alert_for)} cannot fire within the "
+                f"{shown} time_budget",
+            )
+        )
+    home = scenario.target.namespace
+    for i, probe in enumerate(scenario.steady_state.probes):
+        namespace = getattr(probe, "namespace", None)
+        if namespace is None or namespace == home:
+            continue
+        what = "a system namespace" if namespace in SYSTEM_NAMESPACES else "not the scenario's namespace"
+        out.append(
+            (
+                ("steady_state", "probes", i, "namespace"),
+                f"{namespace!r} is {what}: probes watch the scenario's namespace ({home}); leave namespace "
+                "out, or move the target",
+            )
+        )
+    return out

@@ -21,7 +21,7 @@ class CheckStatus(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     NOT_APPLICABLE = "n/a"  # the rule does not apply (e.g. a P1 rule in a P0 drill)
-    NOT_MEASURED = "not-measured"  # it applies, but the drill ended before it could be judged
+    NOT_MEASURED = "not-measured"  # it applies, but cannot be judged (yet): the detail says why
 
 
 class CheckFamily(StrEnum):
@@ -46,6 +46,10 @@ class Check(BaseModel):
     measured: timedelta | None = None
     status: CheckStatus
     detail: str = ""
+    cause: str = Field(
+        default="", description="What a failure is about; failed checks with one cause are one improvement."
+    )
+    owner: str = Field(default="", description="The role or team that owns the improvement (never a person).")
 
 
 class Clocks(BaseModel):
@@ -108,6 +112,10 @@ class Scorecard(BaseModel):
     hints_used: int = 0
     hint_cost: int = 0
     score: float = Field(ge=0, le=100)
+    base_score: float = Field(
+        default=0.0, ge=0, le=100, description="The weighted mean of the family scores, before hints and cap."
+    )
+    score_explained: str = Field(default="", description="How the score was reached, in one sentence.")
     grade: str
     passed: bool
     family_scores: dict[str, float] = Field(default_factory=dict)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
 
 class Severity(StrEnum):
@@ -65,7 +65,7 @@ class Impact(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    users_affected_pct: float = Field(ge=0, le=100, description="Share of users affected, 0-100.")
+    users_affected_pct: StrictFloat = Field(ge=0, le=100, description="Share of users affected, 0-100.")
     service_status: ServiceStatus
     data_loss_risk: Level = Field(description="high, medium, low or none")
     revenue_impact: Level = Field(description="critical, high, medium or low")

@@ -7,12 +7,14 @@ HTML templates (``*.html.j2``) autoescape everything, so text from a journal can
 from __future__ import annotations
 
 import functools
+import re
 from datetime import UTC, datetime, timedelta
 
 import jinja2
 
 from drills.model.durations import format_duration
 from drills.model.scorecard import CheckStatus
+from drills.reporting.text import plural
 
 STATUS_TEXT = {
     CheckStatus.PASS: "✅ pass",
@@ -39,6 +41,17 @@ def _stamp(value: datetime | None) -> str:
     return "-" if value is None else f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
+def _offset(value: timedelta) -> str:
+    return ("-" if value < timedelta(0) else "+") + format_duration(abs(value))
+
+
+def _fenced(text: str) -> str:
+    """A Markdown code block that holds ``text`` whatever backticks it contains."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text.rstrip()}\n{fence}"
+
+
 def _status(value: CheckStatus | None) -> str:
     return "-" if value is None else STATUS_TEXT[value]
 
@@ -53,7 +66,16 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(cell=_cell, duration=_duration, clock=_clock, stamp=_stamp, status=_status)
+    env.filters.update(
+        cell=_cell,
+        duration=_duration,
+        clock=_clock,
+        stamp=_stamp,
+        status=_status,
+        offset=_offset,
+        fenced=_fenced,
+        plural=plural,
+    )
     return env
 
 

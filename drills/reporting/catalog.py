@@ -21,12 +21,13 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json
 
-from drills.adapters.journal import JOURNAL_FILE, read_journal
+from drills.adapters.store.journal import JOURNAL_FILE, read_journal
 from drills.engine.scoring import score
 from drills.errors import DrillError, Problem
 from drills.model.policy import Policy
-from drills.model.scorecard import Scorecard
+from drills.model.scorecard import Check, Scorecard
 from drills.reporting.report import POSTMORTEM, SCORECARD, render_postmortem
+from drills.reporting.view import cause_of
 
 _DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
 
@@ -79,6 +80,7 @@ class DrillSummary:
     ttr: float | None
     resolved: bool
     actions: tuple[TrackedAction, ...]
+    team: str | None = None  # the team that ran it (a DR plan's team), from the postmortem's summary
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,23 @@ def parse_action_items(markdown: str, drill_id: str) -> list[TrackedAction]:
         action_id, text, owner, due, check_id, status = (c.strip() for c in m.groups())
         if "\\" in text:
             text = text.replace("\\|", "|")
-        items.append(TrackedAction(drill_id, action_id, text, owner, due, check_id.strip("`"), status))
+        checks = check_id.replace("`", "") if "," in check_id else check_id.strip("`")
+        items.append(TrackedAction(drill_id, action_id, text, owner, due, checks, status))
     return items
+
+
+def untracked_actions(drill_id: str, failed: Sequence[Check]) -> list[TrackedAction]:
+    """Action items of a drill with no postmortem on disk: one per cause, as the postmortem would list."""
+    groups: dict[str, tuple[str, str, list[str]]] = {}
+    for c in failed:
+        key, improvement, owner = cause_of(c)
+        groups.setdefault(key, (improvement, owner, []))[2].append(c.id)
+    return [
+        TrackedAction(
+            drill_id, f"A{n}", improvement, "" if owner == "service" else owner, "", ", ".join(ids), "open"
+        )
+        for n, (improvement, owner, ids) in enumerate(groups.values(), start=1)
+    ]
 
 
 def _seconds(clocks: dict[str, Any], name: str) -> float | None:
@@ -116,7 +133,20 @@ def _when(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value).astimezone(UTC)
 
 
-def summary_from_dict(data: dict[str, Any], actions: Sequence[TrackedAction]) -> DrillSummary:
+def team_of(markdown: str) -> str | None:
+    """The team row of a postmortem's summary table (only its head is searched: the file can be long)."""
+    # str.find, not a regex: this runs once per drill of the month (see benchmarks/bench_reports.py).
+    start = markdown.find("\n| Team | ", 0, 4000)
+    if start < 0:
+        return None
+    end = markdown.find("\n", start + 1)
+    row = markdown[start + 10 : end if end >= 0 else len(markdown)]
+    return row.removesuffix("|").strip() or None
+
+
+def summary_from_dict(
+    data: dict[str, Any], actions: Sequence[TrackedAction], team: str | None = None
+) -> DrillSummary:
     """From ``scorecard.json`` as plain JSON (fast: no model validation); KeyError/ValueError if malformed."""
     clocks = data["clocks"]
     return DrillSummary(
@@ -138,19 +168,17 @@ def summary_from_dict(data: dict[str, Any], actions: Sequence[TrackedAction]) ->
         ttr=_seconds(clocks, "ttr"),
         resolved=clocks.get("resolved") is not None,
         actions=tuple(actions),
+        team=team,
     )
 
 
 def summary_from_scorecard(
-    scorecard: Scorecard, actions: Sequence[TrackedAction] | None = None
+    scorecard: Scorecard, actions: Sequence[TrackedAction] | None = None, team: str | None = None
 ) -> DrillSummary:
     data = json.loads(scorecard.model_dump_json())
     if actions is None:
-        actions = [
-            TrackedAction(scorecard.drill_id, f"A{n}", c.rule, "", "", c.id, "open")
-            for n, c in enumerate(scorecard.failed_checks, start=1)
-        ]
-    return summary_from_dict(data, actions)
+        actions = untracked_actions(scorecard.drill_id, scorecard.failed_checks)
+    return summary_from_dict(data, actions, team)
 
 
 def load_report_dir(directory: Path | str) -> DrillSummary:
@@ -170,13 +198,11 @@ def load_report_dir(directory: Path | str) -> DrillSummary:
         markdown = None
     drill_id = data["drill_id"]
     if markdown is None:
-        actions = [
-            TrackedAction(drill_id, f"A{n}", c["rule"], "", "", c["id"], "open")
-            for n, c in enumerate((c for c in data["checks"] if c["status"] == "fail"), start=1)
-        ]
+        failed = [Check.model_validate(c) for c in data["checks"] if c["status"] == "fail"]
+        actions = untracked_actions(drill_id, failed)
     else:
         actions = parse_action_items(markdown, drill_id)
-    return summary_from_dict(data, actions)
+    return summary_from_dict(data, actions, team_of(markdown) if markdown is not None else None)
 
 
 def load_journal(path: Path, policy: Policy | None = None) -> DrillSummary:
@@ -186,7 +212,8 @@ def load_journal(path: Path, policy: Policy | None = None) -> DrillSummary:
         raise DrillError(f"{path} has no drill.started event")
     scorecard = score(journal.events, policy)
     markdown = render_postmortem(scorecard, journal.events)
-    return summary_from_scorecard(scorecard, parse_action_items(markdown, scorecard.drill_id))
+    team = journal.drill_started.team
+    return summary_from_scorecard(scorecard, parse_action_items(markdown, scorecard.drill_id), team)
 
 
 def scan(reports_dir: Path, journals_dir: Path | None = None, *, policy: Policy | None = None) -> Catalog:

@@ -19,19 +19,24 @@ from datetime import datetime, timedelta
 
 from drills.model.durations import format_duration
 from drills.model.scorecard import CheckStatus
-from drills.reporting.view import DrillView, signed_offset
+from drills.reporting.view import DrillView, SlaMarker, TimelineEntry, signed_offset
 
 WIDTH = 1160
 LEFT = 130  # lane labels
 RIGHT = 40
-TOP = 76  # SLA labels above the lanes
+SLA_ROW = 16  # one row of SLA labels above the lanes
 PHASE_LANE = 30
 EVENT_LANE = 34
 AXIS = 34
 LEGEND_ROW = 18
-CHAR_WIDTH = 6.6  # average width of the 11px label font, to keep labels from overlapping
 
-PHASE_COLOURS = {"DETECT": "#8250df", "TRIAGE": "#bf8700", "MITIGATE": "#0969da", "RESOLVE": "#1a7f37"}
+PHASE_COLOURS = {
+    "DETECT": "#8250df",
+    "ACKNOWLEDGE": "#bc4c00",
+    "TRIAGE": "#bf8700",
+    "MITIGATE": "#0969da",
+    "RESOLVE": "#1a7f37",
+}
 STATUS_COLOURS = {
     CheckStatus.PASS: "#1a7f37",
     CheckStatus.FAIL: "#cf222e",
@@ -160,13 +165,52 @@ def _shape(parent: ET.Element, shape: str, x: float, y: float, colour: str, tip:
     _title(g, tip)
 
 
-def _overlap(start: datetime, end: datetime, pauses: list[tuple[datetime, datetime | None]]) -> timedelta:
-    total = timedelta(0)
-    for p_start, p_end in pauses:
-        lo, hi = max(start, p_start), end if p_end is None else min(end, p_end)
-        if hi > lo:
-            total += hi - lo
-    return total
+@dataclass
+class LabelLayout:
+    """Places chart labels so that none is clipped by the chart's edges or overlaps another.
+
+    Each label has candidate positions in order of preference (right of its mark, then left of it; its own
+    row, then the next); the first that stays inside the chart and clear of every label placed so far wins.
+    Widths are estimated from the font size (generous, so the real glyphs fit: the browser test measures
+    them); labels placed first win, so callers place the important ones first.
+    """
+
+    width: float
+    boxes: list[tuple[float, float, float, float]]
+
+    @staticmethod
+    def box(text: str, x: float, y: float, size: float, anchor: str) -> tuple[float, float, float, float]:
+        w = text_width(text, size)
+        x1 = x if anchor == "start" else x - w if anchor == "end" else x - w / 2
+        return (x1, y - size * 0.85, x1 + w, y + size * 0.3)
+
+    def free(self, b: tuple[float, float, float, float]) -> bool:
+        if b[0] < 2 or b[2] > self.width - 2:
+            return False
+        return all(b[2] <= o[0] or o[2] <= b[0] or b[3] <= o[1] or o[3] <= b[1] for o in self.boxes)
+
+    def take(self, b: tuple[float, float, float, float]) -> None:
+        self.boxes.append(b)
+
+    def place(
+        self, text: str, size: float, candidates: list[tuple[float, float, str]]
+    ) -> tuple[float, float, str] | None:
+        for x, y, anchor in candidates:
+            b = self.box(text, x, y, size, anchor)
+            if self.free(b):
+                self.take(b)
+                return x, y, anchor
+        return None
+
+
+def text_width(text: str, size: float) -> float:
+    """A generous estimate of a label's width in px (wide glyphs and digits count more than narrow ones)."""
+    narrow = sum(ch in "ilIj.,:;!|'()[] " for ch in text)
+    wide = sum(ch in "MWmw@%" or ch.isupper() for ch in text)
+    return size * (0.62 * (len(text) - narrow - wide) + 0.34 * narrow + 0.82 * wide) + 2
+
+
+_FONT = {"label": 11.0, "key-action": 11.0, "sla-label": 11.5, "small": 11.0, "bar-label": 11.0, "tick": 11.0}
 
 
 def timeline_svg(view: DrillView) -> str:
@@ -178,15 +222,39 @@ def timeline_svg(view: DrillView) -> str:
 
     end_s = max(secs(view.end), 1.0)
     start_s = min(0.0, *(secs(e.at) for e in view.timeline)) if view.timeline else 0.0
-    # Deadlines inside the drill (or shortly after) extend the axis; far ones become arrows at the edge.
+    # Deadlines inside the drill (or shortly after) extend the axis; far ones are listed at the edge.
     horizon = end_s
     for m in view.markers:
         if m.deadline is not None and secs(m.deadline) <= end_s * 1.6:
             horizon = max(horizon, secs(m.deadline))
     pad = (horizon - start_s) * 0.03
     scale = _Scale(start_s - pad, horizon + pad, LEFT, WIDTH - RIGHT)
+    layout = LabelLayout(WIDTH, [])
 
-    lanes_top = TOP
+    # SLA labels first, in rows above the lanes: how many rows they need decides where the lanes start.
+    sla_size = _FONT["sla-label"]
+    sla_rows: list[tuple[SlaMarker, str, tuple[float, float, str] | None, float | None]] = []
+    for marker in view.markers:
+        check = marker.check
+        symbol = {CheckStatus.PASS: "✓", CheckStatus.FAIL: "✗"}.get(check.status, "?")
+        measured = short(check.measured) if check.measured is not None else "not measured"
+        text = f"{marker.metric} ≤ {short(check.target)}  {symbol} {measured}"
+        if marker.deadline is None or secs(marker.deadline) > scale.end:
+            ahead = "" if marker.deadline is None else f" at {signed_offset(marker.deadline - t0)}"
+            text = f"{text} → deadline{ahead}"
+            candidates: list[tuple[float, float, str]] = [
+                (float(WIDTH - RIGHT), 16.0 + r * SLA_ROW, "end") for r in range(8)
+            ]
+            x = None
+        else:
+            x = scale.x(secs(marker.deadline))
+            candidates = []
+            for r in range(8):
+                y = 16.0 + r * SLA_ROW
+                candidates += [(x + 5, y, "start"), (x - 5, y, "end")]
+        sla_rows.append((marker, text, layout.place(text, sla_size, candidates), x))
+    used_rows = max((int((p[1] - 16) // SLA_ROW) + 1 for _, _, p, _ in sla_rows if p is not None), default=0)
+    lanes_top = 16 + used_rows * SLA_ROW + 6 if used_rows else 24
     phases_bottom = lanes_top + PHASE_LANE * len(view.phases)
     events_top = phases_bottom + 10
     lanes_bottom = events_top + EVENT_LANE * len(EVENT_LANES)
@@ -223,10 +291,12 @@ def timeline_svg(view: DrillView) -> str:
         y = lanes_top + i * PHASE_LANE
         _rect(svg, LEFT, y, WIDTH - RIGHT - LEFT, PHASE_LANE, fill="#ffffff" if i % 2 else "#f6f8fa")
         _text(svg, phase.name, LEFT - 12, y + PHASE_LANE / 2 + 4, "lane phase", "end")
+        layout.take(layout.box(phase.name, LEFT - 12, y + PHASE_LANE / 2 + 4, 12, "end"))
     for i, (_, label) in enumerate(EVENT_LANES):
         y = events_top + i * EVENT_LANE
         _rect(svg, LEFT, y, WIDTH - RIGHT - LEFT, EVENT_LANE, fill="#ffffff" if i % 2 else "#f6f8fa")
         _text(svg, label, LEFT - 12, y + EVENT_LANE / 2 + 4, "lane", "end")
+        layout.take(layout.box(label, LEFT - 12, y + EVENT_LANE / 2 + 4, 12, "end"))
 
     # Grid and axis.
     step = tick_step(scale.end - scale.start)
@@ -238,8 +308,9 @@ def timeline_svg(view: DrillView) -> str:
         _line(svg, x, lanes_top, x, axis_y, class_="grid")
         _line(svg, x, axis_y, x, axis_y + 5, class_="axis")
         _text(svg, _tick_label(tick), x, axis_y + 18, "tick", "middle")
+        layout.take(layout.box(_tick_label(tick), x, axis_y + 18, 11, "middle"))
         tick += step
-    _text(svg, "time since the fault (T0)", WIDTH - RIGHT, axis_y + 32, "axis-title", "end")
+    _text(svg, "time since the fault (T0)", WIDTH - RIGHT, axis_y + 34, "axis-title", "end")
 
     # Paused time, across every lane.
     for p_start, p_end in view.pauses:
@@ -250,58 +321,45 @@ def timeline_svg(view: DrillView) -> str:
             g, x1, lanes_top, max(1.0, x2 - x1), lanes_bottom - lanes_top, fill="url(#hatch)", opacity="0.9"
         )
         _text(g, "paused", x1 + 3, lanes_bottom - 4, "small")
+        layout.take(layout.box("paused", x1 + 3, lanes_bottom - 4, 11, "start"))
         until = signed_offset(p_end - t0) if p_end is not None else "the end"
         _title(g, f"Paused {signed_offset(p_start - t0)} to {until}: not counted in active time")
 
-    # SLA deadlines: a dashed line per target with its label row at the top, behind the bars and marks.
-    for row, marker in enumerate(view.markers):
+    # SLA deadlines: a dashed line per target from its label's row down to the axis, behind bars and marks.
+    for marker, text, placed, x in sla_rows:
         check = marker.check
         colour = STATUS_COLOURS[check.status]
-        symbol = {CheckStatus.PASS: "✓", CheckStatus.FAIL: "✗"}.get(check.status, "?")
         measured = short(check.measured) if check.measured is not None else "not measured"
-        text = f"{marker.metric} ≤ {short(check.target)}  {symbol} {measured}"
-        ly = 16 + row * 15
-        g = _sub(svg, "g", class_=f"sla {check.status.value.replace('/', '')}")
+        g = _sub(svg, "g", class_=f"sla {check.status.value.replace('/', '')}", data_metric=marker.metric)
         target = format_duration(check.target)
         tip = f"{check.id}: {check.rule}; target {target}, measured {measured} [{check.citation}]"
-        if marker.deadline is None or secs(marker.deadline) > scale.end:
-            ahead = "" if marker.deadline is None else f" at {signed_offset(marker.deadline - t0)}"
-            _text(g, f"{text} → deadline{ahead}", WIDTH - RIGHT, ly, "sla-label", "end", fill=colour)
-            _title(g, tip)
-            continue
-        x = scale.x(secs(marker.deadline))
-        _line(g, x, ly + 4, x, axis_y, stroke=colour, stroke_width="1.6", stroke_dasharray="5 4")
-        if x + 6 + CHAR_WIDTH * len(text) < WIDTH - 4:
-            _text(g, text, x + 5, ly, "sla-label", fill=colour)
-        else:
-            _text(g, text, x - 5, ly, "sla-label", "end", fill=colour)
+        ly = placed[1] if placed is not None else 16.0
+        if x is not None:
+            _line(g, x, ly + 4, x, axis_y, stroke=colour, stroke_width="1.6", stroke_dasharray="5 4")
+        if placed is not None:
+            _text(g, text, placed[0], placed[1], "sla-label", placed[2], fill=colour)
         _title(g, tip)
 
-    # Phase bars.
+    # Phase bars: the same spans, durations and notes as the cards (DrillView.phases is their one source).
     for i, phase in enumerate(view.phases):
         y = lanes_top + i * PHASE_LANE + 6
         h = PHASE_LANE - 12
+        mid = y + h / 2 + 4
         colour = PHASE_COLOURS[phase.name]
+        seconds = "" if phase.seconds is None else str(phase.seconds)
+        g = _sub(svg, "g", class_="phase", data_phase=phase.name, data_seconds=seconds)
         if phase.start is None:
-            _text(svg, "not reached", LEFT + 8, y + h / 2 + 4, "small muted")
+            _text(g, phase.text, LEFT + 8, mid, "small muted")
+            layout.take(layout.box(phase.text, LEFT + 8, mid, 11, "start"))
+            _title(g, f"{phase.name} ({phase.metric}): {phase.measures}; {phase.text}")
             continue
         x1 = scale.x(secs(phase.start))
-        g = _sub(svg, "g", class_="phase")
-        if phase.end is not None:
-            x2 = scale.x(secs(phase.end))
+        finished = phase.end is not None
+        x2 = scale.x(secs(phase.end)) if phase.end is not None else scale.x(end_s)
+        has_duration = phase.duration is not None
+        if finished and has_duration:
             _rect(g, x1, y, max(2.0, x2 - x1), h, rx="3", fill=colour)
-            duration = format_duration(phase.end - phase.start)
-            paused = _overlap(phase.start, phase.end, view.pauses)
-            if paused:
-                duration += f" ({format_duration(phase.end - phase.start - paused)} active)"
-            if x2 - x1 > 7 * len(duration) + 14:
-                _text(g, duration, (x1 + x2) / 2, y + h / 2 + 4, "bar-label", "middle")
-            else:
-                _text(g, duration, x2 + 6, y + h / 2 + 4, "small")
-            span = f"{signed_offset(phase.start - t0)} to {signed_offset(phase.end - t0)}"
-            _title(g, f"{phase.name}: {phase.measures}, {duration} ({span})")
         else:
-            x2 = scale.x(end_s)
             _rect(
                 g,
                 x1,
@@ -313,8 +371,21 @@ def timeline_svg(view: DrillView) -> str:
                 stroke=colour,
                 stroke_width="1.5",
             )
-            _text(g, "not reached", x2 + 6, y + h / 2 + 4, "small muted")
-            _title(g, f"{phase.name}: {phase.measures}; not reached before the drill ended")
+        label = phase.text
+        if phase.paused:
+            label += f" (wall {format_duration(phase.wall)})"
+        inside = finished and has_duration and x2 - x1 > text_width(label, 11) + 14
+        if inside:
+            _text(g, label, (x1 + x2) / 2, mid, "bar-label", "middle")
+        else:
+            spot = layout.place(label, 11, [(x2 + 6, mid, "start"), (x1 - 6, mid, "end")])
+            if spot is not None:
+                _text(g, label, spot[0], spot[1], "small" + ("" if has_duration else " muted"), spot[2])
+        if phase.end is not None:
+            span = f"{signed_offset(phase.start - t0)} to {signed_offset(phase.end - t0)}"
+        else:
+            span = f"from {signed_offset(phase.start - t0)}, not reached before the drill ended"
+        _title(g, f"{phase.name} ({phase.metric}): {phase.measures}, {label} ({span})")
 
     # Health strip: red while unhealthy, green while healthy, grey before the first probe result.
     health_y = events_top + 3 * EVENT_LANE + EVENT_LANE / 2
@@ -337,9 +408,9 @@ def timeline_svg(view: DrillView) -> str:
     x0 = scale.x(0)
     _line(svg, x0, lanes_top - 6, x0, axis_y, class_="t0")
 
-    # Event marks, with labels for the key ones where there is room.
+    # Event marks; then labels for the key ones, the mitigating change first so it always gets one.
     lane_index = {name: i for i, (name, _) in enumerate(EVENT_LANES)}
-    label_ends: dict[tuple[int, int], float] = {}
+    placed_marks: list[tuple[float, float, TimelineEntry]] = []
     # Key events last, so they are drawn on top of a mark at the same instant (the page sent with an alert).
     for entry in sorted(view.timeline, key=lambda e: e.key):
         if entry.lane not in lane_index:
@@ -351,13 +422,22 @@ def timeline_svg(view: DrillView) -> str:
         tip = f"{entry.offset_text}  {entry.what}  ({entry.who})"
         _shape(svg, shape, x, mark_y, colour, tip)
         if entry.key:
-            label = entry.what if len(entry.what) <= 28 else entry.what[:27] + "…"
-            for row in (0, 1):
-                if label_ends.get((i, row), -1e9) < x - 2:
-                    label_y = mark_y - 9 if row == 0 else mark_y + 16
-                    _text(svg, label, x + 7, label_y, "label")
-                    label_ends[(i, row)] = x + 7 + CHAR_WIDTH * len(label)
-                    break
+            placed_marks.append((x, mark_y, entry))
+    for x, mark_y, entry in sorted(placed_marks, key=lambda m: (not m[2].mitigating, m[0])):
+        label = event_label(entry)
+        cls = "label key-action" if entry.mitigating else "label"
+        spot = layout.place(
+            label,
+            11,
+            [
+                (x + 7, mark_y - 9, "start"),
+                (x - 7, mark_y - 9, "end"),
+                (x + 7, mark_y + 15, "start"),
+                (x - 7, mark_y + 15, "end"),
+            ],
+        )
+        if spot is not None:
+            _text(svg, label, spot[0], spot[1], cls, spot[2], data_event=entry.marker)
 
     # Legend, wrapped to the chart's width.
     entries: list[tuple[str | None, str, str]] = []  # (shape or None for a deadline line, colour, text)
@@ -366,9 +446,9 @@ def timeline_svg(view: DrillView) -> str:
             entries.append((marker_shape, colour, text))
     entries.append((None, STATUS_COLOURS[CheckStatus.PASS], "target met"))
     entries.append((None, STATUS_COLOURS[CheckStatus.FAIL], "target missed"))
-    x, legend_y = float(LEFT), float(lanes_bottom + AXIS + 14)
+    x, legend_y = float(LEFT), float(lanes_bottom + AXIS + 20)
     for legend_shape, colour, text in entries:
-        width = 24 + CHAR_WIDTH * len(text)
+        width = 30 + text_width(text, 11)
         if x + width > WIDTH - RIGHT:
             x, legend_y = float(LEFT), legend_y + LEGEND_ROW
         if legend_shape is None:
@@ -390,3 +470,11 @@ def timeline_svg(view: DrillView) -> str:
 
     ET.indent(svg, space=" ")
     return ET.tostring(svg, encoding="unicode")
+
+
+def event_label(entry: TimelineEntry) -> str:
+    """A key event's label: short enough to read at a glance; the mitigating change says what it changed."""
+    if entry.mitigating:
+        text = entry.what.split(" (", 1)[0]
+        return text if len(text) <= 44 else text[:43] + "…"
+    return entry.what if len(entry.what) <= 28 else entry.what[:27] + "…"

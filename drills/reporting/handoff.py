@@ -1,6 +1,7 @@
 """The seed's On-Call Handoff (incident-response-framework.md:480-498), filled from the week's drills.
 
-"Incidents This Week" lists every drill and incident that started in the window with its status; "Ongoing
+The heading gives the handoff's real period (``--since`` to now), not just today's date. "Incidents This
+Week" lists every drill and incident that started in the window with its status; "Ongoing
 Issues" are the action items still open from any drill (owner and due date from the postmortem). What drills
 cannot know (scheduled maintenance, expected high traffic) stays a ``[placeholder]`` for the person to fill.
 """
@@ -8,7 +9,7 @@ cannot know (scheduled maintenance, expected high traffic) stays a ``[placeholde
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
@@ -16,6 +17,7 @@ from drills.engine.comms import incident_id
 from drills.model.durations import format_duration
 from drills.reporting import _templates
 from drills.reporting.catalog import DrillSummary, TrackedAction
+from drills.reporting.text import plural
 
 
 class HandoffIncident(BaseModel):
@@ -55,8 +57,14 @@ def _summary(s: DrillSummary) -> str:
         parts.append(f"score {s.score:.1f} ({s.grade}{'' if s.passed else ', did not pass'})")
     open_items = sum(not a.done for a in s.actions)
     if open_items:
-        parts.append(f"{open_items} open action item{'s' if open_items > 1 else ''}")
+        parts.append(f"{plural(open_items, 'open action item')}")
     return "; ".join(parts)
+
+
+def period_text(since: datetime, until: datetime) -> str:
+    """The handoff's real period, as its heading gives it: ``2025-03-03 to 2025-03-10``."""
+    fmt = "%Y-%m-%d" if since.time() == until.time() == datetime.min.time() else "%Y-%m-%d %H:%M"
+    return f"{since.astimezone(UTC):{fmt}} to {until.astimezone(UTC):{fmt}} UTC"
 
 
 def format_duration_seconds(seconds: float) -> str:
@@ -89,4 +97,13 @@ def build_handoff(
 
 
 def render_handoff_markdown(handoff: Handoff, *, limit: int = 20) -> str:
-    return _templates.render("handoff.md.j2", h=handoff, limit=limit)
+    week = handoff.until - handoff.since == timedelta(days=7)
+    return _templates.render(
+        "handoff.md.j2",
+        h=handoff,
+        limit=limit,
+        period=period_text(handoff.since, handoff.until),
+        incidents_heading="Incidents This Week" if week else f"Incidents Since {handoff.since:%Y-%m-%d}",
+        drills=sum(i.is_drill for i in handoff.incidents),
+        real=sum(not i.is_drill for i in handoff.incidents),
+    )

@@ -6,6 +6,12 @@ a lot), top categories, action items completed and still open. A drill never inf
 
 Durations are active time (the same as wall time when nothing was paused: real incidents are never paused).
 Percentiles interpolate linearly between the closest ranks. Severity is the true severity.
+
+Every average says how many values it is of (``n=``), and under :data:`SMALL_SAMPLE` values the median is
+the headline (one slow drill of three moves a mean a long way). Action items that ask for the same
+improvement in several drills are listed once, with the drills they came from. The HTML page
+(:func:`render_monthly_html`) adds trend charts of the last 12 months by team and by category: inline SVG,
+nothing fetched.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field
 
 from drills.errors import UsageError
@@ -34,10 +41,16 @@ from drills.reporting.catalog import (
     summary_from_scorecard,
 )
 from drills.reporting.report import SCORECARD
+from drills.reporting.view import improvement_of
 
 METRICS = ("MTTD", "MTTA", "MTTM", "MTTR")
 #: How many action items each list shows in the markdown (the JSON has all of them).
 LIST_LIMIT = 20
+#: Below this many values, the median is the headline rather than the mean.
+SMALL_SAMPLE = 5
+#: Months of history in the trend charts, the report's month included.
+TREND_MONTHS = 12
+NO_TEAM = "no team recorded"
 
 
 class MetricStats(BaseModel):
@@ -47,6 +60,44 @@ class MetricStats(BaseModel):
     mean_seconds: float | None = None
     p50_seconds: float | None = None
     p90_seconds: float | None = None
+
+
+class Improvement(BaseModel):
+    """One improvement asked for by one or more drills' action items (de-duplicated by its wording)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    owners: list[str]
+    items: list[str] = Field(description="drill-id/A<n> of every action item asking for it.")
+    due: str = Field(default="", description="The earliest due date among them.")
+
+    @property
+    def drills(self) -> int:
+        return len({i.rsplit("/", 1)[0] for i in self.items})
+
+
+class GroupTrend(BaseModel):
+    """One team's or category's drills over the trend window: a count per month, and its figures."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    counts: list[int] = Field(description="Drills per month, oldest first (TrendWindow.months).")
+    total: int
+    passed: int
+    mtta: MetricStats
+    mttr: MetricStats
+
+
+class Trend(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    months: list[str] = Field(description="YYYY-MM, oldest first, ending with the report's month.")
+    by_team: list[GroupTrend]
+    by_category: list[GroupTrend]
+    mtta: list[MetricStats] = Field(description="MTTA of the month's drills, one per month.")
+    mttr: list[MetricStats]
 
 
 class CategoryCount(BaseModel):
@@ -66,9 +117,12 @@ class MonthlySection(BaseModel):
     top_categories: list[CategoryCount]
     passed: int = Field(description="Drills that passed (scorecard.passed).")
     mean_score: float | None = None
+    median_score: float | None = None
     # Plain dataclasses, taken as they are (no validation): a month can hold tens of thousands of items.
     actions_completed: list[TrackedAction]
     actions_open: list[TrackedAction]
+    improvements_completed: list[Improvement] = Field(default_factory=list)
+    improvements_open: list[Improvement] = Field(default_factory=list)
 
 
 class MonthlyReport(BaseModel):
@@ -77,6 +131,7 @@ class MonthlyReport(BaseModel):
     month: str
     incidents: MonthlySection
     drills: MonthlySection
+    trend: Trend | None = None
 
 
 def parse_month(month: str) -> tuple[datetime, datetime]:
@@ -112,6 +167,26 @@ def _stats(values: Iterable[float | None]) -> MetricStats:
     )
 
 
+def improvements(actions: Sequence[TrackedAction]) -> list[Improvement]:
+    """Action items grouped by the improvement they ask for, in order of first appearance."""
+    groups: dict[str, list[TrackedAction]] = {}
+    for a in actions:
+        groups.setdefault(improvement_of(a.text).casefold(), []).append(a)
+    out = []
+    for group in groups.values():
+        owners = list(dict.fromkeys(a.owner for a in group if a.owner))
+        dues = sorted(a.due for a in group if a.due)
+        out.append(
+            Improvement(
+                text=improvement_of(group[0].text),
+                owners=owners,
+                items=[f"{a.drill_id}/{a.id}" for a in group],
+                due=dues[0] if dues else "",
+            )
+        )
+    return out
+
+
 def _section(kind: str, summaries: Sequence[DrillSummary]) -> MonthlySection:
     by_sev = Counter(s.true_severity for s in summaries)
     categories = Counter(s.category for s in summaries)
@@ -130,8 +205,63 @@ def _section(kind: str, summaries: Sequence[DrillSummary]) -> MonthlySection:
         top_categories=[CategoryCount(category=c, count=n) for c, n in top],
         passed=sum(s.passed for s in summaries),
         mean_score=sum(s.score for s in summaries) / len(summaries) if summaries else None,
+        median_score=percentile(sorted(s.score for s in summaries), 0.5) if summaries else None,
         actions_completed=[a for a in actions if a.done],
         actions_open=[a for a in actions if not a.done],
+        improvements_completed=improvements([a for a in actions if a.done]),
+        improvements_open=improvements([a for a in actions if not a.done]),
+    )
+
+
+def _months_back(month_start: datetime, count: int) -> list[tuple[datetime, datetime]]:
+    out = []
+    y, m = month_start.year, month_start.month
+    for _ in range(count):
+        start = datetime(y, m, 1, tzinfo=UTC)
+        out.append((start, parse_month(f"{y:04d}-{m:02d}")[1]))
+        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+    return out[::-1]
+
+
+def _group_trend(
+    name: str, summaries: Sequence[DrillSummary], windows: Sequence[tuple[datetime, datetime]]
+) -> GroupTrend:
+    counts = [sum(1 for s in summaries if s.started is not None and a <= s.started < b) for a, b in windows]
+    return GroupTrend(
+        name=name,
+        counts=counts,
+        total=len(summaries),
+        passed=sum(s.passed for s in summaries),
+        mtta=_stats(s.tta for s in summaries),
+        mttr=_stats(s.ttr for s in summaries),
+    )
+
+
+def trend(summaries: Sequence[DrillSummary], month: str, months: int = TREND_MONTHS) -> Trend:
+    """The drills of the ``months`` months ending with ``month``, by team and by category."""
+    start, _ = parse_month(month)
+    windows = _months_back(start, months)
+    lo, hi = windows[0][0], windows[-1][1]
+    drills = [s for s in summaries if s.is_drill and s.started is not None and lo <= s.started < hi]
+    by_team: dict[str, list[DrillSummary]] = {}
+    by_category: dict[str, list[DrillSummary]] = {}
+    for s in drills:
+        by_team.setdefault(s.team or NO_TEAM, []).append(s)
+        by_category.setdefault(s.category, []).append(s)
+
+    def ranked(groups: dict[str, list[DrillSummary]]) -> list[GroupTrend]:
+        names = sorted(groups, key=lambda n: (-len(groups[n]), n))
+        return [_group_trend(n, groups[n], windows) for n in names]
+
+    def in_window(a: datetime, b: datetime) -> list[DrillSummary]:
+        return [s for s in drills if s.started is not None and a <= s.started < b]
+
+    return Trend(
+        months=[f"{a:%Y-%m}" for a, _ in windows],
+        by_team=ranked(by_team),
+        by_category=ranked(by_category),
+        mtta=[_stats(s.tta for s in in_window(a, b)) for a, b in windows],
+        mttr=[_stats(s.ttr for s in in_window(a, b)) for a, b in windows],
     )
 
 
@@ -156,39 +286,91 @@ def monthly_report(
     scorecards and summaries already read (:func:`drills.reporting.catalog.scan`).
     """
     start, end = parse_month(month)
-    in_month = []
-    for source in sources:
-        s = _summary(source, policy)
-        if s.started is not None and start <= s.started < end:
-            in_month.append(s)
+    every = [_summary(source, policy) for source in sources]
+    in_month = [s for s in every if s.started is not None and start <= s.started < end]
     in_month.sort(key=lambda s: (s.started or start, s.drill_id))
     return MonthlyReport(
         month=f"{start:%Y-%m}",
         incidents=_section("incidents", [s for s in in_month if not s.is_drill]),
         drills=_section("drills", [s for s in in_month if s.is_drill]),
+        trend=trend(every, month),
     )
 
 
-def _metric_text(stats: MetricStats) -> str:
+def _d(seconds: float | None) -> str:
+    return format_duration(None if seconds is None else timedelta(seconds=round(seconds)))
+
+
+def metric_text(stats: MetricStats) -> str:
+    """The headline with its sample size: the mean from :data:`SMALL_SAMPLE` values on, the median below."""
     if stats.count == 0:
-        return "not measured"
+        return "not measured (n=0)"
+    if stats.count < SMALL_SAMPLE:
+        return (
+            f"median {_d(stats.p50_seconds)} (n={stats.count}, too few for a mean to say much; "
+            f"mean {_d(stats.mean_seconds)}, p90 {_d(stats.p90_seconds)})"
+        )
+    return f"mean {_d(stats.mean_seconds)} (n={stats.count}; p50 {_d(stats.p50_seconds)}, p90 {_d(stats.p90_seconds)})"
 
-    def d(seconds: float | None) -> str:
-        return format_duration(None if seconds is None else timedelta(seconds=round(seconds)))
 
-    return (
-        f"{d(stats.mean_seconds)} (p50 {d(stats.p50_seconds)}, p90 {d(stats.p90_seconds)}, n={stats.count})"
-    )
+def headline(stats: MetricStats) -> str:
+    """Short form for tables and charts: ``2m00s median, n=3`` / ``2m00s mean, n=7``."""
+    if stats.count == 0:
+        return "- (n=0)"
+    if stats.count < SMALL_SAMPLE:
+        return f"{_d(stats.p50_seconds)} median, n={stats.count}"
+    return f"{_d(stats.mean_seconds)} mean, n={stats.count}"
+
+
+def headline_seconds(stats: MetricStats) -> float | None:
+    return stats.p50_seconds if stats.count < SMALL_SAMPLE else stats.mean_seconds
+
+
+def score_text(section: MonthlySection) -> str:
+    n = section.total
+    if section.mean_score is None or section.median_score is None:
+        return "no score (n=0)"
+    if n < SMALL_SAMPLE:
+        return f"median score {section.median_score:.1f}, n={n}"
+    return f"mean score {section.mean_score:.1f}, n={n}"
+
+
+def _month_name(month: str) -> str:
+    start, _ = parse_month(month)
+    return f"{calendar.month_name[start.month]} {start.year}"
 
 
 def render_monthly_markdown(report: MonthlyReport) -> str:
-    start, _ = parse_month(report.month)
-    month_name = f"{calendar.month_name[start.month]} {start.year}"
     return _templates.render(
         "monthly.md.j2",
         report=report,
-        month_name=month_name,
+        month_name=_month_name(report.month),
         sections=[("Incident Report", report.incidents), ("Drill Report", report.drills)],
-        metric_text=_metric_text,
+        metric_text=metric_text,
+        score_text=score_text,
         limit=LIST_LIMIT,
+    )
+
+
+def render_monthly_html(report: MonthlyReport) -> str:
+    """The monthly report as one self-contained page, with the trend charts (inline SVG, no scripts)."""
+    from drills.reporting.trend_chart import count_chart, metric_chart
+
+    tr = report.trend or trend([], report.month)
+    charts = [
+        ("Drills per month, by team", count_chart(tr.months, tr.by_team, "team")),
+        ("Drills per month, by category", count_chart(tr.months, tr.by_category, "category")),
+        ("MTTA and MTTR of drills per month", metric_chart(tr.months, {"MTTA": tr.mtta, "MTTR": tr.mttr})),
+    ]
+    return _templates.render(
+        "monthly.html.j2",
+        report=report,
+        trend=tr,
+        month_name=_month_name(report.month),
+        sections=[("Incident Report", report.incidents), ("Drill Report", report.drills)],
+        metric_text=metric_text,
+        headline=headline,
+        score_text=score_text,
+        charts=[(title, Markup(svg)) for title, svg in charts],  # noqa: S704 - built with ElementTree
+        small_sample=SMALL_SAMPLE,
     )

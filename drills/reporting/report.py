@@ -6,6 +6,11 @@
 - ``report.html``: one self-contained page (inline CSS and SVG, no scripts, nothing fetched) with the
   timeline chart of the phases against the SLA targets.
 - ``junit.xml``: one testcase per check, so CI dashboards show a drill like a test run.
+- ``action-items.csv``, ``postmortem.confluence.xhtml`` and, for Chaos Toolkit drills, ``journal.json``:
+  the same retrospective for Jira, Confluence and ``chaos report`` (see :mod:`drills.reporting.exports`).
+
+Every text people typed goes through secret redaction first (:mod:`drills.reporting.redaction`, called by
+``build_view``); the scorecard JSON and JUnit are written from the redacted scorecard too.
 
 Every renderer is a pure function of the scorecard and the events, and nothing depends on when it runs: the
 same journal gives byte-identical files (the golden-file tests rely on it).
@@ -14,14 +19,14 @@ same journal gives byte-identical files (the golden-file tests rely on it).
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from markupsafe import Markup
 
-from drills.adapters.journal import read_journal
+from drills.adapters.store.journal import read_journal
 from drills.engine.scoring import score
 from drills.errors import DrillError, JournalError
 from drills.model.durations import format_duration
@@ -30,12 +35,17 @@ from drills.model.policy import Policy
 from drills.model.scorecard import CheckStatus, Scorecard
 from drills.reporting import _templates
 from drills.reporting.chart import PHASE_COLOURS, STATUS_COLOURS, timeline_svg
+from drills.reporting.exports import chaostoolkit_journal_json, confluence_storage, is_chaostoolkit, jira_csv
+from drills.reporting.text import plural
 from drills.reporting.view import ACTION_DUE_DAYS, DrillView, build_view, severity_call
 
 POSTMORTEM = "postmortem.md"
 SCORECARD = "scorecard.json"
 HTML = "report.html"
 JUNIT = "junit.xml"
+JIRA_CSV = "action-items.csv"
+CONFLUENCE = "postmortem.confluence.xhtml"
+CHAOSTOOLKIT_JOURNAL = "journal.json"
 
 
 @dataclass(frozen=True)
@@ -46,16 +56,36 @@ class ReportPaths:
     html: Path
     junit: Path
     scorecard: Scorecard
+    jira_csv: Path | None = None
+    confluence: Path | None = None
+    chaostoolkit_journal: Path | None = None
 
     @property
     def files(self) -> tuple[Path, ...]:
-        return (self.postmortem, self.scorecard_json, self.html, self.junit)
+        extra = (self.jira_csv, self.confluence, self.chaostoolkit_journal)
+        return (self.postmortem, self.scorecard_json, self.html, self.junit, *(p for p in extra if p))
+
+
+def declared_impact_lines(view: DrillView) -> list[str]:
+    """The scenario's declared impact (users, service status, features, data loss, revenue)."""
+    impact = view.impact
+    if impact is None:
+        return ["The scenario's declared impact is not in this journal (written before drills recorded it)."]
+    lines = [
+        f"Users affected: {impact.users_affected_pct:g}% (service {impact.service_status.value}).",
+    ]
+    if impact.features:
+        lines.append(f"Features down or degraded: {', '.join(impact.features)}.")
+    lines.append(
+        f"Revenue impact: {impact.revenue_impact.value}; data-loss risk: {impact.data_loss_risk.value}."
+    )
+    return lines
 
 
 def impact_lines(view: DrillView) -> list[str]:
     sc = view.scorecard
     c = sc.clocks
-    lines = []
+    lines = declared_impact_lines(view)
     if c.mitigated is not None:
         who = {"human": " by the response", "system": " by the system itself (self-healing)"}
         lines.append(
@@ -80,8 +110,8 @@ def impact_lines(view: DrillView) -> list[str]:
         unhealthy += view.end - down_since
     if periods:
         lines.append(
-            f"The health probes saw the service unhealthy for {format_duration(unhealthy)} in {periods} "
-            f"period{'s' if periods > 1 else ''}."
+            f"The health probes saw the service unhealthy for {format_duration(unhealthy)} in "
+            f"{plural(periods, 'period')}."
         )
     lines.append(f"True severity {sc.true_severity.value} by the severity matrix (category {sc.category}).")
     if c.resolved is not None:
@@ -89,18 +119,32 @@ def impact_lines(view: DrillView) -> list[str]:
     else:
         lines.append("Not resolved when the journal ends.")
     if c.reopens:
-        lines.append(f"Relapsed after mitigation {c.reopens} time{'s' if c.reopens > 1 else ''}.")
+        lines.append(f"Relapsed after mitigation {plural(c.reopens, 'time')}.")
     return lines
 
 
 def render_postmortem(
-    scorecard: Scorecard, events: Sequence[Event], *, due_days: int = ACTION_DUE_DAYS
+    scorecard: Scorecard,
+    events: Sequence[Event],
+    *,
+    due_days: int = ACTION_DUE_DAYS,
+    secrets: Iterable[str] | None = None,
 ) -> str:
-    return _postmortem(build_view(scorecard, events, due_days=due_days), due_days)
+    return _postmortem(build_view(scorecard, events, due_days=due_days, secrets=secrets), due_days)
 
 
-def render_html(scorecard: Scorecard, events: Sequence[Event], *, due_days: int = ACTION_DUE_DAYS) -> str:
-    return _html(build_view(scorecard, events, due_days=due_days))
+def render_html(
+    scorecard: Scorecard,
+    events: Sequence[Event],
+    *,
+    due_days: int = ACTION_DUE_DAYS,
+    secrets: Iterable[str] | None = None,
+) -> str:
+    return _html(build_view(scorecard, events, due_days=due_days, secrets=secrets))
+
+
+def render_confluence(view: DrillView) -> str:
+    return confluence_storage(view, impact_lines(view), severity_call(view.scorecard))
 
 
 def _postmortem(view: DrillView, due_days: int) -> str:
@@ -196,8 +240,9 @@ def write_reports(
     policy: Policy | None = None,
     *,
     due_days: int = ACTION_DUE_DAYS,
+    secrets: Iterable[str] | None = None,
 ) -> ReportPaths:
-    """Score a journal and write its four reports into ``out_dir`` (created if needed)."""
+    """Score a journal and write its reports into ``out_dir`` (created if needed)."""
     journal = read_journal(journal_path)
     if journal.drill_started is None:
         raise JournalError(
@@ -205,15 +250,25 @@ def write_reports(
             hint="reports are written from a drill's journal.jsonl; check the path",
         )
     scorecard = score(journal.events, policy)
-    return write_reports_for(scorecard, journal.events, out_dir, due_days=due_days)
+    return write_reports_for(scorecard, journal.events, out_dir, due_days=due_days, secrets=secrets)
 
 
 def write_reports_for(
-    scorecard: Scorecard, events: Sequence[Event], out_dir: Path, *, due_days: int = ACTION_DUE_DAYS
+    scorecard: Scorecard,
+    events: Sequence[Event],
+    out_dir: Path,
+    *,
+    due_days: int = ACTION_DUE_DAYS,
+    secrets: Iterable[str] | None = None,
 ) -> ReportPaths:
-    """Write the reports of an already scored drill (the runner has the scorecard in hand)."""
+    """Write the reports of an already scored drill (the runner has the scorecard in hand).
+
+    ``secrets``: values to redact besides the secret-shaped ones; default, the environment's secrets.
+    """
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
+        view = build_view(scorecard, events, due_days=due_days, secrets=secrets)
+        chaos = is_chaostoolkit(view.events)
         paths = ReportPaths(
             directory=out_dir,
             postmortem=out_dir / POSTMORTEM,
@@ -221,12 +276,18 @@ def write_reports_for(
             html=out_dir / HTML,
             junit=out_dir / JUNIT,
             scorecard=scorecard,
+            jira_csv=out_dir / JIRA_CSV,
+            confluence=out_dir / CONFLUENCE,
+            chaostoolkit_journal=out_dir / CHAOSTOOLKIT_JOURNAL if chaos else None,
         )
-        _write(paths.scorecard_json, scorecard_json(scorecard))
-        view = build_view(scorecard, events, due_days=due_days)
+        _write(paths.scorecard_json, scorecard_json(view.scorecard))
         _write(paths.postmortem, _postmortem(view, due_days))
         _write(paths.html, _html(view))
-        _write(paths.junit, render_junit(scorecard))
+        _write(paths.junit, render_junit(view.scorecard))
+        _write(out_dir / JIRA_CSV, jira_csv(view))
+        _write(out_dir / CONFLUENCE, render_confluence(view))
+        if chaos:
+            _write(out_dir / CHAOSTOOLKIT_JOURNAL, chaostoolkit_journal_json(view))
     except OSError as e:
         raise DrillError(
             f"cannot write reports to {out_dir}: {e.strerror or e}",

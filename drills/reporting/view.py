@@ -7,13 +7,14 @@ lay them out. Times are shown relative to T0, the true fault time, because that 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from drills.engine.comms import get_template as comms_template
 from drills.engine.comms import incident_id
-from drills.engine.timeline import Timeline, spans
+from drills.engine.timeline import NOT_CHANGES, PEOPLE, Timeline, spans
 from drills.engine.timeline import build as build_timeline
 from drills.errors import UsageError
 from drills.model.durations import format_duration
@@ -46,10 +47,14 @@ from drills.model.events import (
     RoleAssigned,
     RunbookStep,
     SeverityDeclared,
+    Source,
     TicketCreated,
+    WorldDrifted,
 )
 from drills.model.policy import SlaTargets
 from drills.model.scorecard import Check, CheckFamily, CheckStatus, Clocks, Scorecard
+from drills.model.severity import Impact
+from drills.reporting.redaction import report_redactor, scrub_events, scrub_scorecard
 
 #: Days after the drill's end that an action item falls due (a sprint, by default).
 ACTION_DUE_DAYS = 14
@@ -64,6 +69,7 @@ class TimelineEntry:
     who: str
     what: str
     key: bool = False  # worth a label on the chart
+    mitigating: bool = False  # the change that brought health back
 
     @property
     def offset_text(self) -> str:
@@ -72,10 +78,44 @@ class TimelineEntry:
 
 @dataclass(frozen=True)
 class PhaseSpan:
-    name: str  # DETECT, TRIAGE, MITIGATE, RESOLVE
-    start: datetime | None
-    end: datetime | None  # None: not reached before the drill ended
+    """One phase of the lifecycle as the drill measured it: the one source of the chart's bars, the HTML
+    cards and the postmortem's metrics table, so they can never disagree.
+
+    ``start``/``end`` are the instants the phase's clock runs between (the seed's definition, as the engine
+    measured it: ``end - wall`` is its start); ``active`` leaves out paused time and is what SLAs judge.
+    """
+
+    name: str  # DETECT, ACKNOWLEDGE, TRIAGE, MITIGATE, RESOLVE
+    metric: str  # TTD, TTA, Triage, TTM, TTR
     measures: str
+    start: datetime | None  # None: the clock never started (no acknowledgement: no MTTM)
+    end: datetime | None  # None: not reached before the drill ended
+    wall: timedelta | None = None
+    active: timedelta | None = None
+    check: Check | None = None
+    note: str = ""  # why there is no duration: "not reached", "self-healed", "no acknowledgement"
+
+    @property
+    def duration(self) -> timedelta | None:
+        """What the phase took in the SLA's terms: active time (wall time when nothing was paused)."""
+        return self.active if self.active is not None else self.wall
+
+    @property
+    def seconds(self) -> int | None:
+        d = self.duration
+        return None if d is None else round(d.total_seconds())
+
+    @property
+    def text(self) -> str:
+        """The duration as bar and card show it, or why there is none."""
+        d = self.duration
+        if d is None:
+            return self.note or "not reached"
+        return format_duration(d)
+
+    @property
+    def paused(self) -> bool:
+        return self.wall is not None and self.active is not None and self.wall != self.active
 
 
 @dataclass(frozen=True)
@@ -93,22 +133,45 @@ class SlaMarker:
 
 
 @dataclass(frozen=True)
-class MetricRow:
-    name: str
-    measures: str
-    wall: timedelta | None
-    active: timedelta | None
-    check: Check | None
-
-
-@dataclass(frozen=True)
 class ActionItem:
+    """One improvement per cause (a late acknowledgement fails three checks: it is one item), owned by a role
+    or a team, never by a person: the review is blameless."""
+
     id: str
     text: str
     owner: str
     due: date
-    check_id: str
+    check_ids: tuple[str, ...]
     status: str = "open"
+
+    @property
+    def check_id(self) -> str:
+        return ", ".join(self.check_ids)
+
+
+@dataclass(frozen=True)
+class Participant:
+    name: str
+    roles: tuple[str, ...]  # "incident commander", "responder", ...
+    first_seen: timedelta  # from T0
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message the responders posted (comms event), as they wrote it (secrets redacted)."""
+
+    offset: timedelta
+    at: datetime
+    who: str
+    template: str
+    title: str
+    text: str
+    missing: tuple[str, ...]
+    channel: str
+
+    @property
+    def offset_text(self) -> str:
+        return signed_offset(self.offset)
 
 
 @dataclass(frozen=True)
@@ -121,20 +184,35 @@ class DrillView:
     timeline: list[TimelineEntry]
     phases: list[PhaseSpan]
     markers: list[SlaMarker]
-    metrics: list[MetricRow]
     action_items: list[ActionItem]
     pauses: list[tuple[datetime, datetime | None]]
     health: list[tuple[datetime, bool]]
-    first_why: str
+    whys: list[str]
     ic: str | None
     faults: list[str]
     hints: list[str]
     root_cause_stated: str
     went_well: list[Check]
+    participants: list[Participant]
+    messages: list[Message]
+    impact: Impact | None
+    mitigating: TimelineEntry | None  # the change that brought health back, when people made it
+    ttd_human: timedelta | None = None
+    events: tuple[Event, ...] = ()  # ordered, each once, secrets redacted
+    findings: tuple[str, ...] = ()  # the scorecard's, one per lesson
+    #: What the drill left different from the world's baseline, after the fault's revert (world.drifted).
+    left_behind: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
         return "Drill" if self.scorecard.is_drill else "Incident"
+
+    @property
+    def first_why(self) -> str:
+        return self.whys[0]
+
+    def phase(self, name: str) -> PhaseSpan:
+        return next(p for p in self.phases if p.name == name)
 
 
 def signed_offset(td: timedelta) -> str:
@@ -288,87 +366,476 @@ def _first(*times: datetime | None) -> datetime | None:
     return min(present) if present else None
 
 
-def metric_rows(scorecard: Scorecard) -> list[MetricRow]:
-    checks = {c.id: c for c in scorecard.checks}
+# ---- phases: the one source of bars, cards and the metrics table -------------------------------------------
+
+
+def _clock_starts(scorecard: Scorecard, timeline: Timeline) -> dict[str, datetime | None]:
+    return {s.rule.id: s.start for s in spans(timeline, scorecard.true_severity, SlaTargets())}
+
+
+def phase_spans(scorecard: Scorecard, timeline: Timeline) -> list[PhaseSpan]:
+    """The lifecycle as the seed's clocks measure it (incident-response-framework.md:396-411), one span per
+    clock: DETECT is TTD, ACKNOWLEDGE is TTA, TRIAGE is time to severity and IC, MITIGATE is TTM and RESOLVE
+    is TTR. Each span's start is its end minus the engine's wall duration, so the bars follow the engine's
+    clock definitions whatever they are; a clock that never stopped starts where the engine starts it.
+    """
     c = scorecard.clocks
+    checks = {ch.id: ch for ch in scorecard.checks}
     sev = scorecard.true_severity.value.lower()
-    high = scorecard.true_severity.is_high()
+    starts = _clock_starts(scorecard, timeline)
+    t0 = c.t0
 
     def pick(*ids: str) -> Check | None:
         return next(
             (checks[i] for i in ids if i in checks and checks[i].status != CheckStatus.NOT_APPLICABLE), None
         )
 
-    return [
-        MetricRow("TTD", "first alert − fault (T0)", c.ttd, c.ttd_active, pick("mttd")),
-        MetricRow("TTD (human)", "first human detection − T0", c.ttd_human, None, None),
-        MetricRow(
-            "TTA",
-            "acknowledged − first alert",
-            c.tta,
-            c.tta_active,
-            pick(f"mtta.{sev}") if high else pick("response_time", "oncall.ack_all"),
-        ),
-        MetricRow("Triage", "severity and IC − T0", c.ttt, c.ttt_active, pick("triage.within")),
-        MetricRow("TTM", "impact reduced − acknowledged", c.ttm, c.ttm_active, pick(f"mttm.{sev}")),
-        MetricRow("TTR", "resolved − T0", c.ttr, c.ttr_active, pick(f"mttr.{sev}")),
-    ]
+    def span(
+        name: str,
+        metric: str,
+        measures: str,
+        end: datetime | None,
+        wall: timedelta | None,
+        active: timedelta | None,
+        check: Check | None,
+        open_start: datetime | None,
+        note: str = "not reached",
+    ) -> PhaseSpan:
+        if end is not None and wall is not None:
+            return PhaseSpan(name, metric, measures, end - wall, end, wall, active, check)
+        return PhaseSpan(name, metric, measures, open_start, None, None, None, check, note)
 
-
-# ---- phases ------------------------------------------------------------------------------------------------
-
-
-def phase_spans(clocks: Clocks, t0: datetime) -> list[PhaseSpan]:
-    """The seed's lifecycle (DETECT → TRIAGE → MITIGATE → RESOLVE) as spans; they may overlap in practice."""
-    detected = _first(clocks.first_alert, clocks.human_detected)
-    triage_from = detected or clocks.acknowledged or t0
-    return [
-        PhaseSpan("DETECT", t0, detected, "fault → first alert or detection"),
-        PhaseSpan("TRIAGE", triage_from, clocks.triaged, "detection → severity declared and IC assigned"),
-        PhaseSpan("MITIGATE", clocks.acknowledged, clocks.mitigated, "acknowledged → impact reduced"),
-        PhaseSpan("RESOLVE", clocks.mitigated, clocks.resolved, "impact reduced → resolved"),
-    ]
+    high = scorecard.true_severity.is_high()
+    ack_check = pick(f"mtta.{sev}") if high else pick("response_time", "oncall.ack_all")
+    ack_start = starts.get(f"mtta.{sev}") or starts.get("response_time") or starts.get("oncall.ack_all")
+    if c.first_alert is None and c.human_detected is not None and c.ttd_human is not None:
+        detect = PhaseSpan(
+            "DETECT",
+            "TTD",
+            "first human detection − T0 (no alert fired)",
+            c.human_detected - c.ttd_human,
+            c.human_detected,
+            c.ttd_human,
+            None,
+            pick("mttd"),
+        )
+    else:
+        detect = span(
+            "DETECT",
+            "TTD",
+            "first alert − fault (T0)",
+            c.first_alert,
+            c.ttd,
+            c.ttd_active,
+            pick("mttd"),
+            t0,
+            "no alert",
+        )
+    acknowledge = span(
+        "ACKNOWLEDGE",
+        "TTA",
+        "acknowledged − first alert",
+        c.acknowledged,
+        c.tta,
+        c.tta_active,
+        ack_check,
+        ack_start,
+        "not acknowledged",
+    )
+    triage = span(
+        "TRIAGE", "Triage", "severity and IC − T0", c.triaged, c.ttt, c.ttt_active, pick("triage.within"), t0
+    )
+    mitigate_check = pick(f"mttm.{sev}")
+    if c.ttm is not None and c.mitigated is not None:
+        mitigate = span(
+            "MITIGATE",
+            "TTM",
+            "impact reduced − acknowledged",
+            c.mitigated,
+            c.ttm,
+            c.ttm_active,
+            mitigate_check,
+            None,
+        )
+    elif c.mitigated_by == "system" and c.mitigated is not None:
+        mitigate = PhaseSpan(
+            "MITIGATE",
+            "TTM",
+            "impact reduced − acknowledged",
+            c.acknowledged or c.mitigated,
+            c.mitigated,
+            None,
+            None,
+            mitigate_check,
+            "self-healed",
+        )
+    elif c.acknowledged is None:
+        mitigate = PhaseSpan(
+            "MITIGATE",
+            "TTM",
+            "impact reduced − acknowledged",
+            None,
+            None,
+            None,
+            None,
+            mitigate_check,
+            "no acknowledgement",
+        )
+    else:
+        mitigate = PhaseSpan(
+            "MITIGATE",
+            "TTM",
+            "impact reduced − acknowledged",
+            c.acknowledged,
+            None,
+            None,
+            None,
+            mitigate_check,
+            "not reached",
+        )
+    resolve = span(
+        "RESOLVE", "TTR", "resolved − fault (T0)", c.resolved, c.ttr, c.ttr_active, pick(f"mttr.{sev}"), t0
+    )
+    return [detect, acknowledge, triage, mitigate, resolve]
 
 
 # ---- action items ------------------------------------------------------------------------------------------
 
-_IMPROVEMENT = {
-    CheckFamily.DETECTION: "Tune alerting for this failure mode",
-    CheckFamily.ACKNOWLEDGEMENT: "Make sure pages reach the on-call engineer and are easy to acknowledge",
-    CheckFamily.TRIAGE: "Keep the severity matrix and IC assignment at hand in the triage runbook",
-    CheckFamily.MITIGATION: "Add this mitigation to the runbook and rehearse it",
-    CheckFamily.RESOLUTION: "Clarify in the runbook how to confirm recovery before resolving",
-    CheckFamily.COMMUNICATION: "Make the communication templates part of the incident checklist",
-    CheckFamily.ESCALATION: "Put the escalation steps and contacts in the runbook",
-    CheckFamily.DISCIPLINE: "Build the runbook's do's and don'ts into the incident checklist",
+#: Causes: checks that fail for one reason give one action item. (cause, improvement, owner)
+_CAUSES: tuple[tuple[tuple[str, ...], str, str, str], ...] = (
+    (
+        (
+            "mtta.",
+            "escalation.p0_ack",
+            "escalation.p1_ack",
+            "oncall.respond_p0_p1",
+            "oncall.ack_all",
+            "response_time",
+        ),
+        "late-ack",
+        "Make sure pages reach the on-call engineer and are quick to acknowledge (paging path, notification "
+        "settings, escalation policy)",
+        "the on-call rotation",
+    ),
+    (("mttd",), "detection", "Tune alerting for this failure mode so it fires sooner", "service"),
+    (
+        ("triage.", "roles."),
+        "triage",
+        "Keep the severity matrix and IC assignment at hand in the triage runbook",
+        "the incident commander rotation",
+    ),
+    (
+        ("severity.",),
+        "severity",
+        "Add a short severity decision aid (users affected, status, data loss, revenue) to the triage runbook",
+        "the incident commander rotation",
+    ),
+    (("mttm.",), "mitigation", "Add this mitigation to the runbook and rehearse it", "service"),
+    (("mttr.",), "resolution-time", "Clarify in the runbook how to confirm recovery and resolve", "service"),
+    (
+        ("resolution.",),
+        "resolution",
+        "Clarify in the runbook how to confirm recovery before resolving",
+        "service",
+    ),
+    (
+        ("comms.fields",),
+        "comms-fields",
+        "Prefill the communication templates with what is known",
+        "the communications lead role",
+    ),
+    (
+        ("comms.",),
+        "comms",
+        "Make the seed's communication templates and their timing part of the incident checklist",
+        "the communications lead role",
+    ),
+    (
+        ("escalation.", "oncall.escalate"),
+        "escalation",
+        "Put the escalation steps, contacts and deadlines in the runbook",
+        "the on-call rotation",
+    ),
+    (
+        ("postmortem.",),
+        "postmortem",
+        "Schedule the postmortem when the incident is resolved",
+        "the incident commander rotation",
+    ),
+)
+
+_FAMILY_IMPROVEMENT = {
+    CheckFamily.DETECTION: ("Tune alerting for this failure mode", "service"),
+    CheckFamily.ACKNOWLEDGEMENT: ("Make sure pages reach the on-call engineer", "the on-call rotation"),
+    CheckFamily.TRIAGE: ("Keep the triage steps at hand in the runbook", "the incident commander rotation"),
+    CheckFamily.MITIGATION: ("Add this mitigation to the runbook and rehearse it", "service"),
+    CheckFamily.RESOLUTION: ("Clarify in the runbook how to confirm recovery", "service"),
+    CheckFamily.COMMUNICATION: (
+        "Make the communication templates part of the checklist",
+        "the communications lead role",
+    ),
+    CheckFamily.ESCALATION: ("Put the escalation steps and contacts in the runbook", "the on-call rotation"),
+    CheckFamily.DISCIPLINE: (
+        "Build the runbook's do's and don'ts into the incident checklist",
+        "the on-call rotation",
+    ),
 }
+
+
+def cause_of(check: Check) -> tuple[str, str, str]:
+    """(cause key, improvement, owner) of a failed check. Discipline checks are each their own cause."""
+    if check.family != CheckFamily.DISCIPLINE:
+        for prefixes, key, improvement, owner in _CAUSES:
+            if any(check.id == p or (p.endswith(".") and check.id.startswith(p)) for p in prefixes):
+                return key, improvement, owner
+    improvement, owner = _FAMILY_IMPROVEMENT[check.family]
+    return check.id, improvement, owner
 
 
 def _evidence(c: Check) -> str:
     if c.target is not None and c.measured is not None:
-        return f" (target {format_duration(c.target)}, measured {format_duration(c.measured)})"
-    return f" ({c.detail})" if c.detail else ""
+        return f"{c.rule} (target {format_duration(c.target)}, measured {format_duration(c.measured)})"
+    return f"{c.rule} ({c.detail})" if c.detail else c.rule
+
+
+def service_owner(started: DrillStarted | None) -> str:
+    if started is not None and started.team:
+        return f"the {started.team} team (service owner)"
+    service = started.service if started is not None else "the service"
+    return f"the owner of {service}"
+
+
+def _depersonalise(text: str, names: Iterable[str]) -> str:
+    for name in sorted(set(names), key=len, reverse=True):
+        if name:
+            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", "a responder", text)
+    return text
 
 
 def action_items(
-    scorecard: Scorecard, owner: str, end: datetime, due_days: int = ACTION_DUE_DAYS
+    scorecard: Scorecard,
+    end: datetime,
+    due_days: int = ACTION_DUE_DAYS,
+    *,
+    started: DrillStarted | None = None,
+    people: Iterable[str] = (),
 ) -> list[ActionItem]:
-    """One improvement per failed check, worded about the system and the process."""
+    """One improvement per cause of the failed checks, worded about the system and the process, owned by a
+    role or team (the on-call rotation, the service owner), never by a person."""
     due = (end + timedelta(days=due_days)).date()
+    groups: dict[str, tuple[str, str, list[Check]]] = {}
+    for c in scorecard.failed_checks:
+        key, improvement, owner = cause_of(c)
+        groups.setdefault(key, (improvement, owner, []))[2].append(c)
+    names = [n for n in (*people, scorecard.trainee or "") if n]
     items = []
-    for n, c in enumerate(scorecard.failed_checks, start=1):
-        text = f"{_IMPROVEMENT[c.family]}: {c.rule}{_evidence(c)}"
-        items.append(ActionItem(f"A{n}", text, owner, due, c.id))
+    for n, (improvement, owner, checks) in enumerate(groups.values(), start=1):
+        seen = "; ".join(_evidence(c) for c in checks)
+        text = _depersonalise(f"{improvement}. Seen: {seen}", names)
+        who = service_owner(started) if owner == "service" else owner
+        items.append(ActionItem(f"A{n}", text, who, due, tuple(c.id for c in checks)))
     return items
+
+
+def improvement_of(text: str) -> str:
+    """The improvement an action item's text asks for, without this drill's evidence (for de-duplication
+    across drills in the monthly report)."""
+    head = text.split(". Seen: ", 1)[0]
+    return head.split(": ", 1)[0].strip() if head == text else head.strip()
+
+
+# ---- people and messages ----------------------------------------------------------------------------------
+
+ROLE_NAMES = {
+    Role.IC: "incident commander",
+    Role.TECH: "technical lead",
+    Role.COMMS: "communications lead",
+    Role.SME: "subject-matter expert",
+}
+
+
+def participants(events: Sequence[Event], t0: datetime, trainee: str | None) -> list[Participant]:
+    """Everyone who acted (people and the bot, not systems), with the roles they held or played."""
+    roles: dict[str, list[str]] = {}
+    first: dict[str, datetime] = {}
+
+    def add(name: str | None, role: str | None, at: datetime) -> None:
+        if not name:
+            return
+        first.setdefault(name, at)
+        have = roles.setdefault(name, [])
+        if role and role not in have:
+            have.append(role)
+
+    for e in events:
+        people = e.source in (Source.HUMAN, Source.BOT)
+        if isinstance(e, RoleAssigned):
+            add(e.person, ROLE_NAMES.get(e.role, e.role.value), e.at)
+        elif isinstance(e, Acknowledged) and people:
+            add(e.actor, "on-call (acknowledged the page)", e.at)
+        elif isinstance(e, Paused | Resumed) and people:
+            add(e.actor, "game master", e.at)
+        elif isinstance(e, PageSent) and e.to:
+            add(e.to, "paged", e.at)
+        elif people:
+            add(e.actor, "bot responder" if e.source == Source.BOT else None, e.at)
+    if trainee:
+        add(trainee, "trainee", first.get(trainee, t0))
+    out = []
+    for name in sorted(first, key=lambda n: (first[n], n)):
+        held = roles[name] or ["responder"]
+        out.append(Participant(name, tuple(held), first[name] - t0))
+    return out
+
+
+def messages(events: Sequence[Event], t0: datetime) -> list[Message]:
+    out = []
+    for e in events:
+        if isinstance(e, CommsPosted):
+            try:
+                title = comms_template(e.template).title
+            except UsageError:
+                title = e.template
+            out.append(
+                Message(
+                    e.at - t0, e.at, _who(e), e.template, title, e.text, tuple(e.missing_fields), e.channel
+                )
+            )
+    return out
+
+
+# ---- 5 whys -------------------------------------------------------------------------------------------------
+
+
+def five_whys(
+    scorecard: Scorecard,
+    started: DrillStarted | None,
+    faults: list[str],
+    phases: list[PhaseSpan],
+    timeline: Timeline,
+    mitigating: TimelineEntry | None,
+) -> list[str]:
+    """The 5 whys, prefilled with what the drill knows; what it cannot know is left as ``[answer]``."""
+    service = started.service if started else "the service"
+    c = scorecard.clocks
+    by = {p.name: p for p in phases}
+    whys = []
+    if faults:
+        whys.append(
+            f"Why was `{service}` unhealthy? Because of a {faults[0]} (scenario: {scorecard.scenario_title})."
+        )
+    else:
+        whys.append(f"Why was `{service}` unhealthy? [first answer]")
+    detect = by["DETECT"]
+    if c.first_alert is None:
+        how = (
+            f"a person noticed it {signed_offset(detect.end - c.t0)} after the fault"
+            if detect.end is not None and c.t0 is not None
+            else "nobody noticed it before the drill ended"
+        )
+        whys.append(
+            f"Why was it not caught sooner? No alert fired: a detection gap ({how}). [which signal would have "
+            "shown it?]"
+        )
+    else:
+        alert = timeline.first_alert
+        name = f"`{alert.alert_name}` " if alert is not None else ""
+        delay = (
+            f"; the rule itself waits {format_duration(c.alert_rule_delay)} (scrape interval + `for:`)"
+            if c.alert_rule_delay is not None
+            else ""
+        )
+        verdict = _verdict(detect)
+        whys.append(
+            f"Why was it not caught sooner? The alert {name}fired {detect.text} after the fault{verdict}{delay}. "
+            "[could it fire sooner?]"
+        )
+    ack = by["ACKNOWLEDGE"]
+    if c.acknowledged is None:
+        whys.append(
+            "Why did the response start late? No acknowledgement was recorded. [did the page arrive?]"
+        )
+    else:
+        whys.append(
+            f"Why did the response take as long as it did? The page was acknowledged {ack.text} after the "
+            f"first signal{_verdict(ack)}. [what was in the way?]"
+        )
+    mit = by["MITIGATE"]
+    if c.mitigated is None:
+        whys.append(
+            "Why was impact not reduced? It was not reduced before the drill ended. [what was missing?]"
+        )
+    elif c.mitigated_by == "system":
+        whys.append(
+            "Why did impact end? The system recovered on its own (self-healing); no human change was "
+            "needed. [is that what we expect of it?]"
+        )
+    else:
+        change = f" by {mitigating.what.split(' (')[0].lower()}" if mitigating is not None else ""
+        at = f" at {mitigating.offset_text}" if mitigating is not None else ""
+        whys.append(
+            f"Why did mitigation take {mit.text} after acknowledgement? Health came back after the "
+            f"{change.removeprefix(' by ') or 'responders’ change'}{at}{_verdict(mit)}. [what would make it quicker?]"
+        )
+    whys.append(
+        f"Why could the fault reach `{service}` at all? [root cause: what let it through review, tests or the "
+        "rollout?]"
+    )
+    return whys
+
+
+def distinct_findings(findings: Sequence[str]) -> list[str]:
+    """The findings, one per lesson: three checks failed by one late acknowledgement give three findings
+    with the same advice (the text after the first "; "); the first, most important, is kept."""
+    seen: set[str] = set()
+    out = []
+    for f in findings:
+        advice = f.split("; ", 1)[1] if "; " in f else f
+        if advice not in seen:
+            seen.add(advice)
+            out.append(f)
+    return out
+
+
+def _verdict(p: PhaseSpan) -> str:
+    if p.check is None or p.check.target is None:
+        return ""
+    met = {CheckStatus.PASS: "met", CheckStatus.FAIL: "missed"}.get(p.check.status)
+    if met is None:
+        return ""
+    return f" (target {format_duration(p.check.target)}: {met})"
 
 
 # ---- the whole view ----------------------------------------------------------------------------------------
 
 
+def mitigating_change(events: Sequence[Event], clocks: Clocks) -> ActionObserved | None:
+    """The change that brought health back: the last one a responder (or the bot) made before mitigation."""
+    if clocks.mitigated_by != "human" or clocks.mitigated is None or clocks.t0 is None:
+        return None
+    candidates = [
+        e
+        for e in events
+        if isinstance(e, ActionObserved)
+        and e.actor_kind in PEOPLE
+        and e.kind not in NOT_CHANGES
+        and clocks.t0 <= e.at <= clocks.mitigated
+    ]
+    return candidates[-1] if candidates else None
+
+
 def build_view(
-    scorecard: Scorecard, events: Sequence[Event], *, due_days: int = ACTION_DUE_DAYS
+    scorecard: Scorecard,
+    events: Sequence[Event],
+    *,
+    due_days: int = ACTION_DUE_DAYS,
+    secrets: Iterable[str] | None = None,
 ) -> DrillView:
-    timeline = build_timeline(events)
+    """Everything a report shows. Every text people typed has been through redaction by the time it is here
+    (:mod:`drills.reporting.redaction`): renderers need not think about secrets."""
+    redactor = report_redactor(secrets)
+    scorecard = scrub_scorecard(scorecard, redactor)
+    timeline = build_timeline(scrub_events(events, redactor))
     evs = list(timeline.events)
     started = timeline.started
     clocks = scorecard.clocks
@@ -379,25 +846,24 @@ def build_view(
     last_at = evs[-1].at if evs else first_at
     end = max(t for t in (clocks.ended, clocks.resolved, last_at) if t is not None)
 
+    fix = mitigating_change(evs, clocks)
     entries = []
+    mitigating: TimelineEntry | None = None
     for e in evs:
         described = describe(e)
         if described is None:
             continue
         lane, marker, what, key = described
-        entries.append(TimelineEntry(e.at, e.at - t0, lane, marker, _who(e), what, key))
+        entry = TimelineEntry(e.at, e.at - t0, lane, marker, _who(e), what, key or e is fix, e is fix)
+        if e is fix:
+            mitigating = entry
+        entries.append(entry)
 
     # The incident commander now: the last one assigned (the role can be handed over).
     ic = next((e.person for e in reversed(evs) if isinstance(e, RoleAssigned) and e.role == Role.IC), None)
-    owner = scorecard.trainee or ic or (started.team if started and started.team else None) or "[owner]"
     faults = [f"`{e.fault_kind}` fault on {e.target}" for e in evs if isinstance(e, FaultInjected)]
-    service = started.service if started else "the service"
-    if faults:
-        first_why = (
-            f"Why was `{service}` unhealthy? Because of a {faults[0]} (scenario: {scorecard.scenario_title})."
-        )
-    else:
-        first_why = f"Why was `{service}` unhealthy? [first answer]"
+    phases = phase_spans(scorecard, timeline)
+    people = participants(evs, t0, scorecard.trainee)
     return DrillView(
         scorecard=scorecard,
         started=started,
@@ -405,18 +871,25 @@ def build_view(
         t0=t0,
         end=end,
         timeline=entries,
-        phases=phase_spans(clocks, t0),
+        phases=phases,
         markers=sla_markers(scorecard, timeline),
-        metrics=metric_rows(scorecard),
-        action_items=action_items(scorecard, owner, end, due_days),
+        action_items=action_items(scorecard, end, due_days, started=started, people=[p.name for p in people]),
         pauses=list(timeline.pauses),
         health=[(e.at, e.healthy) for e in evs if isinstance(e, HealthChanged)],
-        first_why=first_why,
+        whys=five_whys(scorecard, started, faults, phases, timeline, mitigating),
         ic=ic,
         faults=faults,
         hints=[_hint_text(e, started) for e in evs if isinstance(e, HintUsed)],
         root_cause_stated=timeline.resolved.root_cause if timeline.resolved else "",
         went_well=[c for c in scorecard.checks if c.status == CheckStatus.PASS],
+        participants=people,
+        messages=messages(evs, t0),
+        impact=started.impact if started else None,
+        mitigating=mitigating,
+        ttd_human=clocks.ttd_human,
+        events=tuple(evs),
+        findings=tuple(distinct_findings(scorecard.findings)),
+        left_behind=tuple(d.text for e in evs if isinstance(e, WorldDrifted) for d in e.differences),
     )
 
 
@@ -444,7 +917,8 @@ __all__ = [
     "ACTION_DUE_DAYS",
     "ActionItem",
     "DrillView",
-    "MetricRow",
+    "Message",
+    "Participant",
     "PhaseSpan",
     "SlaMarker",
     "TimelineEntry",

@@ -30,8 +30,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from drills.adapters import paths
-from drills.adapters.binaries import kubectl_binary
+from drills.adapters.clusters.binaries import kubectl_binary
+from drills.adapters.store import paths
 from drills.engine import comms
 from drills.engine.health import pod_ready
 from drills.engine.timeline import build

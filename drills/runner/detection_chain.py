@@ -26,16 +26,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from drills.adapters import monitoring
-from drills.adapters.journal import JOURNAL_FILE, Follower
-from drills.adapters.paging import PagerDutyPager, SlackNotifier
-from drills.adapters.paths import drill_dir
-from drills.adapters.webhooks import PAGERDUTY_SECRET_ENV, WebhookServer
+from drills.adapters.inbound.paging import PagerDutyPager, SlackNotifier
+from drills.adapters.inbound.webhooks import PAGERDUTY_SECRET_ENV, WebhookServer
+from drills.adapters.monitoring import stack as monitoring
+from drills.adapters.store.journal import JOURNAL_FILE, Follower
+from drills.adapters.store.paths import drill_dir
 from drills.engine import comms
 from drills.errors import DrillError, MonitoringError, UsageError
 from drills.model.events import AlertFired, CommsPosted, Event, Note, Source
-from drills.runner.detector import DetectionContext, register_detector
-from drills.runner.pager import Page, PageReceipt, register_pager
+from drills.runner.detector import DetectionContext
+from drills.runner.pager import Page, PageReceipt
 from drills.timing import SYSTEM_CLOCK, Clock
 
 log = logging.getLogger(__name__)
@@ -366,10 +366,6 @@ class SlackRunnerPager:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-
-register_detector("monitoring", MonitoringDetector)
-register_pager("pagerduty", PagerDutyRunnerPager)
-register_pager("slack", SlackRunnerPager)
 
 __all__ = [
     "DetectionReport",

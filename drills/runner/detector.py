@@ -13,19 +13,15 @@ runner pages the responder when the journal shows the first alert, whoever wrote
 
 from __future__ import annotations
 
-import importlib
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from drills.adapters.faults.base import EventSink
-from drills.errors import UsageError
-from drills.model.events import AlertFired, Event, HealthChanged, Source
+from drills.model.events import AlertFired, Event, EventSink, HealthChanged, Source
 from drills.model.scenario import Scenario
+from drills.registry import Registry, callable_factory
 from drills.timing import Clock
 
 HEALTH_PROBE_ACTOR = "drills-health-probe"
@@ -116,62 +112,27 @@ class NoDetector:
 
 
 DetectorFactory = Callable[..., Detector]
-log = logging.getLogger("drills.runner")
-_REGISTRY: dict[str, DetectorFactory] = {}
-#: Modules that register more of them when imported (loaded on first use, so the runner does not pay for
-#: the monitoring stack unless it is asked for), plus the ``drills.detectors`` entry-point group.
-PLUGIN_MODULES: tuple[str, ...] = ("drills.runner.detection_chain",)
-_PLUGINS_LOADED = False
-
-
-def _load_plugins() -> None:
-    global _PLUGINS_LOADED
-    if _PLUGINS_LOADED:
-        return
-    _PLUGINS_LOADED = True
-    for module in PLUGIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ImportError as e:
-            log.debug("%s not loaded: %s", module, e)
-    for ep in entry_points(group="drills.detectors"):
-        try:
-            register_detector(ep.name, ep.load(), replace=True)
-        except Exception as e:  # a broken plugin must not break drills; it is reported when asked for
-            log.warning("detector plugin %s could not be loaded: %s", ep.name, e)
-
-
-_LOCK = threading.Lock()
+#: Detectors by name: the built-ins (``health-probe``, ``none``, ``monitoring``) and plugins, from the
+#: ``drills.detectors`` entry points; ``monitoring`` is imported only when asked for.
+DETECTORS: Registry[DetectorFactory] = Registry("detector", "drills.detectors", callable_factory)
 
 
 def register_detector(name: str, factory: DetectorFactory, *, replace: bool = False) -> None:
-    with _LOCK:
-        if name in _REGISTRY and not replace:
-            raise UsageError(f"a detector named {name!r} is already registered")
-        _REGISTRY[name] = factory
+    """Make ``name`` usable in ``DetectionOptions(detector=...)`` and ``drill run --detector``."""
+    DETECTORS.register(name, factory, replace=replace)
 
 
 def available_detectors() -> list[str]:
-    _load_plugins()
-    with _LOCK:
-        return sorted(_REGISTRY)
+    return DETECTORS.names()
 
 
 def make_detector(name: str, **options: Any) -> Detector:
-    if name not in _REGISTRY:
-        _load_plugins()
-    with _LOCK:
-        factory = _REGISTRY.get(name)
-    if factory is None:
-        raise UsageError(f"unknown detector {name!r}", hint=f"use one of: {', '.join(available_detectors())}")
-    return factory(**options)
+    return DETECTORS.get(name)(**options)
 
-
-register_detector("health-probe", HealthProbeDetector)
-register_detector("none", NoDetector)
 
 __all__ = [
     "DEFAULT_ALERT",
+    "DETECTORS",
     "HEALTH_PROBE_ACTOR",
     "DetectionContext",
     "Detector",

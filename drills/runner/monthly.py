@@ -18,8 +18,8 @@ from datetime import tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from drills.adapters.history import History
-from drills.adapters.paths import state_dir
+from drills.adapters.store.history import History
+from drills.adapters.store.paths import state_dir
 from drills.engine.schedule import (
     MonthlyPick,
     clearance,

@@ -17,14 +17,14 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.text import Text
 
-from drills.adapters.history import History, HistoryError
-from drills.adapters.journal import Follower
+from drills.adapters.store.history import History, HistoryError
+from drills.adapters.store.journal import Follower
 from drills.engine.ladder import HeldRole
 from drills.engine.scoring import scenario_overrides
 from drills.errors import JournalError
 from drills.model.events import DrillEnded, DrillStarted, Event
 from drills.model.policy import Policy, SlaTargets
-from drills.runner.dashboard import render_dashboard
+from drills.reporting.dashboard import render_dashboard
 from drills.runner.respond import find_drill
 from drills.timing import SYSTEM_CLOCK, Clock
 

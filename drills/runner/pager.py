@@ -2,30 +2,27 @@
 
 When the drill's first alert fires (or the responder is otherwise to be called), the runner sends a
 :class:`Page` through every configured pager and journals one ``page.sent`` per pager that delivered it. The
-terminal pager (a bell and a rich alert panel) is built in; the detection chain registers PagerDuty and Slack
-pagers under their own names with :func:`register_pager`. A pager that fails raises a ``DrillError``: the
-runner notes it in the journal and carries on, because a drill must not stop over a paging tool (and a page
-that never arrived is exactly what the drill's acknowledgement clock should show).
+terminal pager (a bell and a rich alert panel) is built in, with the detection chain's PagerDuty and Slack
+pagers; all are found by name in :data:`PAGERS` (``drills.pagers`` entry points, or :func:`register_pager`).
+A pager that fails raises a ``DrillError``: the runner notes it in the journal and carries on, because a
+drill must not stop over a paging tool (and a page that never arrived is exactly what the drill's
+acknowledgement clock should show).
 """
 
 from __future__ import annotations
 
-import importlib
-import logging
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from drills.errors import UsageError
 from drills.model.durations import format_duration
 from drills.model.severity import Severity
+from drills.registry import Registry, callable_factory
 
 
 @dataclass(frozen=True)
@@ -65,56 +62,22 @@ class Pager(Protocol):
 
 PagerFactory = Callable[..., Pager]
 
-log = logging.getLogger("drills.runner")
-_REGISTRY: dict[str, PagerFactory] = {}
-#: Modules that register more of them when imported (loaded on first use, so the runner does not pay for
-#: the monitoring stack unless it is asked for), plus the ``drills.pagers`` entry-point group.
-PLUGIN_MODULES: tuple[str, ...] = ("drills.runner.detection_chain",)
-_PLUGINS_LOADED = False
-
-
-def _load_plugins() -> None:
-    global _PLUGINS_LOADED
-    if _PLUGINS_LOADED:
-        return
-    _PLUGINS_LOADED = True
-    for module in PLUGIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ImportError as e:
-            log.debug("%s not loaded: %s", module, e)
-    for ep in entry_points(group="drills.pagers"):
-        try:
-            register_pager(ep.name, ep.load(), replace=True)
-        except Exception as e:  # a broken plugin must not break drills; it is reported when asked for
-            log.warning("pager plugin %s could not be loaded: %s", ep.name, e)
-
-
-_LOCK = threading.Lock()
+#: Pagers by name: the built-ins (``terminal``, ``memory``, ``pagerduty``, ``slack``) and plugins, from the
+#: ``drills.pagers`` entry points; PagerDuty and Slack are imported only when asked for.
+PAGERS: Registry[PagerFactory] = Registry("pager", "drills.pagers", callable_factory)
 
 
 def register_pager(name: str, factory: PagerFactory, *, replace: bool = False) -> None:
-    """Make ``name`` usable in ``run_drill(pagers=[...])`` and ``drill run --pager``."""
-    with _LOCK:
-        if name in _REGISTRY and not replace:
-            raise UsageError(f"a pager named {name!r} is already registered")
-        _REGISTRY[name] = factory
+    """Make ``name`` usable in ``DetectionOptions(pagers=[...])`` and ``drill run --pager``."""
+    PAGERS.register(name, factory, replace=replace)
 
 
 def available_pagers() -> list[str]:
-    _load_plugins()
-    with _LOCK:
-        return sorted(_REGISTRY)
+    return PAGERS.names()
 
 
 def make_pager(name: str, **options: Any) -> Pager:
-    if name not in _REGISTRY:
-        _load_plugins()
-    with _LOCK:
-        factory = _REGISTRY.get(name)
-    if factory is None:
-        raise UsageError(f"unknown pager {name!r}", hint=f"use one of: {', '.join(available_pagers())}")
-    return factory(**options)
+    return PAGERS.get(name)(**options)
 
 
 class TerminalPager:
@@ -163,10 +126,8 @@ def page_summary(alert_name: str | None, since: datetime | None, now: datetime) 
     return f"{what} for {format_duration(now - since)}"
 
 
-register_pager("terminal", TerminalPager)
-register_pager("memory", RecordingPager)
-
 __all__ = [
+    "PAGERS",
     "Page",
     "PageReceipt",
     "Pager",

@@ -13,21 +13,20 @@ and every drill in the trainee history.
 
 from __future__ import annotations
 
-import inspect
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from drills.adapters.history import History
-from drills.adapters.journal import Follower, Journal, read_journal
-from drills.adapters.kube import Kube
-from drills.adapters.paths import drills_dir, reports_dir
-from drills.adapters.plan_files import LoadedPlan, ResolvedEntry
-from drills.adapters.runbook import StepChecker, StepVerdict, backup_age
+from drills.adapters.files.plans import LoadedPlan, ResolvedEntry
+from drills.adapters.kube.client import Kube
+from drills.adapters.kube.runbook import StepChecker, StepVerdict, backup_age
+from drills.adapters.store.history import History
+from drills.adapters.store.journal import Follower, Journal, read_journal
+from drills.adapters.store.paths import drills_dir, reports_dir
 from drills.errors import DrillError
 from drills.model.events import (
     DrillEnded,
@@ -49,6 +48,7 @@ from drills.reporting.plan_report import (
     StepResult,
     write_plan_report,
 )
+from drills.runner.options import DrillOptions, ReportingOptions
 from drills.timing import SYSTEM_CLOCK, Clock
 
 ACTOR = "drills-plan"
@@ -107,9 +107,14 @@ def run_drill_launcher(
     seed: int | None = None,
     policy: Any = None,
     clock: Clock = SYSTEM_CLOCK,
-    options: dict[str, Any] | None = None,
+    options: DrillOptions | None = None,
 ) -> Launcher:
-    """The launcher that runs each entry with the runner's ``run_drill`` (mode dr, no dashboard)."""
+    """The launcher that runs each entry with the runner's ``run_drill`` (mode dr, no dashboard).
+
+    ``options``: the base every entry's options derive from (console, time scale...); the entry's responder,
+    trainee and team, the plan's ids and the arguments here take precedence.
+    """
+    base = options or DrillOptions(reporting=ReportingOptions(dashboard=False))
 
     def launch(
         resolved: ResolvedEntry, *, plan_id: str, drill_id: str, on_started: Callable[[Path], None]
@@ -120,29 +125,20 @@ def run_drill_launcher(
         responder: str | Path = entry.responder
         if resolved.responder_file is not None:
             responder = resolved.responder_file
-        kwargs: dict[str, Any] = {
-            "backend": backend,
-            "responder": responder,
-            "trainee": entry.trainee,
-            "mode": Mode.DR,
-            "seed": seed,
-            "policy": policy,
-            "clock": clock,
-            "dashboard": False,
-            "cluster_name": cluster_name,
-            "plan_id": plan_id,
-            "team": entry.team,
-            "drill_id": drill_id,
-            "on_started": on_started,
-            **(options or {}),
-        }
-        if cluster is not None:
-            kwargs["cluster"] = cluster
-        params = inspect.signature(run_drill).parameters.values()
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-            names = {p.name for p in params}
-            kwargs = {k: v for k, v in kwargs.items() if k in names}
-        result = run_drill(resolved.scenario_path, **kwargs)
+        entry_options = replace(
+            base,
+            mode=Mode.DR,
+            policy=policy,
+            clock=clock,
+            responder=replace(base.responder, responder=responder, trainee=entry.trainee, seed=seed),
+            cluster=replace(base.cluster, backend=backend, name=cluster_name, handle=cluster),
+            reporting=replace(base.reporting, dashboard=False),
+            plan_id=plan_id,
+            team=entry.team,
+            drill_id=drill_id,
+            on_started=on_started,
+        )
+        result = run_drill(resolved.scenario_path, entry_options)
         return Launched(
             scorecard=result.scorecard,
             journal=result.journal_path,
@@ -190,7 +186,7 @@ def _find_journal(plan_id: str, resolved: ResolvedEntry, drill_id: str, since: d
 
 
 def _head(path: Path) -> tuple[list[Event], int]:
-    from drills.adapters.journal import follow
+    from drills.adapters.store.journal import follow
 
     try:
         return follow(path, 0)

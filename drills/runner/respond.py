@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from drills.adapters import paths
-from drills.adapters.journal import JOURNAL_FILE, Journal, read_journal
+from drills.adapters.store import paths
+from drills.adapters.store.journal import JOURNAL_FILE, Journal, read_journal
 from drills.engine import comms
 from drills.errors import JournalError, NoActiveDrill, UsageError
 from drills.model.events import (

@@ -23,12 +23,13 @@ judges and what a second screen (``drill observe``) sees are the same facts.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,18 +40,27 @@ from rich.console import Console
 from rich.live import Live
 from rich.prompt import Confirm
 from rich.status import Status
+from rich.text import Text
 
-from drills.adapters import clusters, fixtures, identities, paths
-from drills.adapters.clusters import ClusterHandle
+from drills.adapters.clusters import facade as clusters
+from drills.adapters.clusters import fixtures
+from drills.adapters.clusters.facade import ClusterHandle
 from drills.adapters.faults import FaultHandle, FaultPlan, inject, plan_scenario
-from drills.adapters.history import History
-from drills.adapters.journal import JOURNAL_FILE, Follower, Journal, read_journal
-from drills.adapters.kube import Kube
-from drills.adapters.ledger import Ledger
-from drills.adapters.observer import Observer
-from drills.adapters.preflight import preflight
-from drills.adapters.scenario_files import find_scenario, load_model, load_policy, load_scenario
-from drills.engine import comms
+from drills.adapters.faults.ledger import Ledger
+from drills.adapters.files.impact import load_service_graph
+from drills.adapters.files.scenarios import find_scenario, load_model, load_policy, load_scenario
+from drills.adapters.kube import identities
+from drills.adapters.kube.client import Kube
+from drills.adapters.kube.observer import Observer
+from drills.adapters.kube.preflight import preflight, world_namespaces
+from drills.adapters.monitoring import stack as monitoring
+from drills.adapters.monitoring.impact_exporter import ImpactExporter, ImpactMetrics
+from drills.adapters.store import paths
+from drills.adapters.store.history import History
+from drills.adapters.store.journal import JOURNAL_FILE, Follower, Journal, read_journal
+from drills.engine import comms, world
+from drills.engine.ending import AbortRequest, DrillLimits, Ending, drill_end
+from drills.engine.impact import ClusterView
 from drills.engine.ladder import DrillStatus, training_hints
 from drills.engine.scoring import score
 from drills.engine.timeline import build
@@ -68,19 +78,30 @@ from drills.model.events import (
     Outcome,
     PageSent,
     Source,
+    WorldDifferenceInfo,
+    WorldDrifted,
 )
 from drills.model.policy import Policy, SlaTargets
 from drills.model.responder import ResponderProfile
 from drills.model.scenario import Scenario
 from drills.model.scorecard import Scorecard
+from drills.reporting.dashboard import render_dashboard
 from drills.reporting.report import ReportPaths, write_reports_for
 from drills.reporting.view import describe
 from drills.runner import respond
 from drills.runner.bot import Bot, BotAction, Kubectl, parse_responder
-from drills.runner.dashboard import render_dashboard
-from drills.runner.detector import DetectionContext, Detector, make_detector
+from drills.runner.detector import DetectionContext, make_detector
+from drills.runner.impact import ImpactMonitor
+from drills.runner.options import (
+    ClusterTarget,
+    DetectionOptions,
+    DrillOptions,
+    ReportingOptions,
+    ResponderOptions,
+    parse_mode,
+)
 from drills.runner.pager import Page, Pager, make_pager, page_summary
-from drills.timing import SYSTEM_CLOCK, Clock
+from drills.timing import Clock
 
 log = logging.getLogger("drills.runner")
 
@@ -214,117 +235,119 @@ def started_event(
         budget_seconds=scenario.time_budget.total_seconds(),
         plan_id=plan_id,
         team=team,
+        impact=scenario.impact,
     )
 
 
 # ---- the drill --------------------------------------------------------------------------------------------
 
 
+#: The cluster-side identities (certificates, RBAC); :class:`Identities` holds only their kubeconfig files.
+ClusterIdentities = identities.Identities
+
+
+@dataclass
+class DrillState:
+    """What one drill accumulates while it runs (set once by the step that makes it, read by the rest)."""
+
+    drill_id: str = ""
+    drill_dir: Path = field(default_factory=Path)
+    journal: Journal | None = None
+    kube: Kube | None = None
+    fault_plan: FaultPlan | None = None
+    handles: list[FaultHandle] = field(default_factory=list)
+    identities: Identities = field(default_factory=Identities)
+    cluster_identities: ClusterIdentities | None = None
+    observer: Observer | None = None
+    baseline_replicas: dict[str, int] = field(default_factory=dict)
+    bot: Bot | None = None
+    #: The journal as read so far by the runner's follower.
+    events: list[Event] = field(default_factory=list)
+    ending: Ending | None = None
+    end_at: datetime | None = None
+    paged: bool = False
+    revert_error: str | None = None
+    follower: Follower | None = None
+    pump: threading.Thread | None = None
+    history: History | None = None
+    #: The shares of the time budget already announced (without a dashboard).
+    budget_said: set[float] = field(default_factory=set)
+    impact: ImpactMonitor | None = None
+    impact_exporter: ImpactExporter | None = None
+
+
+@dataclass
+class SignalState:
+    """What the signal handlers and the loop tell each other (the handlers run between any two lines)."""
+
+    #: The signal that ends the drill, if one did.
+    signal: int | None = None
+    in_loop: bool = False
+    tearing_down: bool = False
+    interrupt: threading.Event = field(default_factory=threading.Event)
+    terminate: threading.Event = field(default_factory=threading.Event)
+    stop_pump: threading.Event = field(default_factory=threading.Event)
+
+
 class DrillRun:
     """One drill from preflight to report. Use :func:`run_drill`; this class holds the moving parts."""
 
-    def __init__(
-        self,
-        scenario: Scenario | str | Path,
-        *,
-        backend: str = "embedded",
-        responder: str | Path = "human",
-        trainee: str | None = None,
-        mode: Mode | str = Mode.TRAINING,
-        seed: int | None = None,
-        policy: Policy | str | Path | None = None,
-        clock: Clock = SYSTEM_CLOCK,
-        dashboard: bool = True,
-        cluster_name: str = "drills",
-        cluster: ClusterHandle | None = None,
-        detector: str | Detector = "health-probe",
-        pagers: Sequence[str | Pager] | None = None,
-        console: Console | None = None,
-        allow_system_namespaces: bool = False,
-        time_scale: float = 1.0,
-        wrap_up: timedelta | None = None,
-        drill_id: str | None = None,
-        plan_id: str | None = None,
-        team: str | None = None,
-        on_started: Callable[[Path], None] | None = None,
-        handle_signals: bool | None = None,
-        reports_root: Path | None = None,
-        record_history: bool = True,
-        preflight_wait: float = 60.0,
-        time_budget: timedelta | None = None,
-    ) -> None:
+    def __init__(self, scenario: Scenario | str | Path, options: DrillOptions | None = None) -> None:
+        self.options = options = options or DrillOptions()
         self.scenario, self.scenario_path = resolve_scenario(scenario)
-        if time_budget is not None:
-            if time_budget <= timedelta(0):
-                raise UsageError(f"time budget {time_budget} is not positive", hint="give e.g. 10m")
-            # the journal's drill.started, the dashboard and the scorer all read the budget from the scenario
-            self.scenario = self.scenario.model_copy(update={"time_budget": time_budget})
-        self.policy = resolve_policy(policy)
-        self.targets: SlaTargets = self.policy.targets(self.scenario.sla)
-        self.responder_kind, self.profile, self.profile_path = load_responder(responder)
-        try:
-            self.mode = Mode(mode)
-        except ValueError:
-            raise UsageError(
-                f"unknown mode {mode!r}", hint=f"use one of: {', '.join(m.value for m in Mode)}"
-            ) from None
-        self.backend = backend
-        self.trainee = trainee
-        self.seed = seed
-        self.clock = clock
-        self.console = console or Console(highlight=False)
-        self.dashboard = dashboard
-        self.cluster_name = cluster_name
-        self.cluster = cluster
+        if options.time_budget is not None:
+            # the journal's drill.started, the dashboard, the ending and the scorer read it from the scenario
+            self.scenario = self.scenario.model_copy(update={"time_budget": options.time_budget})
+        self.policy = resolve_policy(options.policy)
+        self.responder_kind, self.profile, self.profile_path = load_responder(options.responder.responder)
+        self.console = options.reporting.console or Console(highlight=False)
+        #: The cluster: the one given, else the one :meth:`_cluster_handle` brings up.
+        self.cluster = options.cluster.handle
+        detector = options.detection.detector
         self.detector = detector if not isinstance(detector, str) else make_detector(detector)
         self.pagers: list[Pager] = [
             p if not isinstance(p, str) else make_pager(p, console=self.console)
-            for p in (pagers or ["terminal"])
+            for p in (options.detection.pagers or ["terminal"])
         ]
-        self.allow_system_namespaces = allow_system_namespaces
-        self.time_scale = time_scale
-        default_wrap = timedelta(seconds=60 * time_scale)
-        self.wrap_up = wrap_up if wrap_up is not None else default_wrap
-        self.requested_id = drill_id
-        self.plan_id = plan_id
-        self.team = team
-        self.on_started = on_started
-        self.handle_signals = (
-            handle_signals
-            if handle_signals is not None
-            else threading.current_thread() is threading.main_thread()
-        )
-        self.reports_root = reports_root
-        self.record_history = record_history
-        self.preflight_wait = preflight_wait
+        self.state = DrillState()
+        self.signals = SignalState()
 
-        self.drill_id = ""
-        self.drill_dir = Path()
-        self.journal: Journal | None = None
-        self.kube: Kube | None = None
-        self.fault_plan: FaultPlan | None = None
-        self.handles: list[FaultHandle] = []
-        self.identities = Identities()
-        self.cluster_identities: identities.Identities | None = None
-        self.observer: Observer | None = None
-        self.baseline_replicas: dict[str, int] = {}
-        self.bot: Bot | None = None
-        self.events: list[Event] = []
-        self.outcome: Outcome | None = None
-        self.reason = ""
-        self.end_at: datetime | None = None
-        self.paged = False
-        self.signal: int | None = None
-        self.revert_error: str | None = None
-        self._follower: Follower | None = None
-        self._pump: threading.Thread | None = None
-        self._stop_pump = threading.Event()
-        self._in_loop = False
-        self._tearing_down = False
-        self._interrupt = threading.Event()
-        self._terminate = threading.Event()
-        self._history: History | None = None
-        self._budget_said: set[float] = set()
+    # ---- derived -------------------------------------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        return self.options.clock
+
+    @property
+    def mode(self) -> Mode:
+        return self.options.mode
+
+    @functools.cached_property
+    def targets(self) -> SlaTargets:
+        return self.policy.targets(self.scenario.sla)
+
+    @functools.cached_property
+    def limits(self) -> DrillLimits:
+        return DrillLimits.of(self.scenario, self.mode, self.options.effective_wrap_up)
+
+    @property
+    def handle_signals(self) -> bool:
+        if self.options.handle_signals is not None:
+            return self.options.handle_signals
+        return threading.current_thread() is threading.main_thread()
+
+    @property
+    def outcome(self) -> Outcome:
+        """How the drill ended (crashed, until something decided otherwise)."""
+        return self.state.ending.outcome if self.state.ending else Outcome.CRASHED
+
+    @property
+    def reason(self) -> str:
+        return self.state.ending.reason if self.state.ending else ""
+
+    @property
+    def scenario_dir(self) -> Path | None:
+        return self.scenario_path.parent if self.scenario_path else None
 
     # ---- progress -----------------------------------------------------------------------------------------
 
@@ -343,9 +366,11 @@ class DrillRun:
     def _cluster_handle(self) -> ClusterHandle:
         if self.cluster is not None:
             return self.cluster
-        with self._status(f"cluster {self.cluster_name} ({self.backend})..."):
+        with self._status(f"cluster {self.options.cluster.name} ({self.options.cluster.backend})..."):
             self.cluster = clusters.up(
-                self.cluster_name, backend=self.backend, progress=self.console.is_terminal
+                self.options.cluster.name,
+                backend=self.options.cluster.backend,
+                progress=self.console.is_terminal,
             )
         return self.cluster
 
@@ -355,51 +380,54 @@ class DrillRun:
 
     def plan(self) -> FaultPlan:
         """Preflight-free planning: what the faults would change (``drill run --dry-run``)."""
-        kube = self.kube or self._kube()
-        self.kube = kube
+        kube = self.state.kube or self._kube()
+        self.state.kube = kube
         return plan_scenario(
             self.scenario,
             kube,
             clock=self.clock,
-            allow_system_namespaces=self.allow_system_namespaces,
-            scenario_dir=self.scenario_path.parent if self.scenario_path else None,
+            allow_system_namespaces=self.options.cluster.allow_system_namespaces,
+            scenario_dir=self.scenario_dir,
         )
 
     def _prepare(self) -> None:
-        self.kube = self._kube()
+        self.state.kube = self._kube()
         with self._status(
-            f"preflight: steady state of {self.scenario.id} (up to {self.preflight_wait:.0f}s)..."
+            f"preflight: steady state of {self.scenario.id} (up to {self.options.cluster.preflight_wait:.0f}s)..."
         ):
-            checked = preflight(self.scenario, self.kube, self.clock, wait=self.preflight_wait)
-        self.baseline_replicas = checked.baseline_replicas
-        self.fault_plan = self.plan()
-        if self.fault_plan.refusals:
+            checked = preflight(
+                self.scenario, self.state.kube, self.clock, wait=self.options.cluster.preflight_wait
+            )
+        self.state.baseline_replicas = checked.baseline_replicas
+        self._check_world()
+        self.state.fault_plan = self.plan()
+        if self.state.fault_plan.refusals:
             raise SafetyError(
-                f"refusing scenario {self.scenario.id}: " + "; ".join(self.fault_plan.refusals),
+                f"refusing scenario {self.scenario.id}: " + "; ".join(self.state.fault_plan.refusals),
                 hint="nothing was changed; narrow the fault or raise the scenario's safety caps",
             )
         now = self.clock.now()
-        self.drill_id = self.requested_id or new_drill_id(self.scenario.id, now)
-        self.drill_dir = paths.drill_dir(self.drill_id)
+        self.state.drill_id = self.options.drill_id or new_drill_id(self.scenario.id, now)
+        self.state.drill_dir = paths.drill_dir(self.state.drill_id)
         started = started_event(
             self.scenario,
-            self.drill_id,
+            self.state.drill_id,
             now,
             mode=self.mode,
-            backend=self.backend,
-            trainee=self.trainee,
-            seed=self.seed,
-            plan_id=self.plan_id,
-            team=self.team,
+            backend=self.options.cluster.backend,
+            trainee=self.options.responder.trainee,
+            seed=self.options.responder.seed,
+            plan_id=self.options.plan_id,
+            team=self.options.team,
         )
-        self.journal = Journal.create(self.drill_dir / JOURNAL_FILE, started, self.clock)
-        self._follower = Follower(self.journal.path)
-        respond.set_active(self.drill_id)
-        self.identities = self._make_identities()
+        self.state.journal = Journal.create(self.state.drill_dir / JOURNAL_FILE, started, self.clock)
+        self.state.follower = Follower(self.state.journal.path)
+        respond.set_active(self.state.drill_id)
+        self.state.identities = self._make_identities()
         self._write_meta()
         self._history_start(started)
-        if self.on_started is not None:
-            self.on_started(self.journal.path)
+        if self.options.on_started is not None:
+            self.options.on_started(self.state.journal.path)
 
     def _make_identities(self) -> Identities:
         """The responder's and the bot's own identities (certificates signed by the cluster CA, RBAC limited
@@ -407,19 +435,19 @@ class DrillRun:
         hold (kind, a context) get none: everyone acts with the given kubeconfig, attribution falls back."""
         handle = self.cluster
         admin = Path(handle.kubeconfig) if handle is not None else None
-        if handle is None or handle.ca_cert is None or handle.ca_key is None or self.kube is None:
+        if handle is None or handle.ca_cert is None or handle.ca_key is None or self.state.kube is None:
             return Identities(admin=admin)
         namespaces = sorted({self.scenario.target.namespace})
         try:
             with self._status("issuing the responder's and the bot's identities..."):
-                self.cluster_identities = identities.setup(
-                    self.kube,
+                self.state.cluster_identities = identities.setup(
+                    self.state.kube,
                     ca_cert=handle.ca_cert,
                     ca_key=handle.ca_key,
                     server=handle.server,
                     context=handle.context,
-                    directory=self.drill_dir,
-                    responder=self.trainee or respond.default_actor(),
+                    directory=self.state.drill_dir,
+                    responder=self.options.responder.trainee or respond.default_actor(),
                     namespaces=namespaces,
                     clock=self.clock,
                 )
@@ -427,7 +455,7 @@ class DrillRun:
             log.warning("no separate identities for this drill (%s); everyone acts as the admin", e)
             self._note(f"identities not created ({e.message}): actions cannot be attributed to people")
             return Identities(admin=admin)
-        ids = self.cluster_identities
+        ids = self.state.cluster_identities
         return Identities(
             responder=ids.responder.kubeconfig,
             bot=ids.bot.kubeconfig,
@@ -438,54 +466,59 @@ class DrillRun:
     def _write_meta(self, **extra: Any) -> None:
         handle = self.cluster
         meta: dict[str, Any] = {
-            "drill_id": self.drill_id,
+            "drill_id": self.state.drill_id,
             "scenario": self.scenario.id,
             "scenario_path": str(self.scenario_path) if self.scenario_path else None,
             "mode": self.mode.value,
-            "backend": self.backend,
-            "cluster": handle.name if handle else self.cluster_name,
+            "backend": self.options.cluster.backend,
+            "cluster": handle.name if handle else self.options.cluster.name,
             "context": handle.context if handle else None,
             "responder": self.responder_kind,
             "responder_file": str(self.profile_path) if self.profile_path else None,
-            "trainee": self.trainee,
+            "trainee": self.options.responder.trainee,
             "pid": os.getpid(),
-            "kubeconfigs": self.identities.as_meta(),
+            "kubeconfigs": self.state.identities.as_meta(),
             **extra,
         }
-        respond.write_meta(self.drill_dir, meta)
+        respond.write_meta(self.state.drill_dir, meta)
 
     def _history_start(self, started: DrillStarted) -> None:
-        if not self.record_history:
+        if not self.options.reporting.record_history:
             return
         try:
-            self._history = History(clock=self.clock)
-            self._history.record_start(started, journal=self.journal.path if self.journal else None)
+            self.state.history = History(clock=self.clock)
+            self.state.history.record_start(
+                started, journal=self.state.journal.path if self.state.journal else None
+            )
         except DrillError as e:
             log.warning("the drill is not recorded in the history database: %s", e)
-            self._history = None
+            self.state.history = None
 
     def _history_end(self, scorecard: Scorecard, events: Sequence[Event]) -> None:
-        if self._history is None:
+        if self.state.history is None:
             return
-        status = DrillStatus.CRASHED if self.outcome == Outcome.CRASHED else DrillStatus.FINISHED
+        status = DrillStatus.CRASHED if self.outcome is Outcome.CRASHED else DrillStatus.FINISHED
         try:
-            self._history.record_result(
-                scorecard, events, journal=self.journal.path if self.journal else None, status=status
+            self.state.history.record_result(
+                scorecard,
+                events,
+                journal=self.state.journal.path if self.state.journal else None,
+                status=status,
             )
         except DrillError as e:
             log.warning("the drill's result is not in the history database: %s", e)
         finally:
             with contextlib.suppress(Exception):
-                self._history.close()
+                self.state.history.close()
 
     # ---- fault, observer, detector, bot --------------------------------------------------------------------
 
     def _inject(self) -> None:
-        assert self.kube is not None and self.journal is not None
-        ledger = Ledger.for_drill(self.drill_id, clock=self.clock)
-        injector_kube = self.kube
-        if self.identities.injector is not None:
-            injector_kube = Kube(self.identities.injector)
+        assert self.state.kube is not None and self.state.journal is not None
+        ledger = Ledger.for_drill(self.state.drill_id, clock=self.clock)
+        injector_kube = self.state.kube
+        if self.state.identities.injector is not None:
+            injector_kube = Kube(self.state.identities.injector)
         if self.cluster is not None:
             fixtures.refresh_container_logs(self.cluster, now=self.clock.now(), faults=self.scenario.faults)
         with self._status(f"injecting {', '.join(f.kind for f in self.scenario.faults)}..."):
@@ -493,78 +526,78 @@ class DrillRun:
                 self.scenario,
                 injector_kube,
                 ledger,
-                self.journal,
+                self.state.journal,
                 self.clock,
-                allow_system_namespaces=self.allow_system_namespaces,
-                scenario_dir=self.scenario_path.parent if self.scenario_path else None,
-                handles=self.handles,
-                plan_=self.fault_plan if injector_kube is self.kube else None,
+                allow_system_namespaces=self.options.cluster.allow_system_namespaces,
+                scenario_dir=self.scenario_dir,
+                handles=self.state.handles,
+                plan_=self.state.fault_plan if injector_kube is self.state.kube else None,
             )
 
     def _start_watchers(self) -> None:
-        assert self.journal is not None and self.kube is not None
-        self.observer = self._make_observer()
-        if self.observer is not None:
-            self.observer.start()
-            self._pump = threading.Thread(
+        assert self.state.journal is not None and self.state.kube is not None
+        self.state.observer = self._make_observer()
+        if self.state.observer is not None:
+            self.state.observer.start()
+            self.state.pump = threading.Thread(
                 target=self._pump_observer, name="drills-observer-pump", daemon=True
             )
-            self._pump.start()
+            self.state.pump.start()
         self.detector.start(
             DetectionContext(
-                drill_id=self.drill_id,
+                drill_id=self.state.drill_id,
                 scenario=self.scenario,
-                journal=self.journal,
+                journal=self.state.journal,
                 clock=self.clock,
-                drill_dir=self.drill_dir,
+                drill_dir=self.state.drill_dir,
                 cluster=self.cluster,
             )
         )
 
     def _start_bot(self) -> None:
-        if self.profile is None or self.journal is None:
+        if self.profile is None or self.state.journal is None:
             return
-        kubeconfig = self.identities.bot or self.identities.admin
+        kubeconfig = self.state.identities.bot or self.state.identities.admin
         kubectl = Kubectl(kubeconfig, clock=self.clock, cwd=paths.repo_root()) if kubeconfig else None
         session = respond.ResponderSession(
-            respond.find_drill(self.drill_id),
+            respond.find_drill(self.state.drill_id),
             actor=self.profile.name,
             source=Source.BOT,
             clock=self.clock,
-            journal=self.journal,
+            journal=self.state.journal,
         )
-        self.bot = Bot(
+        self.state.bot = Bot(
             self.profile,
             self.scenario,
             session,
             kubectl,
             clock=self.clock,
-            seed=self.seed,
-            time_scale=self.time_scale,
+            seed=self.options.responder.seed,
+            time_scale=self.options.responder.time_scale,
             on_error=self._bot_error,
         ).start()
 
     def _make_observer(self) -> Observer:
-        assert self.kube is not None
+        assert self.state.kube is not None
         handle = self.cluster
         return Observer(
-            self.kube,
+            self.state.kube,
             self.scenario,
             self.clock,
             audit_log=handle.audit_log if handle else None,
-            identities=self.cluster_identities,
-            baseline_replicas=self.baseline_replicas,
+            identities=self.state.cluster_identities,
+            baseline_replicas=self.state.baseline_replicas,
         )
 
     def _pump_observer(self) -> None:
         """Observer events into the journal, then to the detector (which may fire the alert)."""
-        assert self.journal is not None and self.observer is not None
-        observer = self.observer
+        assert self.state.journal is not None and self.state.observer is not None
+        observer = self.state.observer
         try:
             for event in observer.events():
-                if self._stop_pump.is_set():
+                if self.signals.stop_pump.is_set():
                     break
-                written = self.journal.append(event)
+                written = self.state.journal.append(event)
                 try:
                     self.detector.observe(written)
                 except DrillError as e:
@@ -577,31 +610,39 @@ class DrillRun:
         self._note(f"bot step {action.index + 1} ({action.step}) failed: {action.error}")
 
     def _note(self, text: str) -> None:
-        if self.journal is None:
+        if self.state.journal is None:
             return
         with contextlib.suppress(DrillError):
-            self.journal.append(
+            self.state.journal.append(
                 Note(at=self.clock.now(), source=Source.SYSTEM, actor=RUNNER_ACTOR, text=text)
             )
 
     # ---- paging --------------------------------------------------------------------------------------------
 
     def _page_if_due(self) -> None:
-        if self.paged or self.journal is None:
+        if self.state.paged or self.state.journal is None:
             return
-        t0 = next((e.at for e in self.events if e.type == "fault.injected"), None)
+        t0 = next((e.at for e in self.state.events if e.type == "fault.injected"), None)
         trigger = next(
-            (e for e in self.events if isinstance(e, AlertFired | Detected) and (t0 is None or e.at >= t0)),
+            (
+                e
+                for e in self.state.events
+                if isinstance(e, AlertFired | Detected) and (t0 is None or e.at >= t0)
+            ),
             None,
         )
         if trigger is None:
             return
-        self.paged = True
+        self.state.paged = True
         now = self.clock.now()
         alert_name = trigger.alert_name if isinstance(trigger, AlertFired) else None
-        started = self.events[0] if self.events and isinstance(self.events[0], DrillStarted) else None
+        started = (
+            self.state.events[0]
+            if self.state.events and isinstance(self.state.events[0], DrillStarted)
+            else None
+        )
         page = Page(
-            drill_id=self.drill_id,
+            drill_id=self.state.drill_id,
             incident_id=comms.incident_id(started.at if started else now),
             title=self.scenario.title,
             service=self.scenario.service,
@@ -609,7 +650,7 @@ class DrillRun:
             summary=page_summary(alert_name, trigger.at, now),
             at=now,
             alert_name=alert_name,
-            to=self.trainee or (self.profile.name if self.profile else None),
+            to=self.options.responder.trainee or (self.profile.name if self.profile else None),
         )
         for pager in self.pagers:
             try:
@@ -617,7 +658,7 @@ class DrillRun:
             except DrillError as e:
                 self._note(f"page via {pager.name} failed: {e.message}")
                 continue
-            self.journal.append(
+            self.state.journal.append(
                 PageSent(
                     at=self.clock.now(),
                     source=Source.SYSTEM,
@@ -630,49 +671,38 @@ class DrillRun:
     # ---- the loop ------------------------------------------------------------------------------------------
 
     def _poll(self) -> list[Event]:
-        assert self._follower is not None
-        fresh = self._follower.poll()
-        self.events.extend(fresh)
+        assert self.state.follower is not None
+        fresh = self.state.follower.poll()
+        self.state.events.extend(fresh)
         return fresh
 
-    def _judge_end(self, now: datetime) -> tuple[Outcome, str] | None:
-        tl = build(self.events, now=now)
-        if tl.ended is not None:
-            return tl.ended.outcome, tl.ended.reason or "ended by another writer"
-        request = respond.abort_requested(self.drill_dir)
-        if request is not None:
-            return Outcome.ABORTED, f"{request.get('reason', 'aborted')} (by {request.get('by', 'someone')})"
-        if tl.t0 is not None and tl.active(tl.t0, now) >= self.scenario.time_budget:
-            health = {True: "healthy", False: "still unhealthy", None: "health unknown"}[tl.healthy_now]
-            return (
-                Outcome.TIMED_OUT,
-                f"time budget of {format_duration(self.scenario.time_budget)} used up ({health}; the "
-                f"incident is {tl.status})",
+    def _judge_end(self, now: datetime) -> Ending | None:
+        request = respond.abort_requested(self.state.drill_dir)
+        abort = (
+            None
+            if request is None
+            else AbortRequest(
+                by=str(request.get("by", "someone")), reason=str(request.get("reason", "aborted"))
             )
-        if tl.status == "resolved" and tl.resolved is not None:
-            bot_done = self.bot is not None and self.bot.done
-            if bot_done or now - tl.resolved.at >= self.wrap_up:
-                return Outcome.RESOLVED, f"resolved by {tl.resolved.actor or tl.resolved.source.value}"
-        if (
-            self.mode == Mode.CHAOS_TEST
-            and self.scenario.self_healing
-            and tl.mitigated is not None
-            and tl.mitigated_by == "system"
-            and tl.healthy_now
-        ):
-            return Outcome.SELF_HEALED, "health came back without anyone acting"
-        return None
+        )
+        return drill_end(
+            self.state.events,
+            now,
+            self.limits,
+            abort=abort,
+            responder_done=self.state.bot is not None and self.state.bot.done,
+        )
 
     def _loop(self) -> None:
         live: Live | None = None
         spinner: Status | None = None
-        if self.dashboard:
+        if self.options.reporting.dashboard:
             live = Live(console=self.console, refresh_per_second=4, transient=False, auto_refresh=False)
             live.start()
         elif self.console.is_terminal:
             spinner = self.console.status("drill under way...")
             spinner.start()
-        self._in_loop = True
+        self.signals.in_loop = True
         try:
             while True:
                 fresh = self._poll()
@@ -685,39 +715,73 @@ class DrillRun:
                         spinner.update(self._progress_line(now))
                 else:
                     live.update(
-                        render_dashboard(self.events, now, self.targets, self.console.width), refresh=True
+                        render_dashboard(self.state.events, now, self.targets, self.console.width),
+                        refresh=True,
                     )
-                if self._terminate.is_set():
-                    self._end(Outcome.ABORTED, f"{signal.Signals(self.signal or 15).name} received", now)
+                if self.signals.terminate.is_set():
+                    self._end(
+                        Outcome.ABORTED, f"{signal.Signals(self.signals.signal or 15).name} received", now
+                    )
                     break
-                if self._interrupt.is_set():
-                    self._interrupt.clear()
+                if self.signals.interrupt.is_set():
+                    self.signals.interrupt.clear()
                     if self._confirm_abort(live):
                         self._end(Outcome.ABORTED, "interrupted (Ctrl-C) and confirmed", self.clock.now())
                         break
-                verdict = self._judge_end(now)
-                if verdict is not None:
-                    self._end(verdict[0], verdict[1], now)
+                ending = self._judge_end(now)
+                if ending is not None:
+                    self._end(ending.outcome, ending.reason, now)
                     break
                 self.clock.sleep(TICK)
         finally:
-            self._in_loop = False
+            self.signals.in_loop = False
             if spinner is not None:
                 spinner.stop()
             if live is not None:
                 self._poll()
-                live.update(render_dashboard(self.events, self.clock.now(), self.targets, self.console.width))
+                live.update(
+                    render_dashboard(self.state.events, self.clock.now(), self.targets, self.console.width)
+                )
                 live.stop()
 
+    def _narrate_budget(self, now: datetime) -> None:
+        """Without a dashboard: the time budget at T0 and as it runs down, so a drill whose health does not
+        come back is never silent until it times out."""
+        pending = [m for m in BUDGET_MARKS if m not in self.state.budget_said]
+        if not pending:
+            return
+        tl = build(self.state.events, now=now)
+        if tl.t0 is None or tl.status == "resolved":
+            return
+        budget = self.scenario.time_budget
+        used = tl.active(tl.t0, now)
+        due = [m for m in pending if used >= budget * m]
+        if not due:
+            return
+        self.state.budget_said.update(due)
+        left = format_duration(max(budget - used, timedelta(0)))
+        when = f"+{max((now - tl.t0).total_seconds(), 0):.1f}s "
+        if due[-1] == 0:
+            text = (
+                f"time budget {format_duration(budget)}: the drill ends, timed out, unless resolved by then"
+            )
+        else:
+            health = {True: "healthy", False: "unhealthy", None: "health unknown"}[tl.healthy_now]
+            text = (
+                f"{due[-1]:.0%} of the {format_duration(budget)} time budget used ({health}, {tl.status}); "
+                f"timed out in {left} unless resolved"
+            )
+        self.console.print(f"{when}{text}", markup=False, highlight=False)
+
     def _progress_line(self, now: datetime) -> str:
-        tl = build(self.events, now=now)
+        tl = build(self.state.events, now=now)
         elapsed = f"{(now - tl.t0).total_seconds():.0f}s since the fault" if tl.t0 else "starting"
         health = {True: "healthy", False: "unhealthy", None: "health unknown"}[tl.healthy_now]
-        return f"drill {self.drill_id}: {tl.phase(now).value}, {elapsed}, {health} (`drill status` for more)"
+        return f"drill {self.state.drill_id}: {tl.phase(now).value}, {elapsed}, {health} (`drill status` for more)"
 
     def _end(self, outcome: Outcome, reason: str, at: datetime) -> None:
-        if self.outcome is None:
-            self.outcome, self.reason, self.end_at = outcome, reason, at
+        if self.state.ending is None:
+            self.state.ending, self.state.end_at = Ending(outcome, reason), at
 
     def _confirm_abort(self, live: Live | None) -> bool:
         if not (sys.stdin.isatty() and self.console.is_terminal):
@@ -736,42 +800,13 @@ class DrillRun:
 
     def _narrate(self, fresh: Sequence[Event]) -> None:
         """Without a dashboard (CI, --no-dashboard): one line per notable event."""
-        t0 = next((e.at for e in self.events if e.type == "fault.injected"), None)
+        t0 = next((e.at for e in self.state.events if e.type == "fault.injected"), None)
         for e in fresh:
             d = describe(e)
             if d is None or (e.type == "action.observed" and e.source == Source.CONTROLLER):
                 continue
             when = "" if t0 is None else f"+{max((e.at - t0).total_seconds(), 0):.1f}s "
             self.console.print(f"{when}{d[2]}", markup=False, highlight=False)
-
-    def _narrate_budget(self, now: datetime) -> None:
-        """Without a dashboard: the time budget at T0 and as it runs down, so a drill whose health does not
-        come back is never silent until it times out."""
-        pending = [m for m in BUDGET_MARKS if m not in self._budget_said]
-        if not pending:
-            return
-        tl = build(self.events, now=now)
-        if tl.t0 is None or tl.status == "resolved":
-            return
-        budget = self.scenario.time_budget
-        used = tl.active(tl.t0, now)
-        due = [m for m in pending if used >= budget * m]
-        if not due:
-            return
-        self._budget_said.update(due)
-        left = format_duration(max(budget - used, timedelta(0)))
-        when = f"+{max((now - tl.t0).total_seconds(), 0):.1f}s "
-        if due[-1] == 0:
-            text = (
-                f"time budget {format_duration(budget)}: the drill ends, timed out, unless resolved by then"
-            )
-        else:
-            health = {True: "healthy", False: "unhealthy", None: "health unknown"}[tl.healthy_now]
-            text = (
-                f"{due[-1]:.0%} of the {format_duration(budget)} time budget used ({health}, {tl.status}); "
-                f"timed out in {left} unless resolved"
-            )
-        self.console.print(f"{when}{text}", markup=False, highlight=False)
 
     # ---- signals -------------------------------------------------------------------------------------------
 
@@ -782,19 +817,19 @@ class DrillRun:
             return
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
-            if self._tearing_down:
+            if self.signals.tearing_down:
                 return  # the revert is running: an impatient second Ctrl-C must not interrupt it
             if signum == signal.SIGINT:
-                if self._in_loop:
-                    if self._interrupt.is_set():  # twice: no question
-                        self.signal = signum
-                        self._terminate.set()
-                    self._interrupt.set()
+                if self.signals.in_loop:
+                    if self.signals.interrupt.is_set():  # twice: no question
+                        self.signals.signal = signum
+                        self.signals.terminate.set()
+                    self.signals.interrupt.set()
                     return
                 raise KeyboardInterrupt
-            self.signal = signum
-            if self._in_loop:
-                self._terminate.set()
+            self.signals.signal = signum
+            if self.signals.in_loop:
+                self.signals.terminate.set()
                 return
             raise SystemExit(128 + signum)
 
@@ -808,34 +843,83 @@ class DrillRun:
     # ---- teardown ------------------------------------------------------------------------------------------
 
     def _revert(self) -> None:
-        if not self.handles:
+        if not self.state.handles:
             return
         with self._status("reverting the fault..."):
-            for handle in self.handles:
+            for handle in self.state.handles:
                 try:
-                    handle.revert(reason=f"drill {self.outcome.value if self.outcome else 'ended'}")
+                    handle.revert(
+                        reason=f"drill {self.state.ending.outcome.value if self.state.ending else 'ended'}"
+                    )
                 except DrillError as e:
-                    self.revert_error = str(e)
+                    self.state.revert_error = str(e)
                     log.error("revert failed: %s", e)
 
     def _revoke_identities(self) -> None:
         """The trainee's and the bot's rights end with the drill (their certificates stay, now powerless)."""
-        if self.cluster_identities is None or self.kube is None:
+        if self.state.cluster_identities is None or self.state.kube is None:
             return
         try:
-            identities.revoke(self.kube, self.cluster_identities)
+            identities.revoke(self.state.kube, self.state.cluster_identities)
         except DrillError as e:
             log.warning("could not revoke the drill identities: %s", e)
 
+    def _start_impact(self) -> None:
+        """Virtual users from T0 on (docs/impact.md), when the world's service graph covers the target."""
+        observer, journal = self.state.observer, self.state.journal
+        if observer is None or journal is None:
+            return
+        try:
+            graph = load_service_graph()
+        except DrillError as e:
+            self._note(f"no virtual users: the service graph cannot be read: {e.message}")
+            return
+        if not any(svc.namespace == self.scenario.target.namespace for svc in graph.services.values()):
+            return
+        cache = observer.cache
+
+        def view() -> ClusterView:
+            return ClusterView(
+                pods=cache.list("Pod"),
+                endpoint_slices=cache.list("EndpointSlice"),
+                nodes=cache.list("Node"),
+                services=cache.list("Service"),
+                deployments=cache.list("Deployment"),
+                configmaps=cache.list("ConfigMap"),
+            )
+
+        metrics = ImpactMetrics(graph.entry)
+        try:
+            self.state.impact_exporter = ImpactExporter(metrics)
+        except DrillError as e:
+            self._note(f"the virtual users' metrics are not served: {e.message}")
+        self.state.impact = ImpactMonitor(
+            graph, view, journal, self.clock.now(), metrics=metrics, clock=self.clock
+        ).start()
+        stack = monitoring.load_stack(self.cluster.name) if self.cluster is not None else None
+        if stack is not None and self.state.impact_exporter is not None:
+            stack.set_impact_target(self.state.impact_exporter.target)
+
+    def _stop_impact(self) -> None:
+        if self.state.impact is not None:
+            self.state.impact.stop()
+        if self.state.impact_exporter is not None:
+            stack = monitoring.load_stack(self.cluster.name) if self.cluster is not None else None
+            if stack is not None:
+                with contextlib.suppress(OSError):
+                    stack.set_impact_target(None)
+            self.state.impact_exporter.close()
+
     def _stop_watchers(self) -> None:
-        if self.bot is not None:
-            self.bot.stop()
-        self._stop_pump.set()
-        if self.observer is not None:
+        self._stop_impact()
+        if self.state.bot is not None:
+            self.state.bot.stop()
+        self.signals.stop_pump.set()
+        if self.state.observer is not None:
             with contextlib.suppress(DrillError):
-                self.observer.stop(timeout=0.1)
-        if self._pump is not None:
-            self._pump.join(timeout=10)
+                self.state.observer.stop(timeout=0.1)
+        if self.state.pump is not None:
+            self.state.pump.join(timeout=10)
         with contextlib.suppress(DrillError):
             self.detector.stop()
         # Pagers that hold something open (a PagerDuty incident, a Slack forwarder) let go of it here.
@@ -847,32 +931,73 @@ class DrillRun:
                 except DrillError as e:
                     log.warning("closing pager %s: %s", pager.name, e)
 
+    def _check_world(self) -> None:
+        """Refuse to start from a world that differs from its baseline (a previous drill's leftovers)."""
+        diffs = clusters.check_world(
+            self._cluster_handle(), world_namespaces(self.scenario), clock=self.clock
+        )
+        if diffs:
+            raise SafetyError(
+                f"refusing to start {self.scenario.id}: the world differs from its baseline: {world.summary(diffs)}",
+                hint="`drill cluster reset` puts the baseline back (or, if the world changed on purpose, "
+                "`drill cluster baseline --record` takes it as the new baseline)",
+            )
+
+    def _world_left_behind(self) -> None:
+        """After the fault's revert: journal (and say) what the drill left different from the baseline."""
+        assert self.state.journal is not None
+        try:
+            diffs = clusters.check_world(
+                self._cluster_handle(), world_namespaces(self.scenario), clock=self.clock
+            )
+        except DrillError as e:
+            self._note(f"could not compare the world with its baseline: {e.message}")
+            return
+        if not diffs:
+            return
+        self.state.journal.append(
+            WorldDrifted(
+                at=self.clock.now(),
+                source=Source.SYSTEM,
+                actor=RUNNER_ACTOR,
+                differences=[WorldDifferenceInfo(**d.as_dict()) for d in diffs],
+            )
+        )
+        self.console.print(
+            Text(
+                f"left behind ({len(diffs)}, not part of the fault): {world.summary(diffs)}; "
+                "`drill cluster reset` restores the baseline",
+                style="yellow",
+            )
+        )
+
     def _finish(self) -> DrillResult:
-        assert self.journal is not None
-        outcome = self.outcome or Outcome.CRASHED
-        at = self.end_at or self.clock.now()
-        self.journal.append(
+        assert self.state.journal is not None
+        outcome = self.outcome
+        at = self.state.end_at or self.clock.now()
+        self._world_left_behind()
+        self.state.journal.append(
             DrillEnded(at=at, source=Source.SYSTEM, actor=RUNNER_ACTOR, outcome=outcome, reason=self.reason)
         )
-        journal = read_journal(self.journal.path)
+        journal = read_journal(self.state.journal.path)
         scorecard = score(journal.events, self.policy)
-        root = self.reports_root or paths.reports_dir()
+        root = self.options.reporting.reports_root or paths.reports_dir()
         with self._status("writing the reports..."):
-            reports = write_reports_for(scorecard, journal.events, root / self.drill_id)
+            reports = write_reports_for(scorecard, journal.events, root / self.state.drill_id)
         self._history_end(scorecard, journal.events)
         self._write_meta(outcome=outcome.value, reports=str(reports.directory))
         return DrillResult(
-            drill_id=self.drill_id,
+            drill_id=self.state.drill_id,
             scenario=self.scenario,
             outcome=outcome,
             reason=self.reason,
             scorecard=scorecard,
             reports=reports,
-            journal_path=self.journal.path,
-            drill_dir=self.drill_dir,
-            bot_actions=list(self.bot.actions) if self.bot else [],
-            signal=self.signal,
-            revert_error=self.revert_error,
+            journal_path=self.state.journal.path,
+            drill_dir=self.state.drill_dir,
+            bot_actions=list(self.state.bot.actions) if self.state.bot else [],
+            signal=self.signals.signal,
+            revert_error=self.state.revert_error,
         )
 
     def execute(self) -> DrillResult:
@@ -882,6 +1007,7 @@ class DrillRun:
                 self._prepare()
                 self._start_watchers()
                 self._inject()
+                self._start_impact()
                 self._start_bot()
                 self._loop()
             except KeyboardInterrupt as e:
@@ -896,15 +1022,15 @@ class DrillRun:
                 self._end(Outcome.CRASHED, f"{type(e).__name__}: {e}", self.clock.now())
                 failure = e
             finally:
-                self._tearing_down = True
+                self.signals.tearing_down = True
                 try:
                     self._stop_watchers()
                     self._revert()
                     self._revoke_identities()
                 finally:
-                    if self.drill_id:
-                        respond.clear_active(self.drill_id)
-            if self.journal is None:
+                    if self.state.drill_id:
+                        respond.clear_active(self.state.drill_id)
+            if self.state.journal is None:
                 assert failure is not None
                 raise failure
             result = self._finish()
@@ -915,25 +1041,27 @@ class DrillRun:
         return result
 
 
-def run_drill(scenario: Scenario | str | Path, **options: Any) -> DrillResult:
-    """Run one drill end to end and return its result (see the module docstring and :class:`DrillRun`).
+def run_drill(scenario: Scenario | str | Path, options: DrillOptions | None = None) -> DrillResult:
+    """Run one drill end to end and return its result (see the module docstring and :class:`DrillOptions`).
 
-    Options: ``backend`` (embedded, kind, context), ``responder`` ("human", "bot", "bot:slow", or a responder
-    file path), ``trainee``, ``mode`` (training, chaos-test, dr), ``seed``, ``policy`` (Policy or file),
-    ``clock``, ``dashboard``, ``cluster_name`` / ``cluster`` (a ClusterHandle to use as is), ``detector``
-    (registered name or instance), ``pagers``, ``console``, ``allow_system_namespaces``, ``time_scale``,
-    ``wrap_up``, ``drill_id``, ``plan_id``, ``team``, ``on_started`` (called with the journal path),
-    ``reports_root``, ``record_history``.
+    ``scenario``: a Scenario, a scenario file's path, a file name in the scenarios directory, or an id.
     """
-    return DrillRun(scenario, **options).execute()
+    return DrillRun(scenario, options).execute()
 
 
 __all__ = [
+    "ClusterTarget",
+    "DetectionOptions",
+    "DrillOptions",
     "DrillResult",
     "DrillRun",
+    "DrillState",
     "Identities",
+    "ReportingOptions",
+    "ResponderOptions",
     "load_responder",
     "new_drill_id",
+    "parse_mode",
     "resolve_policy",
     "resolve_scenario",
     "run_drill",

@@ -28,7 +28,7 @@ from typing import Any
 
 from drills.adapters.faults.base import (
     ENTRY_POINT_GROUP,
-    EventSink,
+    INJECTORS,
     FaultContext,
     Injector,
     PlannedChange,
@@ -36,12 +36,12 @@ from drills.adapters.faults.base import (
     make_injector,
     registered,
 )
-from drills.adapters.kube import Kube
-from drills.adapters.ledger import Ledger
-from drills.adapters.preflight import allowed_contexts, check_kube_context
+from drills.adapters.faults.ledger import Ledger
+from drills.adapters.kube.client import Kube
+from drills.adapters.kube.preflight import allowed_contexts, check_kube_context
 from drills.engine.safety import BlastRadius, blast_radius_problems, total
 from drills.errors import DrillError, RevertError, SafetyError
-from drills.model.events import FaultInjected, FaultReverted, Source
+from drills.model.events import EventSink, FaultInjected, FaultReverted, Source
 from drills.model.scenario import Fault, Scenario
 from drills.timing import SYSTEM_CLOCK, Clock
 
@@ -49,6 +49,7 @@ log = logging.getLogger("drills.faults")
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "INJECTORS",
     "FaultHandle",
     "FaultPlan",
     "InjectedFault",

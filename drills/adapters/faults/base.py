@@ -13,7 +13,8 @@ An injector is built for one fault of one scenario. Its life:
 5. :meth:`Injector.revert` runs the undo; idempotent, baseline-restoring.
 
 Built-in kinds are registered in ``pyproject.toml`` under the ``drills.faults`` entry-point group, the same
-way a team adds its own (``PluginFault`` with ``name:``); :func:`injector_class` looks in both.
+way a team adds its own (``PluginFault`` with ``name:``); :data:`INJECTORS` (a :class:`drills.registry.Registry`)
+finds both.
 """
 
 from __future__ import annotations
@@ -24,19 +25,19 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import import_module
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
-from drills.adapters import resources as r
-from drills.adapters.faults.revert import apply_ops
-from drills.adapters.kube import Kube
+from drills.adapters.faults.revert import apply_ops, typed_ops
+from drills.adapters.kube import resources as r
+from drills.adapters.kube.client import Kube
 from drills.engine.health import match_labels_selector, node_ready, pod_ready
 from drills.engine.safety import BlastRadius
 from drills.errors import FaultError, NotFound
-from drills.model.events import Event
+from drills.model.events import EventSink
+from drills.model.revert import RevertOp
 from drills.model.scenario import Fault, Scenario
+from drills.registry import Registry
 from drills.timing import SYSTEM_CLOCK, Clock
 
 ENTRY_POINT_GROUP = "drills.faults"
@@ -45,12 +46,6 @@ ENTRY_POINT_GROUP = "drills.faults"
 POD_FAULT_ANNOTATION = "drills.io/fault"
 #: The node label our kwok Stages read: NotReady (``not-ready``) or a stopped heartbeat (``lost``).
 NODE_FAULT_LABEL = "drills.io/fault"
-
-
-class EventSink(Protocol):
-    """Where injectors report (the drill journal): anything with ``append(event)``."""
-
-    def append(self, event: Event) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -156,9 +151,10 @@ class Injector(ABC):
         self.plan()
         return self._radius
 
-    def revert_ops(self) -> list[dict[str, Any]]:
+    def revert_ops(self) -> list[RevertOp]:
+        """The undo, validated into :mod:`drills.model.revert` models (a broken one fails here, at plan time)."""
         self.plan()
-        return list(self._ops)
+        return typed_ops(self._ops, where=f"the revert operations of fault {self.kind}")
 
     def inject(self) -> datetime:
         """Make the planned changes; the time the API server accepted the first one (the fault's T0)."""
@@ -320,56 +316,28 @@ def count_for(total: int, *, count: int | None = None, percent: float | None = N
 
 InjectorClass = type[Injector]
 
-_BUILTIN: dict[str, str] = {
-    "bad-deploy": "drills.adapters.faults.workload:BadDeploy",
-    "crash-loop": "drills.adapters.faults.workload:CrashLoop",
-    "oom": "drills.adapters.faults.workload:Oom",
-    "readiness-failure": "drills.adapters.faults.workload:ReadinessFailure",
-    "image-pull": "drills.adapters.faults.workload:ImagePull",
-    "scale-to-zero": "drills.adapters.faults.workload:ScaleToZero",
-    "load-spike": "drills.adapters.faults.workload:LoadSpike",
-    "dependency-outage": "drills.adapters.faults.workload:DependencyOutage",
-    "pod-kill": "drills.adapters.faults.pods:PodKill",
-    "node-not-ready": "drills.adapters.faults.nodes:NodeNotReady",
-    "node-lost": "drills.adapters.faults.nodes:NodeLost",
-    "node-drain-stuck": "drills.adapters.faults.nodes:NodeDrainStuck",
-    "broken-config": "drills.adapters.faults.config:BrokenConfig",
-    "secret-missing": "drills.adapters.faults.config:SecretMissing",
-    "secret-rotated": "drills.adapters.faults.config:SecretRotated",
-    "namespace-lost": "drills.adapters.faults.namespace:NamespaceLost",
-    "chaostoolkit": "drills.adapters.faults.chaostoolkit:ChaosToolkit",
-}
 
-
-def _load(target: str) -> InjectorClass:
-    module, _, attr = target.partition(":")
-    obj = getattr(import_module(module), attr)
+def _injector_class(obj: object) -> InjectorClass:
     if not (isinstance(obj, type) and issubclass(obj, Injector)):
-        raise FaultError(
-            f"{target} is not a drills fault injector (a subclass of drills.adapters.faults.Injector)"
+        raise TypeError(
+            f"{obj!r} is not a drills fault injector (a subclass of drills.adapters.faults.Injector)"
         )
     return obj
 
 
+#: Every fault kind: the built-ins and a team's plugins alike, from the ``drills.faults`` entry points.
+INJECTORS: Registry[InjectorClass] = Registry(
+    "fault injector", ENTRY_POINT_GROUP, _injector_class, error=FaultError
+)
+
+
 def registered() -> dict[str, str]:
-    """Every fault kind drills knows: ``name -> module:Class`` (built-ins, then the entry-point group)."""
-    known = dict(_BUILTIN)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        known.setdefault(ep.name, ep.value)
-    return known
+    """Every fault kind drills knows: ``name -> module:Class``."""
+    return INJECTORS.targets()
 
 
 def injector_class(name: str) -> InjectorClass:
-    known = registered()
-    if name not in known:
-        raise FaultError(
-            f"no fault injector named {name!r} (known: {', '.join(sorted(known))})",
-            hint=f"a plugin registers one under the {ENTRY_POINT_GROUP!r} entry-point group",
-        )
-    try:
-        return _load(known[name])
-    except (ImportError, AttributeError) as e:
-        raise FaultError(f"fault injector {name!r} ({known[name]}) cannot be loaded: {e}") from e
+    return INJECTORS.get(name)
 
 
 def make_injector(fault: Fault, ctx: FaultContext) -> Injector:

@@ -18,168 +18,18 @@ arguments (``ns``, ``qty``, ``all``, ``replicas``) and refuses experiments that 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-from chaoslib.exceptions import ChaosException
-from chaoslib.run import EventHandlerRegistry, RunEventHandler, Runner, apply_rollbacks
-from chaoslib.types import Strategy
-from kubernetes import client as k8s_client
-from kubernetes.config import kube_config
-
-from drills.adapters import resources as r
-from drills.adapters.faults.base import EventSink, Injector, PlannedChange
+from drills.adapters.chaostoolkit import JournalEvents, activity_label, load_experiment, run_experiment
+from drills.adapters.faults.base import Injector, PlannedChange
+from drills.adapters.kube import resources as r
 from drills.engine.safety import BlastRadius
 from drills.errors import ChaosToolkitError
-from drills.model.events import ChaosToolkitEvent, Source
 from drills.model.scenario import ChaosToolkitFault
-from drills.timing import SYSTEM_CLOCK, Clock
-
-# chaosk8s reads the kubeconfig location from process-wide state: one experiment at a time.
-_ENV_LOCK = threading.RLock()
-
-
-def load_experiment(path: Path) -> dict[str, Any]:
-    """Read and validate an experiment (JSON or YAML); ChaosToolkitError naming the file otherwise."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ChaosToolkitError(
-            f"cannot read Chaos Toolkit experiment {path}: {e}",
-            hint="the fault's `experiment:` is relative to the scenario file",
-        ) from e
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as e:
-        raise ChaosToolkitError(
-            f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}"
-        ) from e
-    if not isinstance(data, dict):
-        raise ChaosToolkitError(f"{path}: an experiment is a mapping with title, method, ...")
-    from chaoslib.experiment import ensure_experiment_is_valid
-
-    try:
-        ensure_experiment_is_valid(data)
-    except ChaosException as e:
-        raise ChaosToolkitError(f"{path}: invalid Chaos Toolkit experiment: {e}") from e
-    return data
-
-
-@contextlib.contextmanager
-def kube_env(kubeconfig: str | Path, context: str | None) -> Iterator[None]:
-    """Point chaosk8s at the drill cluster, and put the process-wide client defaults back afterwards."""
-    keys = ("KUBECONFIG", "KUBERNETES_CONTEXT")
-    with _ENV_LOCK:
-        saved_env = {k: os.environ.get(k) for k in keys}
-        saved_location = kube_config.KUBE_CONFIG_DEFAULT_LOCATION
-        saved_default = getattr(k8s_client.Configuration, "_default", None)
-        saved_verify = k8s_client.Configuration.__dict__.get("verify_ssl")
-        os.environ["KUBECONFIG"] = str(kubeconfig)
-        if context:
-            os.environ["KUBERNETES_CONTEXT"] = context
-        else:
-            os.environ.pop("KUBERNETES_CONTEXT", None)
-        # chaosk8s calls load_kube_config() without a file: the default location is read at import time
-        kube_config.KUBE_CONFIG_DEFAULT_LOCATION = str(kubeconfig)
-        try:
-            yield
-        finally:
-            for k, v in saved_env.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-            kube_config.KUBE_CONFIG_DEFAULT_LOCATION = saved_location
-            k8s_client.Configuration._default = saved_default
-            if saved_verify is None:
-                with contextlib.suppress(AttributeError):
-                    delattr(k8s_client.Configuration, "verify_ssl")
-            else:
-                k8s_client.Configuration.verify_ssl = saved_verify
-
-
-def _activity_label(activity: Mapping[str, Any]) -> str:
-    provider = activity.get("provider") or {}
-    target = (
-        f"{provider.get('module', '')}.{provider.get('func', '')}"
-        if provider.get("module")
-        else provider.get("type", "?")
-    )
-    args = provider.get("arguments") or {}
-    shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
-    return f"{activity.get('type', 'action')} {target}({shown})"
-
-
-class JournalEvents(RunEventHandler):  # type: ignore[misc]
-    """Chaos Toolkit run events -> ``chaostoolkit.event`` journal events (names and statuses only)."""
-
-    def __init__(self, sink: EventSink | None, clock: Clock, title: str) -> None:
-        self.sink = sink
-        self.clock = clock
-        self.title = title
-        self.method_started_at: datetime | None = None
-        self.first_action_at: datetime | None = None
-        self.interrupted_by: str | None = None
-        self.failed: list[str] = []
-
-    def _emit(self, phase: str, **detail: Any) -> None:
-        if self.sink is not None:
-            self.sink.append(
-                ChaosToolkitEvent(
-                    at=self.clock.now(),
-                    source=Source.SYSTEM,
-                    actor="chaostoolkit",
-                    phase=phase,
-                    detail={"experiment": self.title, **detail},
-                )
-            )
-
-    def started(self, experiment: Any, journal: Any) -> None:
-        self._emit("started")
-
-    def hypothesis_before_completed(self, experiment: Any, state: Any, journal: Any) -> None:
-        self._emit("hypothesis-before", met=bool((state or {}).get("steady_state_met")))
-
-    def start_method(self, experiment: Any) -> None:
-        self.method_started_at = self.clock.now()
-        self._emit("method-started")
-
-    def activity_completed(self, activity: Any, run: Any) -> None:
-        status = (run or {}).get("status")
-        if activity.get("type") == "action" and self.first_action_at is None and self.method_started_at:
-            self.first_action_at = self.clock.now()
-        if status not in (None, "succeeded"):
-            self.failed.append(
-                f"{activity.get('name')}: {status}: {(run or {}).get('exception') and 'error'}"
-            )
-        self._emit("activity", name=activity.get("name"), kind=activity.get("type"), status=status)
-
-    def method_completed(self, experiment: Any, state: Any = None) -> None:
-        self._emit("method-completed")
-
-    def start_rollbacks(self, experiment: Any) -> None:
-        self._emit("rollbacks-started")
-
-    def rollbacks_completed(self, experiment: Any, journal: Any) -> None:
-        self._emit("rollbacks-completed")
-
-    def interrupted(self, experiment: Any, journal: Any) -> None:
-        self.interrupted_by = "interrupted"
-        self._emit("interrupted")
-
-    def signal_exit(self) -> None:
-        self.interrupted_by = "signal"
-        self._emit("interrupted", by="signal")
-
-    def finish(self, journal: Any) -> None:
-        self._emit("finished", status=(journal or {}).get("status"), deviated=(journal or {}).get("deviated"))
 
 
 class ChaosToolkit(Injector):
@@ -216,7 +66,7 @@ class ChaosToolkit(Injector):
             if activity.get("type") == "action":
                 pods += self._pods_touched(activity, args, ns)
             changes.append(
-                PlannedChange("RUN", "ChaosToolkit", ns, str(activity.get("name")), _activity_label(activity))
+                PlannedChange("RUN", "ChaosToolkit", ns, str(activity.get("name")), activity_label(activity))
             )
             cluster_wide = cluster_wide or bool(args.get("all_namespaces"))
         radius = BlastRadius(
@@ -259,13 +109,15 @@ class ChaosToolkit(Injector):
         experiment = json.loads(json.dumps(self._experiment))
         if self.fault.configuration:
             experiment.setdefault("configuration", {}).update(self.fault.configuration)
-        with kube_env(self.kube.kubeconfig, self.kube.context):
-            try:
-                with Runner(Strategy.BEFORE_METHOD) as runner:
-                    runner.register_event_handler(handler)
-                    journal = runner.run(experiment, settings=settings)
-            except ChaosException as e:
-                raise ChaosToolkitError(f"Chaos Toolkit experiment {self.target} failed: {e}") from e
+        journal = run_experiment(
+            experiment,
+            settings,
+            handler,
+            kubeconfig=self.kube.kubeconfig,
+            context=self.kube.context,
+            label=self.target,
+            log_file=self._log_file(),
+        )
         self._journal = journal
         status = journal.get("status")
         if handler.method_started_at is None:
@@ -282,6 +134,11 @@ class ChaosToolkit(Injector):
             )
         return handler.first_action_at or handler.method_started_at
 
+    def _log_file(self) -> Path | None:
+        """chaoslib's log goes beside the drill's journal (``chaostoolkit.log``), when there is one."""
+        journal_path = getattr(self.ctx.journal, "path", None)
+        return Path(journal_path).parent / "chaostoolkit.log" if journal_path else None
+
     def effect(self) -> str | None:
         journal = getattr(self, "_journal", None)
         if not journal:
@@ -290,35 +147,3 @@ class ChaosToolkit(Injector):
         ok = [x for x in runs if x.get("status") == "succeeded"]
         status = journal.get("status")
         return f"experiment method ran: {len(ok)}/{len(runs)} activities succeeded (status {status})"
-
-
-def run_rollbacks(
-    op: Mapping[str, Any], *, sink: EventSink | None = None, clock: Clock = SYSTEM_CLOCK
-) -> str:
-    """Play an experiment's rollbacks (the ``chaostoolkit-rollbacks`` revert operation)."""
-    path = Path(op["experiment"])
-    experiment = load_experiment(path)
-    rollbacks = experiment.get("rollbacks") or []
-    if not rollbacks:
-        return f"Chaos Toolkit experiment {path.name}: no rollbacks to play"
-    configuration = dict(experiment.get("configuration") or {})
-    configuration.update(op.get("configuration") or {})
-    handler = JournalEvents(sink, clock, str(op.get("title") or experiment.get("title", "")))
-    registry = EventHandlerRegistry()
-    registry.register(handler)
-    runs: list[Any] = []
-    with kube_env(op["kubeconfig"], op.get("context")):
-        try:
-            handler.start_rollbacks(experiment)
-            apply_rollbacks(experiment, configuration, {}, None, None, registry, runs)
-            handler.rollbacks_completed(experiment, {})
-        except ChaosException as e:
-            raise ChaosToolkitError(f"Chaos Toolkit rollbacks of {path.name} failed: {e}") from e
-    failed = [x for x in runs if x.get("status") != "succeeded"]
-    if failed:
-        names = ", ".join(str((x.get("activity") or {}).get("name")) for x in failed)
-        raise ChaosToolkitError(
-            f"Chaos Toolkit rollbacks of {path.name} failed: {names}",
-            hint="the revert stays pending in the ledger; fix the cause and run `drill recover`",
-        )
-    return f"Chaos Toolkit experiment {path.name}: {len(runs)} rollbacks played"

@@ -20,7 +20,6 @@ import secrets
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from drills.adapters import resources as r
 from drills.adapters.faults.base import (
     POD_FAULT_ANNOTATION,
     Injector,
@@ -29,6 +28,7 @@ from drills.adapters.faults.base import (
     require_pod_fault_stages,
 )
 from drills.adapters.faults.revert import restore_op
+from drills.adapters.kube import resources as r
 from drills.engine.safety import BlastRadius
 from drills.errors import NotFound
 from drills.model.scenario import BrokenConfigFault, SecretFault

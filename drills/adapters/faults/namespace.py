@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drills.adapters import resources as r
 from drills.adapters.faults.base import Injector, PlannedChange
+from drills.adapters.kube import resources as r
 from drills.engine.safety import BlastRadius
 from drills.errors import NotFound
 from drills.model.scenario import NamespaceLostFault

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, ClassVar
 
-from drills.adapters import resources as r
 from drills.adapters.faults.base import NODE_FAULT_LABEL, Injector, PlannedChange, node_trouble
 from drills.adapters.faults.revert import restore_op
+from drills.adapters.kube import resources as r
 from drills.engine.health import match_labels_selector
 from drills.engine.safety import BlastRadius
 from drills.errors import FaultError, NotFound

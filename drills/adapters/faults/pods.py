@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drills.adapters import resources as r
 from drills.adapters.faults.base import Injector, PlannedChange, count_for
+from drills.adapters.kube import resources as r
 from drills.engine.health import match_labels_selector
 from drills.engine.safety import BlastRadius
 from drills.errors import FaultError

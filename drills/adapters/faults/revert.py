@@ -6,29 +6,36 @@ exactly as the injector would have. Every operation restores the *recorded basel
 before the fault), never "the previous revision", and is idempotent: running it twice, or on an object
 already back at baseline, changes nothing.
 
-Operations::
-
-    {"op": "restore", "kind", "namespace", "name", "values": [{"path": [...], "present": bool, "value": ...}],
-     "if_missing": "skip" | "recreate", "object": {...}}     put fields back (PUT with resourceVersion)
-    {"op": "recreate", "object": {...}, "paths": [[...]]}     create if gone; else restore those fields
-    {"op": "namespace", "object": {...}, "objects": [...]}    wait out Terminating, recreate, re-apply all
-    {"op": "chaostoolkit-rollbacks", ...}                     run an experiment's rollbacks (chaostoolkit.py)
-    {"op": "delete", "kind", "namespace", "name"}             remove an object the fault created
-    {"op": "pod-annotations", "namespace", "selector", "annotations": {k: v | null}}
-                                                              every live pod of a selector back to values
-    {"op": "none", "why": ...}                                nothing to undo (e.g. killed pods come back)
+The operations are the models of :mod:`drills.model.revert` (one ``op`` discriminator: ``restore``,
+``recreate``, ``namespace``, ``chaostoolkit-rollbacks``, ``pod-annotations``, ``delete``, ``none``);
+injectors may hand them over in their JSON form (the ledger's), which :func:`apply_ops` validates first.
 """
 
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from drills.adapters import resources as r
-from drills.adapters.kube import Kube
+from pydantic import ValidationError
+
+from drills.adapters.chaostoolkit import run_rollbacks
+from drills.adapters.kube import resources as r
+from drills.adapters.kube.client import Kube
 from drills.errors import ClusterError, NotFound, RevertError
+from drills.model.revert import (
+    ChaosToolkitRollbacks,
+    Delete,
+    Nothing,
+    ObjectPath,
+    PodAnnotations,
+    Recreate,
+    Restore,
+    RestoreNamespace,
+    RevertOp,
+    op_problems,
+    parse_ops,
+)
 from drills.timing import SYSTEM_CLOCK, Clock
 
 _CONFLICT_RETRIES = 8
@@ -43,44 +50,49 @@ def restore_values(obj: Mapping[str, Any], paths: Sequence[Sequence[str]]) -> li
     return values
 
 
+def restore(obj: Mapping[str, Any], paths: Sequence[Sequence[str]], *, if_missing: str = "skip") -> Restore:
+    """The ``restore`` operation putting ``obj``'s fields at ``paths`` back to what they are now."""
+    meta = obj.get("metadata") or {}
+    return Restore.model_validate(
+        {
+            "kind": obj["kind"],
+            "namespace": meta.get("namespace"),
+            "name": meta["name"],
+            "values": restore_values(obj, paths),
+            "if_missing": if_missing,
+            "object": r.strip_for_create(obj) if if_missing == "recreate" else None,
+        }
+    )
+
+
 def restore_op(
     obj: Mapping[str, Any], paths: Sequence[Sequence[str]], *, if_missing: str = "skip"
 ) -> dict[str, Any]:
-    meta = obj.get("metadata") or {}
-    op: dict[str, Any] = {
-        "op": "restore",
-        "kind": obj["kind"],
-        "namespace": meta.get("namespace"),
-        "name": meta["name"],
-        "values": restore_values(obj, paths),
-        "if_missing": if_missing,
-    }
-    if if_missing == "recreate":
-        op["object"] = r.strip_for_create(obj)
-    return op
+    """:func:`restore` in the ledger's JSON form (what injectors collect)."""
+    return restore(obj, paths, if_missing=if_missing).model_dump(mode="json", exclude_none=True)
 
 
 def _is_conflict(e: ClusterError) -> bool:
     return getattr(e.__cause__, "status", None) == 409
 
 
-def _restore(kube: Kube, op: Mapping[str, Any]) -> str:
-    kind, ns, name = op["kind"], op.get("namespace"), op["name"]
+def _restore(kube: Kube, op: Restore, clock: Clock) -> str:
+    kind, ns, name = op.kind, op.namespace, op.name
     label = f"{kind}/{ns + '/' if ns else ''}{name}"
     for _attempt in range(_CONFLICT_RETRIES):
         current = r.get(kube, kind, name, ns)
         if current is None:
-            if op.get("if_missing") == "recreate" and op.get("object"):
-                return _recreate(kube, {"object": op["object"], "paths": [v["path"] for v in op["values"]]})
+            if op.if_missing == "recreate" and op.object:
+                return _recreate(kube, Recreate(object=op.object, paths=[v.path for v in op.values]), clock)
             return f"{label} is gone: nothing to restore"
-        if current["metadata"].get("deletionTimestamp") and op.get("if_missing") == "recreate":
-            _wait_gone(kube, kind, name, ns)
+        if current["metadata"].get("deletionTimestamp") and op.if_missing == "recreate":
+            _wait_gone(kube, kind, name, ns, clock)
             continue
         live = copy.deepcopy(current)
-        for v in op["values"]:
-            present, value = r.get_path(current, v["path"])
-            if present != v["present"] or (present and value != v["value"]):
-                r.set_path(current, v["path"], v["present"], v["value"])
+        for v in op.values:
+            present, value = r.get_path(current, v.path)
+            if present != v.present or (present and value != v.value):
+                r.set_path(current, v.path, v.present, v.value)
         _keep_allocated(live, current)
         if current == live:
             return f"{label} already at baseline"
@@ -113,25 +125,27 @@ def _keep_allocated(live: Mapping[str, Any], target: dict[str, Any]) -> None:
             r.set_path(target, path, True, value)
 
 
-def _wait_gone(kube: Kube, kind: str, name: str, ns: str | None, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _wait_gone(
+    kube: Kube, kind: str, name: str, ns: str | None, clock: Clock, timeout: float = 120.0
+) -> None:
+    deadline = clock.monotonic() + timeout
+    while clock.monotonic() < deadline:
         if r.get(kube, kind, name, ns) is None:
             return
-        time.sleep(0.2)
+        clock.sleep(0.2)
     raise RevertError(
         f"{kind} {name} is still being deleted after {timeout:.0f}s; cannot recreate it yet",
         hint="the revert stays pending; run `drill recover` once the deletion has finished",
     )
 
 
-def _recreate(kube: Kube, op: Mapping[str, Any]) -> str:
-    obj = dict(op["object"])
+def _recreate(kube: Kube, op: Recreate, clock: Clock) -> str:
+    obj = dict(op.object)
     meta = obj["metadata"]
     kind, ns, name = obj["kind"], meta.get("namespace"), meta["name"]
     current = r.get(kube, kind, name, ns)
     if current is not None and current["metadata"].get("deletionTimestamp"):
-        _wait_gone(kube, kind, name, ns)
+        _wait_gone(kube, kind, name, ns, clock)
         current = None
     if current is None:
         try:
@@ -141,14 +155,14 @@ def _recreate(kube: Kube, op: Mapping[str, Any]) -> str:
                 raise
         else:
             return f"{r.ref(obj)} recreated"
-    paths = op.get("paths") or [["spec"]]
-    return _restore(kube, restore_op(obj, paths))
+    paths: list[ObjectPath] = op.paths or [["spec"]]
+    return _restore(kube, restore(obj, paths), clock)
 
 
-def _pod_annotations(kube: Kube, op: Mapping[str, Any]) -> str:
+def _pod_annotations(kube: Kube, op: PodAnnotations) -> str:
     """Set annotations back on every live pod of a selector (pods created during the fault included)."""
-    ns, wanted = op["namespace"], op["annotations"]
-    pods, _ = r.list_objects(kube, "Pod", ns, label_selector=op["selector"])
+    ns, wanted = op.namespace, op.annotations
+    pods, _ = r.list_objects(kube, "Pod", ns, label_selector=op.selector)
     fixed = 0
     for p in pods:
         if p["metadata"].get("deletionTimestamp"):
@@ -161,16 +175,16 @@ def _pod_annotations(kube: Kube, op: Mapping[str, Any]) -> str:
             except NotFound:
                 continue
             fixed += 1
-    return f"annotations restored on {fixed} pods of {op['selector']} in {ns}"
+    return f"annotations restored on {fixed} pods of {op.selector} in {ns}"
 
 
-def _namespace(kube: Kube, op: Mapping[str, Any]) -> list[str]:
-    ns_obj = op["object"]
+def _namespace(kube: Kube, op: RestoreNamespace, clock: Clock) -> list[str]:
+    ns_obj = op.object
     name = ns_obj["metadata"]["name"]
-    notes = [_recreate(kube, {"object": ns_obj, "paths": [["metadata", "labels"]]})]
-    for obj in op.get("objects") or []:
+    notes = [_recreate(kube, Recreate(object=ns_obj, paths=[["metadata", "labels"]]), clock)]
+    for obj in op.objects:
         paths = _content_paths(obj) + _annotation_paths(kube, obj)
-        notes.append(_recreate(kube, {"object": obj, "paths": paths}))
+        notes.append(_recreate(kube, Recreate(object=obj, paths=paths), clock))
     return [f"namespace {name}: " + "; ".join(notes)]
 
 
@@ -178,7 +192,7 @@ def _namespace(kube: Kube, op: Mapping[str, Any]) -> list[str]:
 _CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/",)
 
 
-def _annotation_paths(kube: Kube, obj: Mapping[str, Any]) -> list[list[str]]:
+def _annotation_paths(kube: Kube, obj: Mapping[str, Any]) -> list[ObjectPath]:
     """The captured annotations, and the removal of any a restore added (a responder's `kubectl apply` of a
     backup leaves last-applied-configuration behind)."""
     meta = obj["metadata"]
@@ -187,7 +201,7 @@ def _annotation_paths(kube: Kube, obj: Mapping[str, Any]) -> list[list[str]]:
     return [["metadata", "annotations", k] for k in sorted(keys) if not k.startswith(_CONTROLLER_ANNOTATIONS)]
 
 
-def _content_paths(obj: Mapping[str, Any]) -> list[list[str]]:
+def _content_paths(obj: Mapping[str, Any]) -> list[ObjectPath]:
     """What "the same object" means per kind when comparing with a baseline."""
     kind = obj.get("kind")
     if kind in ("ConfigMap", "Secret"):
@@ -201,43 +215,54 @@ def _content_paths(obj: Mapping[str, Any]) -> list[list[str]]:
     return [["spec"], ["metadata", "labels"]]
 
 
-def content_paths(obj: Mapping[str, Any]) -> list[list[str]]:
+def content_paths(obj: Mapping[str, Any]) -> list[ObjectPath]:
     return _content_paths(obj)
 
 
+def typed_ops(
+    ops: Sequence[RevertOp | Mapping[str, Any]], *, where: str = "revert operations"
+) -> list[RevertOp]:
+    """Operations validated into their models; a broken one is a RevertError saying which and why."""
+    try:
+        return parse_ops(ops)
+    except ValidationError as e:
+        raise RevertError(
+            f"{where}: {'; '.join(op_problems(e))}",
+            hint="was it written by a newer drills, or edited by hand? nothing was reverted",
+        ) from e
+
+
 def apply_ops(
-    kube: Kube, ops: Sequence[Mapping[str, Any]], *, sink: Any = None, clock: Clock = SYSTEM_CLOCK
+    kube: Kube,
+    ops: Sequence[RevertOp | Mapping[str, Any]],
+    *,
+    sink: Any = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> list[str]:
     """Run undo operations in reverse order of recording; returns what each did. Raises RevertError.
 
-    ``sink`` (a journal) receives the Chaos Toolkit rollback events, when there are any.
+    ``sink`` (a journal) receives the Chaos Toolkit rollback events, when there are any. Operations in
+    their JSON form are validated before any of them runs.
     """
     notes: list[str] = []
-    for op in reversed(list(ops)):
-        kind = op.get("op")
+    for op in reversed(typed_ops(ops)):
         try:
-            if kind == "restore":
-                notes.append(_restore(kube, op))
-            elif kind == "recreate":
-                notes.append(_recreate(kube, op))
-            elif kind == "namespace":
-                notes.extend(_namespace(kube, op))
-            elif kind == "chaostoolkit-rollbacks":
-                from drills.adapters.faults.chaostoolkit import run_rollbacks
-
-                notes.append(run_rollbacks(op, sink=sink, clock=clock))
-            elif kind == "pod-annotations":
-                notes.append(_pod_annotations(kube, op))
-            elif kind == "delete":
-                existed = r.delete(kube, op["kind"], op["name"], op.get("namespace"))
-                notes.append(f"{op['kind']}/{op['name']} " + ("deleted" if existed else "already gone"))
-            elif kind == "none":
-                notes.append(str(op.get("why", "nothing to undo")))
-            else:
-                raise RevertError(
-                    f"unknown revert operation {kind!r} in the ledger",
-                    hint="was it written by a newer drills?",
-                )
+            match op:
+                case Restore():
+                    notes.append(_restore(kube, op, clock))
+                case Recreate():
+                    notes.append(_recreate(kube, op, clock))
+                case RestoreNamespace():
+                    notes.extend(_namespace(kube, op, clock))
+                case ChaosToolkitRollbacks():
+                    notes.append(run_rollbacks(op, sink=sink, clock=clock))
+                case PodAnnotations():
+                    notes.append(_pod_annotations(kube, op))
+                case Delete():
+                    existed = r.delete(kube, op.kind, op.name, op.namespace)
+                    notes.append(f"{op.kind}/{op.name} " + ("deleted" if existed else "already gone"))
+                case Nothing():
+                    notes.append(op.why)
         except RevertError:
             raise
         except ClusterError as e:

@@ -24,7 +24,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from drills.adapters import resources as r
 from drills.adapters.faults.base import (
     POD_FAULT_ANNOTATION,
     Injector,
@@ -34,6 +33,7 @@ from drills.adapters.faults.base import (
     require_pod_fault_stages,
 )
 from drills.adapters.faults.revert import restore_op
+from drills.adapters.kube import resources as r
 from drills.engine.health import match_labels_selector
 from drills.engine.safety import BlastRadius
 from drills.errors import DrillError, FaultError, NotFound

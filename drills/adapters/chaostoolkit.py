@@ -1,0 +1,435 @@
+"""The one wrapper around chaostoolkit-lib: load and validate experiments, run them, play their rollbacks.
+
+Nothing else in drills imports chaoslib. chaosk8s (the Kubernetes extension) reads the cluster's location
+from process-wide state (``KUBECONFIG``, the client's default configuration), so every run goes through
+:func:`kube_env`, which points it at the drill cluster and puts the defaults back afterwards. Chaos Toolkit's
+run events become ``chaostoolkit.event`` journal events (:class:`JournalEvents`) and its failures
+:class:`ChaosToolkitError`, with the cause chained.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+from chaoslib.exceptions import ChaosException
+from chaoslib.run import EventHandlerRegistry, RunEventHandler, apply_rollbacks
+from chaoslib.types import Strategy
+from kubernetes import client as k8s_client
+from kubernetes.config import kube_config
+
+from drills.adapters.reading import UnreadableFile, read_bounded
+from drills.adapters.store import paths
+from drills.errors import ChaosToolkitError
+from drills.model.events import ChaosToolkitEvent, EventSink, Source
+from drills.model.revert import ChaosToolkitRollbacks
+from drills.timing import SYSTEM_CLOCK, Clock
+
+# chaosk8s reads the kubeconfig location from process-wide state: one experiment at a time.
+_ENV_LOCK = threading.RLock()
+
+
+def load_experiment(path: Path) -> dict[str, Any]:
+    """Read and validate an experiment (JSON or YAML); ChaosToolkitError naming the file otherwise."""
+    try:
+        text = read_bounded(path).decode("utf-8")
+    except (UnreadableFile, UnicodeDecodeError) as e:
+        raise ChaosToolkitError(
+            f"cannot read Chaos Toolkit experiment {path}: {e.reason if isinstance(e, UnreadableFile) else e}",
+            hint="the fault's `experiment:` is relative to the scenario file",
+        ) from e
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as e:
+        raise ChaosToolkitError(
+            f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}"
+        ) from e
+    if not isinstance(data, dict):
+        raise ChaosToolkitError(f"{path}: an experiment is a mapping with title, method, ...")
+    from chaoslib.experiment import ensure_experiment_is_valid
+
+    try:
+        ensure_experiment_is_valid(data)
+    except ChaosException as e:
+        raise ChaosToolkitError(f"{path}: invalid Chaos Toolkit experiment: {e}") from e
+    return data
+
+
+@contextlib.contextmanager
+def kube_env(kubeconfig: str | Path, context: str | None) -> Iterator[None]:
+    """Point chaosk8s at the drill cluster, and put the process-wide client defaults back afterwards."""
+    keys = ("KUBECONFIG", "KUBERNETES_CONTEXT")
+    with _ENV_LOCK:
+        saved_env = {k: os.environ.get(k) for k in keys}
+        saved_location = kube_config.KUBE_CONFIG_DEFAULT_LOCATION
+        saved_default = getattr(k8s_client.Configuration, "_default", None)
+        saved_verify = k8s_client.Configuration.__dict__.get("verify_ssl")
+        os.environ["KUBECONFIG"] = str(kubeconfig)
+        if context:
+            os.environ["KUBERNETES_CONTEXT"] = context
+        else:
+            os.environ.pop("KUBERNETES_CONTEXT", None)
+        # chaosk8s calls load_kube_config() without a file: the default location is read at import time
+        kube_config.KUBE_CONFIG_DEFAULT_LOCATION = str(kubeconfig)
+        try:
+            yield
+        finally:
+            for k, v in saved_env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+            kube_config.KUBE_CONFIG_DEFAULT_LOCATION = saved_location
+            k8s_client.Configuration._default = saved_default
+            if saved_verify is None:
+                with contextlib.suppress(AttributeError):
+                    delattr(k8s_client.Configuration, "verify_ssl")
+            else:
+                k8s_client.Configuration.verify_ssl = saved_verify
+
+
+def activity_label(activity: Mapping[str, Any]) -> str:
+    provider = activity.get("provider") or {}
+    target = (
+        f"{provider.get('module', '')}.{provider.get('func', '')}"
+        if provider.get("module")
+        else provider.get("type", "?")
+    )
+    args = provider.get("arguments") or {}
+    shown = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    return f"{activity.get('type', 'action')} {target}({shown})"
+
+
+class JournalEvents(RunEventHandler):  # type: ignore[misc]
+    """Chaos Toolkit run events -> ``chaostoolkit.event`` journal events (names and statuses only)."""
+
+    def __init__(self, sink: EventSink | None, clock: Clock, title: str) -> None:
+        self.sink = sink
+        self.clock = clock
+        self.title = title
+        self.method_started_at: datetime | None = None
+        self.first_action_at: datetime | None = None
+        self.interrupted_by: str | None = None
+        self.failed: list[str] = []
+
+    def _emit(self, phase: str, **detail: Any) -> None:
+        if self.sink is not None:
+            self.sink.append(
+                ChaosToolkitEvent(
+                    at=self.clock.now(),
+                    source=Source.SYSTEM,
+                    actor="chaostoolkit",
+                    phase=phase,
+                    detail={"experiment": self.title, **detail},
+                )
+            )
+
+    def started(self, experiment: Any, journal: Any) -> None:
+        self._emit("started", **versions())
+
+    def hypothesis_before_completed(self, experiment: Any, state: Any, journal: Any) -> None:
+        self._emit("hypothesis-before", met=bool((state or {}).get("steady_state_met")))
+
+    def start_method(self, experiment: Any) -> None:
+        self.method_started_at = self.clock.now()
+        self._emit("method-started")
+
+    def activity_completed(self, activity: Any, run: Any) -> None:
+        status = (run or {}).get("status")
+        if activity.get("type") == "action" and self.first_action_at is None and self.method_started_at:
+            self.first_action_at = self.clock.now()
+        if status not in (None, "succeeded"):
+            self.failed.append(
+                f"{activity.get('name')}: {status}: {(run or {}).get('exception') and 'error'}"
+            )
+        run = run or {}
+        self._emit(
+            "activity",
+            name=activity.get("name"),
+            kind=activity.get("type"),
+            status=status,
+            start=run.get("start"),
+            end=run.get("end"),
+            duration=run.get("duration"),
+            provider=activity_label(activity),
+        )
+
+    def method_completed(self, experiment: Any, state: Any = None) -> None:
+        self._emit("method-completed")
+
+    def start_rollbacks(self, experiment: Any) -> None:
+        self._emit("rollbacks-started")
+
+    def rollbacks_completed(self, experiment: Any, journal: Any) -> None:
+        self._emit("rollbacks-completed")
+
+    def interrupted(self, experiment: Any, journal: Any) -> None:
+        self.interrupted_by = "interrupted"
+        self._emit("interrupted")
+
+    def signal_exit(self) -> None:
+        self.interrupted_by = "signal"
+        self._emit("interrupted", by="signal")
+
+    def finish(self, journal: Any) -> None:
+        self._emit("finished", status=(journal or {}).get("status"), deviated=(journal or {}).get("deviated"))
+
+
+def resolve_configuration(
+    experiment: Mapping[str, Any], overrides: Mapping[str, Any], *, label: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The experiment's configuration and secrets as chaoslib resolves them for a run (env-typed values read,
+    defaults applied, dynamic values loaded), with the scenario's ``configuration:`` merged in first.
+
+    Rollbacks played later (at the drill's end, or by ``drill recover``) get these resolved values, as they
+    would within ``chaos run``, not the values as written (a ``{"type": "env", ...}`` dict).
+    """
+    from chaoslib.configuration import load_configuration, load_dynamic_configuration
+    from chaoslib.secret import load_secrets
+
+    raw = {**dict(experiment.get("configuration") or {}), **dict(overrides)}
+    try:
+        configuration = load_configuration(raw)
+        secrets = load_secrets(dict(experiment.get("secrets") or {}), configuration)
+        configuration = load_dynamic_configuration(configuration, secrets)
+    except ChaosException as e:
+        raise ChaosToolkitError(
+            f"Chaos Toolkit experiment {label}: cannot resolve its configuration or secrets: {e}",
+            hint="set the environment variables it reads, or give the keys in the scenario's `configuration:`",
+        ) from e
+    return dict(configuration or {}), dict(secrets or {})
+
+
+def run_rollbacks(
+    op: ChaosToolkitRollbacks, *, sink: EventSink | None = None, clock: Clock = SYSTEM_CLOCK
+) -> str:
+    """Play an experiment's rollbacks (the ``chaostoolkit-rollbacks`` revert operation)."""
+    path = Path(op.experiment)
+    experiment = load_experiment(path)
+    rollbacks = experiment.get("rollbacks") or []
+    if not rollbacks:
+        return f"Chaos Toolkit experiment {path.name}: no rollbacks to play"
+    configuration, secrets = resolve_configuration(experiment, op.configuration, label=path.name)
+    handler = JournalEvents(sink, clock, str(op.title or experiment.get("title", "")))
+    registry = EventHandlerRegistry()
+    registry.register(handler)
+    runs: list[Any] = []
+    with kube_env(op.kubeconfig, op.context), chaoslib_logs(None):
+        try:
+            handler.start_rollbacks(experiment)
+            apply_rollbacks(experiment, configuration, secrets, None, None, registry, runs)
+            handler.rollbacks_completed(experiment, {})
+        except ChaosException as e:
+            raise ChaosToolkitError(f"Chaos Toolkit rollbacks of {path.name} failed: {e}") from e
+    failed = [x for x in runs if x.get("status") != "succeeded"]
+    if failed:
+        names = ", ".join(str((x.get("activity") or {}).get("name")) for x in failed)
+        raise ChaosToolkitError(
+            f"Chaos Toolkit rollbacks of {path.name} failed: {names}",
+            hint="the revert stays pending in the ledger; fix the cause and run `drill recover`",
+        )
+    return f"Chaos Toolkit experiment {path.name}: {len(runs)} rollbacks played"
+
+
+def versions() -> dict[str, str]:
+    """The versions of chaostoolkit-lib and chaostoolkit-kubernetes a run used (for the journal)."""
+    found: dict[str, str] = {}
+    for dist, key in (
+        ("chaostoolkit-lib", "chaoslib_version"),
+        ("chaostoolkit-kubernetes", "chaosk8s_version"),
+    ):
+        try:
+            found[key] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[key] = "not installed"
+    return found
+
+
+@contextlib.contextmanager
+def chaoslib_logs(log_file: Path | None) -> Iterator[None]:
+    """chaoslib's own logging (and the warnings it raises) go to ``log_file`` (default: the state dir's
+    ``logs/chaostoolkit.log``), not to the drill's console.
+
+    chaoslib logs every step, deprecation warnings and, when a provider fails, whole HTTP responses with their
+    headers: useful in a file beside the journal, noise (and possibly tokens) on a responder's screen.
+    """
+    logger = logging.getLogger("chaostoolkit")
+    saved = (logger.level, logger.propagate, list(logger.handlers))
+    path = log_file or paths.state_dir() / "logs" / "chaostoolkit.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.handlers = [handler]
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+        for w in caught:
+            logger.warning("%s: %s", w.category.__name__, w.message)
+    finally:
+        handler.close()
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+        logger.handlers = saved[2]
+
+
+def run_experiment(
+    experiment: dict[str, Any],
+    settings: dict[str, Any],
+    handler: JournalEvents,
+    *,
+    kubeconfig: str | Path,
+    context: str | None,
+    label: str,
+    log_file: Path | None = None,
+) -> dict[str, Any]:
+    """Run an experiment's hypothesis and method against the drill cluster; chaoslib's journal back."""
+    from chaoslib.experiment import run_experiment as chaoslib_run_experiment
+
+    with kube_env(kubeconfig, context), chaoslib_logs(log_file):
+        try:
+            # chaoslib's own entry point (what `chaos run` calls): it fills the activity cache that `ref`
+            # steps are looked up in, which driving its Runner directly does not.
+            journal: dict[str, Any] = chaoslib_run_experiment(
+                experiment, settings=settings, strategy=Strategy.BEFORE_METHOD, event_handlers=[handler]
+            )
+        except ChaosException as e:
+            raise ChaosToolkitError(f"Chaos Toolkit experiment {label} failed: {e}") from e
+    return journal
+
+
+# ---- validation, as chaoslib does it, every problem at once ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExperimentProblem:
+    """One thing wrong in an experiment: where (``method[1]``, ``rollbacks[0]``...) and which activity."""
+
+    where: str
+    activity: str | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        who = f" (activity {self.activity!r})" if self.activity else ""
+        return f"{self.where}{who}: {self.field}: {self.message}"
+
+
+def _env_problems(
+    section: str, values: Mapping[str, Any], given: Mapping[str, Any]
+) -> list[ExperimentProblem]:
+    problems = []
+    for key, value in values.items():
+        if key in given:
+            continue
+        if isinstance(value, Mapping) and value.get("type") == "env":
+            var = str(value.get("key", ""))
+            if "default" not in value and var not in os.environ:
+                problems.append(
+                    ExperimentProblem(
+                        section,
+                        None,
+                        str(key),
+                        f"reads the environment variable {var} which is not set and has no default; set it, "
+                        f"give a `default`, or give `{key}` in the scenario's `configuration:`",
+                    )
+                )
+    return problems
+
+
+def _activity_problems(where: str, activity: Any, names: set[str]) -> list[ExperimentProblem]:
+    from chaoslib.activity import ensure_activity_is_valid
+
+    if not isinstance(activity, Mapping):
+        return [ExperimentProblem(where, None, "activity", "must be a mapping (an activity or a ref)")]
+    ref = activity.get("ref")
+    if ref is not None:
+        if ref not in names:
+            return [ExperimentProblem(where, str(ref), "ref", f"no activity named {ref!r} in the experiment")]
+        return []
+    name = str(activity.get("name") or "") or None
+    try:
+        ensure_activity_is_valid(dict(activity))
+    except ChaosException as e:
+        field = "provider" if "provider" in str(e) or "func" in str(e) or "module" in str(e) else "activity"
+        return [ExperimentProblem(where, name, field, str(e))]
+    return []
+
+
+def experiment_problems(
+    experiment: Mapping[str, Any],
+    *,
+    configuration: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+) -> list[ExperimentProblem]:
+    """Every problem chaoslib would find, with the scenario's ``configuration``/``secrets`` merged in first.
+
+    chaoslib's own ``ensure_experiment_is_valid`` stops at the first problem; this runs its per-activity check
+    on every activity (provider module and function exist in the installed extension, arguments fit the
+    function's signature), checks that every ``ref`` resolves and every env-typed value has a value or a
+    default, then runs the whole-experiment check for what is left (title, description, hypothesis, controls).
+    """
+    from chaoslib.experiment import ensure_experiment_is_valid
+
+    given_config = dict(configuration or {})
+    merged = dict(experiment)
+    merged["configuration"] = {**dict(experiment.get("configuration") or {}), **given_config}
+    problems: list[ExperimentProblem] = []
+    problems += _env_problems("configuration", dict(experiment.get("configuration") or {}), given_config)
+    for scope, values in dict(experiment.get("secrets") or {}).items():
+        if isinstance(values, Mapping):
+            given = (
+                dict((secrets or {}).get(scope) or {})
+                if isinstance((secrets or {}).get(scope), Mapping)
+                else {}
+            )
+            problems += _env_problems(f"secrets.{scope}", values, given)
+    activities: list[tuple[str, Any]] = []
+    hypothesis = experiment.get("steady-state-hypothesis") or {}
+    if isinstance(hypothesis, Mapping):
+        activities += [
+            (f"steady-state-hypothesis.probes[{i}]", a) for i, a in enumerate(hypothesis.get("probes") or [])
+        ]
+    method = experiment.get("method")
+    if not isinstance(method, list):
+        problems.append(ExperimentProblem("method", None, "method", "an experiment needs a method (a list)"))
+        method = []
+    activities += [(f"method[{i}]", a) for i, a in enumerate(method)]
+    activities += [(f"rollbacks[{i}]", a) for i, a in enumerate(experiment.get("rollbacks") or [])]
+    names = {str(a["name"]) for _, a in activities if isinstance(a, Mapping) and a.get("name")}
+    for where, activity in activities:
+        problems += _activity_problems(where, activity, names)
+    if not problems:
+        try:
+            with _quiet_chaoslib():
+                ensure_experiment_is_valid(merged)
+        except ChaosException as e:
+            problems.append(ExperimentProblem("experiment", None, "experiment", str(e)))
+    return problems
+
+
+@contextlib.contextmanager
+def _quiet_chaoslib() -> Iterator[None]:
+    """chaoslib logs as it validates; the caller reports the problems itself."""
+    import logging
+
+    logger = logging.getLogger("chaostoolkit")
+    previous = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)

@@ -1,0 +1,54 @@
+"""The one place reports pass what people typed through secret redaction, before any renderer sees it.
+
+Journals are scrubbed when written, but a report may be written from a journal that came from elsewhere (a
+real incident's, an older drills'), and people paste tokens into notes and messages. So every report
+renderer (postmortem, HTML, JUnit, scorecard JSON, the exports) works from events and a scorecard that went
+through :func:`scrub_events` / :func:`scrub_scorecard`, which call ``drills.engine.redact`` on every string.
+Ids and times are left alone, as the journal writer does: a secret equal to an id must not break the file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from drills.engine.redact import Redactor, redactor_for, secrets_from_env
+from drills.model.events import EVENT_ADAPTER, Event
+from drills.model.scorecard import Scorecard
+
+Redact = Callable[[str], str]
+
+_EVENT_STRUCTURAL = frozenset({"v", "type", "id", "at", "recorded_at", "received_at", "source"})
+_SCORECARD_STRUCTURAL = frozenset(
+    {"v", "drill_id", "scenario_id", "started", "clocks", "true_severity", "declared_severity", "score"}
+)
+
+
+def report_redactor(secrets: Iterable[str] | None = None, env: Mapping[str, str] | None = None) -> Redactor:
+    """The redactor of reports: the given secrets, else the environment's secret-named values."""
+    if secrets is None:
+        secrets = secrets_from_env(os.environ if env is None else env)
+    return redactor_for(secrets)
+
+
+def _scrub(data: dict[str, Any], redact: Redactor, keep: frozenset[str]) -> dict[str, Any]:
+    return {k: (v if k in keep else redact.data(v)) for k, v in data.items()}
+
+
+def scrub_events(events: Sequence[Event], redact: Redactor) -> list[Event]:
+    out: list[Event] = []
+    for e in events:
+        data = e.model_dump(mode="json", exclude_none=True)
+        scrubbed = _scrub(data, redact, _EVENT_STRUCTURAL)
+        out.append(e if scrubbed == data else EVENT_ADAPTER.validate_python(scrubbed))
+    return out
+
+
+def scrub_scorecard(scorecard: Scorecard, redact: Redactor) -> Scorecard:
+    data = scorecard.model_dump(mode="json")
+    scrubbed = _scrub(data, redact, _SCORECARD_STRUCTURAL)
+    return scorecard if scrubbed == data else Scorecard.model_validate(scrubbed)
+
+
+__all__ = ["Redact", "report_redactor", "scrub_events", "scrub_scorecard"]

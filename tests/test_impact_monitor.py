@@ -1,0 +1,72 @@
+"""The impact monitor: a sample in the journal when what users see changes, not every second."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from test_impact import world
+
+from drills.adapters.files.impact import load_service_graph
+from drills.adapters.monitoring.impact_exporter import ImpactMetrics
+from drills.engine.impact import ClusterView
+from drills.model.events import ImpactSampled
+from drills.runner.impact import ImpactMonitor
+
+REPO = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+
+
+class Journal:
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    def append(self, event: Any) -> None:
+        self.events.append(event)
+
+
+def test_samples_are_journaled_when_users_see_a_change() -> None:
+    graph = load_service_graph(REPO / "fixtures" / "service-graph.yaml")
+    current: dict[str, ClusterView] = {"view": world()}
+    journal = Journal()
+    metrics = ImpactMetrics("app")
+    monitor = ImpactMonitor(graph, lambda: current["view"], journal, T0, metrics=metrics)
+    for s in range(10):  # healthy: one sample, then nothing new
+        monitor.step(T0 + timedelta(seconds=s))
+    assert len(journal.events) == 1
+    current["view"] = world(app_ready=False)  # the bad release: everyone affected
+    for s in range(10, 20):
+        monitor.step(T0 + timedelta(seconds=s))
+    assert len(journal.events) == 2
+    down = journal.events[-1]
+    assert isinstance(down, ImpactSampled)
+    assert down.at == T0 + timedelta(seconds=10)
+    assert down.status == "down" and down.users_affected_pct > 99
+    assert down.features_down == ["browse", "cart", "checkout"]
+    assert down.errors == {"503": int(down.failed_per_second)}
+    current["view"] = world()  # rolled back
+    monitor.step(T0 + timedelta(seconds=20))
+    assert journal.events[-1].status == "ok" and journal.events[-1].users_affected_pct < 1
+
+
+def test_the_clock_thread_ticks_once_a_second_on_the_fake_clock() -> None:
+    from drills.timing import FakeClock
+
+    graph = load_service_graph(REPO / "fixtures" / "service-graph.yaml")
+    clock = FakeClock(T0)
+    journal = Journal()
+    ticks: list[datetime] = []
+    monitor = ImpactMonitor(graph, world, journal, T0, clock=clock, pacing=clock)
+    original = monitor.step
+
+    def counting(now: datetime) -> Any:
+        ticks.append(now)
+        if len(ticks) >= 3:
+            monitor._stop.set()
+        return original(now)
+
+    monitor.step = counting  # type: ignore[method-assign]
+    monitor._wait = clock.sleep  # type: ignore[method-assign]
+    monitor._run()
+    assert [t - T0 for t in ticks] == [timedelta(seconds=0), timedelta(seconds=1), timedelta(seconds=2)]
