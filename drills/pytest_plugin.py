@@ -146,7 +146,8 @@ def run_drill(
     ) -> Scorecard:
         base = options or DrillOptions(
             cluster=ClusterTarget(
-                name=getattr(drill_cluster_for_drills, "name", DEFAULT_CLUSTER), handle=drill_cluster_for_drills
+                name=getattr(drill_cluster_for_drills, "name", DEFAULT_CLUSTER),
+                handle=drill_cluster_for_drills,
             ),
             reporting=ReportingOptions(dashboard=False, console=Console(file=StringIO(), width=120)),
             handle_signals=False,

@@ -22,10 +22,20 @@ def test_a_valid_experiment_with_a_ref_and_an_env_default_has_no_problem() -> No
 
 def test_every_problem_is_named_with_its_activity_and_field() -> None:
     problems = [str(p) for p in experiment_problems(_load("broken.json"))]
-    assert any(p.startswith("configuration: node_label: reads the environment variable DRILLS_TEST_UNSET_NODE_LABEL") for p in problems), problems
-    assert any("method[0] (activity 'drain-all-the-things'): provider:" in p and "drain_every_node_everywhere" in p for p in problems), problems
-    assert any(p.startswith("method[1] (activity 'nowhere'): ref: no activity named 'nowhere'") for p in problems), problems
-    assert any("method[2] (activity 'wrong-arguments')" in p and "no_such_argument" in p for p in problems), problems
+    assert any(
+        p.startswith("configuration: node_label: reads the environment variable DRILLS_TEST_UNSET_NODE_LABEL")
+        for p in problems
+    ), problems
+    assert any(
+        "method[0] (activity 'drain-all-the-things'): provider:" in p and "drain_every_node_everywhere" in p
+        for p in problems
+    ), problems
+    assert any(
+        p.startswith("method[1] (activity 'nowhere'): ref: no activity named 'nowhere'") for p in problems
+    ), problems
+    assert any("method[2] (activity 'wrong-arguments')" in p and "no_such_argument" in p for p in problems), (
+        problems
+    )
     assert len(problems) == 4
 
 
@@ -54,7 +64,12 @@ def test_rollbacks_get_the_configuration_and_secrets_resolved(monkeypatch: Any) 
             "ns": {"type": "env", "key": "DRILLS_TEST_UNSET_NS", "default": "production"},
             "plain": 3,
         },
-        "secrets": {"k8s": {"token": "inline-token-value", "from_env": {"type": "env", "key": "DRILLS_TEST_NODE_LABEL"}}},
+        "secrets": {
+            "k8s": {
+                "token": "inline-token-value",
+                "from_env": {"type": "env", "key": "DRILLS_TEST_NODE_LABEL"},
+            }
+        },
     }
     config, secrets = resolve_configuration(experiment, {"plain": 4}, label="x.json")
     assert config["node_label"] == "pool=blue"
@@ -70,10 +85,14 @@ def test_an_unresolvable_configuration_is_a_clear_error() -> None:
     from drills.errors import ChaosToolkitError
 
     with pytest.raises(ChaosToolkitError, match="cannot resolve its configuration"):
-        resolve_configuration({"configuration": {"x": {"type": "env", "key": "DRILLS_TEST_UNSET_X"}}}, {}, label="x.json")
+        resolve_configuration(
+            {"configuration": {"x": {"type": "env", "key": "DRILLS_TEST_UNSET_X"}}}, {}, label="x.json"
+        )
 
 
-def test_chaoslib_logging_and_warnings_go_to_the_log_file_not_the_console(tmp_path: Path, capsys: Any) -> None:
+def test_chaoslib_logging_and_warnings_go_to_the_log_file_not_the_console(
+    tmp_path: Path, capsys: Any
+) -> None:
     import logging
     import warnings
 

@@ -401,7 +401,9 @@ def test_a_chaostoolkit_ref_step_runs_as_chaos_run_runs_it(
 ) -> None:
     """A method step `{"ref": ...}` re-runs the named probe (chaoslib's activity cache is filled)."""
     corpus = Path(__file__).parent / "ctk"
-    sc = variant("chaostoolkit-terminate-pod", {"kind": "chaostoolkit", "experiment": str(corpus / "valid-ref.json")})
+    sc = variant(
+        "chaostoolkit-terminate-pod", {"kind": "chaostoolkit", "experiment": str(corpus / "valid-ref.json")}
+    )
     before = baseline(kube)
     ledger = Ledger(tmp_path / "ledger.jsonl")
     events: list[Any] = []

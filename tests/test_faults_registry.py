@@ -33,7 +33,9 @@ def test_the_installed_entry_points_are_pyprojects(group: str) -> None:
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     installed = {
-        ep.name: ep.value for ep in entry_points(group=group) if ep.dist is not None and ep.dist.name == "drills"
+        ep.name: ep.value
+        for ep in entry_points(group=group)
+        if ep.dist is not None and ep.dist.name == "drills"
     }
     assert installed == project["entry-points"][group]
 
@@ -118,7 +120,9 @@ def test_a_plugin_fault_comes_from_the_entry_point_group(monkeypatch: pytest.Mon
 
     real = list(entry_points(group="drills.faults"))
     ep = EntryPoint(name="quiet", value=f"{__name__}:_QuietFault", group="drills.faults")
-    monkeypatch.setattr(registry, "entry_points", lambda group: [*real, ep] if group == "drills.faults" else [])
+    monkeypatch.setattr(
+        registry, "entry_points", lambda group: [*real, ep] if group == "drills.faults" else []
+    )
     INJECTORS.reload()
     try:
         assert faults.registered()["quiet"] == f"{__name__}:_QuietFault"

@@ -39,21 +39,38 @@ def _node(name: str, ready: bool = True, partitioned: bool = False) -> dict[str,
     }
 
 
-def _pod(app: str, i: int, node: str = "node-1", env: dict[str, str] | None = None, **annotations: str) -> dict[str, Any]:
+def _pod(
+    app: str, i: int, node: str = "node-1", env: dict[str, str] | None = None, **annotations: str
+) -> dict[str, Any]:
     return {
         "kind": "Pod",
-        "metadata": {"name": f"{app}-{i}", "namespace": NS, "labels": {"app": app}, "annotations": annotations},
-        "spec": {"nodeName": node, "containers": [{"name": app, "env": [{"name": k, "value": v} for k, v in (env or {}).items()]}]},
+        "metadata": {
+            "name": f"{app}-{i}",
+            "namespace": NS,
+            "labels": {"app": app},
+            "annotations": annotations,
+        },
+        "spec": {
+            "nodeName": node,
+            "containers": [{"name": app, "env": [{"name": k, "value": v} for k, v in (env or {}).items()]}],
+        },
     }
 
 
 def _slice(service: str, pods: list[dict[str, Any]], ready: bool = True) -> dict[str, Any]:
     return {
         "kind": "EndpointSlice",
-        "metadata": {"name": f"{service}-abc", "namespace": NS, "labels": {"kubernetes.io/service-name": service}},
+        "metadata": {
+            "name": f"{service}-abc",
+            "namespace": NS,
+            "labels": {"kubernetes.io/service-name": service},
+        },
         "endpoints": [
-            {"conditions": {"ready": ready}, "targetRef": {"kind": "Pod", "name": p["metadata"]["name"]},
-             "nodeName": p["spec"]["nodeName"]}
+            {
+                "conditions": {"ready": ready},
+                "targetRef": {"kind": "Pod", "name": p["metadata"]["name"]},
+                "nodeName": p["spec"]["nodeName"],
+            }
             for p in pods
         ],
     }
@@ -64,7 +81,11 @@ def _service(name: str) -> dict[str, Any]:
 
 
 def _config(db_host: str = "db-proxy.production.svc.cluster.local") -> dict[str, Any]:
-    return {"kind": "ConfigMap", "metadata": {"name": "app-config", "namespace": NS}, "data": {"DB_HOST": db_host}}
+    return {
+        "kind": "ConfigMap",
+        "metadata": {"name": "app-config", "namespace": NS},
+        "data": {"DB_HOST": db_host},
+    }
 
 
 def world(
@@ -83,12 +104,19 @@ def world(
 ) -> ClusterView:
     apps = [_pod("app", i, node=app_node, env=app_env, **(app_annotations or {})) for i in range(app_pods)]
     dbs = [_pod("db-proxy", i, node="node-2", **(db_annotations or {})) for i in range(db_pods)]
-    deployment = {"kind": "Deployment", "metadata": {"name": "app", "namespace": NS,
-                                                     "annotations": {LOAD_FACTOR: load_factor} if load_factor else {}}}
+    deployment = {
+        "kind": "Deployment",
+        "metadata": {
+            "name": "app",
+            "namespace": NS,
+            "annotations": {LOAD_FACTOR: load_factor} if load_factor else {},
+        },
+    }
     services = [_service("app")] + ([_service("db-proxy")] if db_service else [])
     return ClusterView(
         pods=apps + dbs,
-        endpoint_slices=[_slice("app", apps, ready=app_ready)] + ([_slice("db-proxy", dbs)] if db_service else []),
+        endpoint_slices=[_slice("app", apps, ready=app_ready)]
+        + ([_slice("db-proxy", dbs)] if db_service else []),
         nodes=nodes or [_node(f"node-{i}") for i in range(1, 5)],
         services=services,
         deployments=[deployment],
@@ -117,7 +145,9 @@ def test_a_crashing_release_takes_every_user_down(graph: ServiceGraph) -> None:
     assert set(s.features["browse"].errors) == {503}
 
 
-def test_deleting_the_dependency_fails_checkout_and_cart_but_browse_keeps_working(graph: ServiceGraph) -> None:
+def test_deleting_the_dependency_fails_checkout_and_cart_but_browse_keeps_working(
+    graph: ServiceGraph,
+) -> None:
     s = second(graph, world(db_pods=0, db_service=False))
     assert s.features["checkout"].ok == 0
     assert s.features["cart"].ok == 0
@@ -129,7 +159,11 @@ def test_deleting_the_dependency_fails_checkout_and_cart_but_browse_keeps_workin
 
 def test_the_circuit_breaker_turns_failures_into_degraded_pages(graph: ServiceGraph) -> None:
     down = second(graph, world(db_pods=0))
-    env = {"CIRCUIT_BREAKER_ENABLED": "true", "CIRCUIT_BREAKER_THRESHOLD": "50", "CIRCUIT_BREAKER_TIMEOUT": "30000"}
+    env = {
+        "CIRCUIT_BREAKER_ENABLED": "true",
+        "CIRCUIT_BREAKER_THRESHOLD": "50",
+        "CIRCUIT_BREAKER_TIMEOUT": "30000",
+    }
     broken = second(graph, world(db_pods=0, app_env=env))
     assert down.features["checkout"].failed > 0
     assert broken.features["checkout"].failed == 0
@@ -160,7 +194,9 @@ def test_one_bad_pod_of_three_fails_a_third_of_requests(graph: ServiceGraph) -> 
     # one pod serving errors only (partial failure)
     pods = list(apps.pods)
     pods[0] = _pod("app", 0, **{POD_ERROR_RATE: "1"})
-    view = ClusterView(pods, apps.endpoint_slices, apps.nodes, apps.services, apps.deployments, apps.configmaps)
+    view = ClusterView(
+        pods, apps.endpoint_slices, apps.nodes, apps.services, apps.deployments, apps.configmaps
+    )
     s = second(graph, view)
     assert 0.28 < s.error_ratio < 0.38
     assert s.status == "degraded"
@@ -216,7 +252,9 @@ def test_a_graph_with_unknown_dependencies_names_file_line_and_field(tmp_path: P
         "entry: app\nservices:\n  app:\n    deployment: app\n    service: app\n    capacity_rps_per_pod: 10\n"
         "    latency: {p50: 10ms, p99: 5ms}\n    features:\n      browse: {share: 1}\n"
     )
-    with pytest.raises(ScenarioError, match=r"graph.yaml:7: services.app.latency: .*p99 must be at least p50"):
+    with pytest.raises(
+        ScenarioError, match=r"graph.yaml:7: services.app.latency: .*p99 must be at least p50"
+    ):
         load_service_graph(bad)
     bad.write_text(
         "entry: app\nservices:\n  app:\n    deployment: app\n    service: app\n    capacity_rps_per_pod: 10\n"

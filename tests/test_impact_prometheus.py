@@ -65,16 +65,29 @@ def test_prometheus_scrapes_the_users_and_computes_the_slo_error_ratio(tmp_path:
     metrics = ImpactMetrics("app")
     port = _free_port()
     with ImpactExporter(metrics) as exporter:
-        targets_file.write_text(json.dumps([{"targets": [exporter.target], "labels": {"job": monitoring.IMPACT_JOB}}]))
+        targets_file.write_text(
+            json.dumps([{"targets": [exporter.target], "labels": {"job": monitoring.IMPACT_JOB}}])
+        )
         prom = subprocess.Popen(
-            [PROMETHEUS or "prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                PROMETHEUS or "prometheus",
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             # db-proxy gone: checkout and cart fail (half the traffic)
-            states = derive_states(graph, ClusterView(services=[{"metadata": {"name": "app", "namespace": "production"}}],
-                                                      endpoint_slices=[], pods=[]))
+            states = derive_states(
+                graph,
+                ClusterView(
+                    services=[{"metadata": {"name": "app", "namespace": "production"}}],
+                    endpoint_slices=[],
+                    pods=[],
+                ),
+            )
             second = 0
 
             def feed_and_check() -> list[dict[str, Any]] | None:
@@ -83,12 +96,16 @@ def test_prometheus_scrapes_the_users_and_computes_the_slo_error_ratio(tmp_path:
                     metrics.add(simulate_second(graph, states, second))
                     second += 1
                 try:
-                    return _query(port, 'slo:sli_error:ratio_rate5s{service="app",sli="availability"}') or None
+                    return (
+                        _query(port, 'slo:sli_error:ratio_rate5s{service="app",sli="availability"}') or None
+                    )
                 except OSError:
                     return None
 
             # feed two simulated seconds per real half second until the recording rule has a value
-            result = _wait(lambda: (feed_and_check(), SYSTEM_CLOCK.sleep(0.5))[0], 60, "the SLO recording rule")
+            result = _wait(
+                lambda: (feed_and_check(), SYSTEM_CLOCK.sleep(0.5))[0], 60, "the SLO recording rule"
+            )
             ratio = float(result[0]["value"][1])
             assert ratio == pytest.approx(1.0, abs=0.01)  # no app endpoints either: every request failed
             up = _query(port, f'up{{job="{monitoring.IMPACT_JOB}"}}')

@@ -120,13 +120,26 @@ def one_of_each(at: datetime = T0) -> list[Event]:
         RunbookStep(at=t(275), source=b, step="restore backups", status="done"),
         ChaosToolkitEvent(at=t(276), source=s, phase="method", detail={"activity": "terminate_pods"}),
         ImpactSampled(
-            at=t(277), source=s, users_affected_pct=0.4, users_affected=4, users_active=950, status="ok",
-            requests_per_second=1000, failed_per_second=0, p99_ms=180,
+            at=t(277),
+            source=s,
+            users_affected_pct=0.4,
+            users_affected=4,
+            users_active=950,
+            status="ok",
+            requests_per_second=1000,
+            failed_per_second=0,
+            p99_ms=180,
         ),
         WorldDrifted(
-            at=t(304), source=s,
-            differences=[WorldDifferenceInfo(ref="Deployment/production/db-proxy", change="missing",
-                                             text="Deployment/production/db-proxy is missing")],
+            at=t(304),
+            source=s,
+            differences=[
+                WorldDifferenceInfo(
+                    ref="Deployment/production/db-proxy",
+                    change="missing",
+                    text="Deployment/production/db-proxy is missing",
+                )
+            ],
         ),
         Resolved(at=t(300), source=h, root_cause="nil pointer in v2.1.0", healthy_at_resolve=True),
         FaultReverted(at=t(301), source=s, fault_kind="bad-deploy", target="deployment/production/app"),

@@ -73,7 +73,9 @@ def test_no_module_reads_the_clock_or_sleeps_but_timing() -> None:
     offenders = []
     for path in modules():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        offenders += [f"{path.relative_to(PACKAGE.parent)}:{line}: {what}" for line, what in clock_reads(tree)]
+        offenders += [
+            f"{path.relative_to(PACKAGE.parent)}:{line}: {what}" for line, what in clock_reads(tree)
+        ]
     assert not offenders, "use drills.timing (a Clock) instead:\n" + "\n".join(offenders)
 
 

@@ -718,8 +718,11 @@ def test_the_postmortem_lists_what_the_drill_left_behind() -> None:
         at=end - timedelta(seconds=1),
         source=Source.SYSTEM,
         differences=[
-            WorldDifferenceInfo(ref="Deployment/production/db-proxy", change="missing",
-                                text="Deployment/production/db-proxy is missing (it was in the baseline)"),
+            WorldDifferenceInfo(
+                ref="Deployment/production/db-proxy",
+                change="missing",
+                text="Deployment/production/db-proxy is missing (it was in the baseline)",
+            ),
         ],
     )
     text = render_postmortem(score([*events, drifted]), [*events, drifted])

@@ -19,7 +19,9 @@ from drills.errors import ScenarioError
 from drills.model.slo import Slo
 
 PROMTOOL = shutil.which("promtool")
-needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool comes with Debian's prometheus package")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool comes with Debian's prometheus package"
+)
 APP_SLO = repo_root() / "fixtures" / "slo" / "app.yaml"
 
 
@@ -39,7 +41,9 @@ def _alert(rules: dict[str, Any], name: str) -> dict[str, Any]:
     return next(r for g in rules["groups"] for r in g["rules"] if r.get("alert") == name)
 
 
-def _promtool_test(tmp_path: Path, rules_file: Path, tests: list[dict[str, Any]], interval: str = "2s") -> None:
+def _promtool_test(
+    tmp_path: Path, rules_file: Path, tests: list[dict[str, Any]], interval: str = "2s"
+) -> None:
     assert PROMTOOL is not None
     spec = {"rule_files": [rules_file.name], "evaluation_interval": interval, "tests": tests}
     test_file = tmp_path / "slo-rules.test.yaml"
@@ -56,7 +60,9 @@ def _counter(per_step: float, steps: int, start: float = 0.0) -> str:
 
 def _expected(rules: dict[str, Any], name: str) -> list[dict[str, Any]]:
     rule = _alert(rules, name)
-    return [{"exp_labels": {**rule["labels"], "alertname": name} | {}, "exp_annotations": rule["annotations"]}]
+    return [
+        {"exp_labels": {**rule["labels"], "alertname": name} | {}, "exp_annotations": rule["annotations"]}
+    ]
 
 
 def test_every_shipped_slo_file_loads_and_generates_valid_rules(tmp_path: Path) -> None:
@@ -75,12 +81,16 @@ def test_every_shipped_slo_file_loads_and_generates_valid_rules(tmp_path: Path) 
 def test_promtool_accepts_every_generated_rule(tmp_path: Path, slo: Slo) -> None:
     rules_file, _ = _write_rules(tmp_path, slo)
     assert PROMTOOL is not None
-    done = subprocess.run([PROMTOOL, "check", "rules", str(rules_file)], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [PROMTOOL, "check", "rules", str(rules_file)], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "SUCCESS" in done.stdout
 
 
-def _outage_series(healthy_steps: int, bad_steps: int, rps: float, error_ratio: float, step_s: float) -> list[dict[str, str]]:
+def _outage_series(
+    healthy_steps: int, bad_steps: int, rps: float, error_ratio: float, step_s: float
+) -> list[dict[str, str]]:
     good = rps * step_s * (1 - error_ratio)
     bad = rps * step_s * error_ratio
     ok_values = f"{_counter(rps * step_s, healthy_steps)} {_counter(good, bad_steps, rps * step_s * (healthy_steps + 1))}"
@@ -93,7 +103,9 @@ def _outage_series(healthy_steps: int, bad_steps: int, rps: float, error_ratio: 
 
 @needs_promtool
 @pytest.mark.monitoring
-def test_the_page_alert_fires_within_its_floor_of_a_full_outage_and_not_before(tmp_path: Path, slo: Slo) -> None:
+def test_the_page_alert_fires_within_its_floor_of_a_full_outage_and_not_before(
+    tmp_path: Path, slo: Slo
+) -> None:
     rules_file, rules = _write_rules(tmp_path, slo)
     name = alert_name(slo, "availability", "page")
     floor = rule_floor(slo, "availability", "page", 1.0)
@@ -108,8 +120,11 @@ def test_the_page_alert_fires_within_its_floor_of_a_full_outage_and_not_before(t
                 "input_series": _outage_series(t0 // 2, 60, rps=1000, error_ratio=1.0, step_s=2),
                 "alert_rule_test": [
                     {"eval_time": f"{t0 - 2}s", "alertname": name, "exp_alerts": []},
-                    {"eval_time": f"{t0 + round(floor.drill_seconds) + 2}s", "alertname": name,
-                     "exp_alerts": _expected(rules, name)},
+                    {
+                        "eval_time": f"{t0 + round(floor.drill_seconds) + 2}s",
+                        "alertname": name,
+                        "exp_alerts": _expected(rules, name),
+                    },
                 ],
             }
         ],
@@ -135,10 +150,21 @@ def test_a_small_error_rate_opens_a_ticket_near_its_floor_and_never_pages(tmp_pa
                 "interval": f"{step}s",
                 "input_series": _outage_series(healthy, bad_steps, rps=1000, error_ratio=0.005, step_s=step),
                 "alert_rule_test": [
-                    {"eval_time": f"{t0 + round(floor.drill_seconds * 0.85)}s", "alertname": ticket, "exp_alerts": []},
-                    {"eval_time": f"{t0 + round(floor.drill_seconds * 1.15)}s", "alertname": ticket,
-                     "exp_alerts": _expected(rules, ticket)},
-                    {"eval_time": f"{t0 + round(floor.drill_seconds * 1.15)}s", "alertname": page, "exp_alerts": []},
+                    {
+                        "eval_time": f"{t0 + round(floor.drill_seconds * 0.85)}s",
+                        "alertname": ticket,
+                        "exp_alerts": [],
+                    },
+                    {
+                        "eval_time": f"{t0 + round(floor.drill_seconds * 1.15)}s",
+                        "alertname": ticket,
+                        "exp_alerts": _expected(rules, ticket),
+                    },
+                    {
+                        "eval_time": f"{t0 + round(floor.drill_seconds * 1.15)}s",
+                        "alertname": page,
+                        "exp_alerts": [],
+                    },
                 ],
             }
         ],
@@ -165,13 +191,26 @@ def test_the_latency_page_fires_when_requests_get_slower_than_the_threshold(tmp_
             {
                 "interval": "2s",
                 "input_series": [
-                    {"series": f'http_request_duration_seconds_bucket{{service="app",route="browse",le="{le}"}}', "values": fast},
-                    {"series": 'http_request_duration_seconds_count{service="app",route="browse"}', "values": total},
+                    {
+                        "series": f'http_request_duration_seconds_bucket{{service="app",route="browse",le="{le}"}}',
+                        "values": fast,
+                    },
+                    {
+                        "series": 'http_request_duration_seconds_count{service="app",route="browse"}',
+                        "values": total,
+                    },
                 ],
                 "alert_rule_test": [
-                    {"eval_time": f"{t0 + round(floor.drill_seconds * 0.8)}s", "alertname": name, "exp_alerts": []},
-                    {"eval_time": f"{t0 + round(floor.drill_seconds) + 4}s", "alertname": name,
-                     "exp_alerts": _expected(rules, name)},
+                    {
+                        "eval_time": f"{t0 + round(floor.drill_seconds * 0.8)}s",
+                        "alertname": name,
+                        "exp_alerts": [],
+                    },
+                    {
+                        "eval_time": f"{t0 + round(floor.drill_seconds) + 4}s",
+                        "alertname": name,
+                        "exp_alerts": _expected(rules, name),
+                    },
                 ],
             }
         ],
@@ -195,8 +234,13 @@ def test_windows_are_scaled_by_the_time_scale(slo: Slo) -> None:
     rules = generate_rules(slo)
     records = {r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r}
     # 1 h, 5 m, 6 h, 30 m, 3 d, 6 h divided by 60
-    assert {"slo:sli_error:ratio_rate1m", "slo:sli_error:ratio_rate5s", "slo:sli_error:ratio_rate6m",
-            "slo:sli_error:ratio_rate30s", "slo:sli_error:ratio_rate1h12m"} <= records
+    assert {
+        "slo:sli_error:ratio_rate1m",
+        "slo:sli_error:ratio_rate5s",
+        "slo:sli_error:ratio_rate6m",
+        "slo:sli_error:ratio_rate30s",
+        "slo:sli_error:ratio_rate1h12m",
+    } <= records
     assert prom_duration(timedelta(hours=1) / 12) == "5m"
 
 

@@ -45,8 +45,14 @@ def _service(ip: str = "10.0.0.7") -> dict[str, Any]:
     }
 
 
-def _node(name: str = "node-1", *, cordoned: bool = False, taints: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    return {"kind": "Node", "metadata": {"name": name}, "spec": {"unschedulable": cordoned, "taints": taints or []}}
+def _node(
+    name: str = "node-1", *, cordoned: bool = False, taints: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    return {
+        "kind": "Node",
+        "metadata": {"name": name},
+        "spec": {"unschedulable": cordoned, "taints": taints or []},
+    }
 
 
 def test_an_unchanged_world_has_no_differences_whatever_the_server_fills_in() -> None:
@@ -78,7 +84,10 @@ def test_replicas_an_hpa_of_the_baseline_drives_are_not_drift() -> None:
         "metadata": {"name": "db-proxy", "namespace": "production"},
         "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "db-proxy"}, "maxReplicas": 5},
     }
-    assert differences(world_state([_deployment(replicas=2), hpa]), world_state([_deployment(replicas=5), hpa])) == []
+    assert (
+        differences(world_state([_deployment(replicas=2), hpa]), world_state([_deployment(replicas=5), hpa]))
+        == []
+    )
 
 
 def test_an_hpa_a_responder_made_is_added() -> None:
@@ -115,8 +124,12 @@ def test_a_new_node_is_capacity_not_drift() -> None:
 
 
 def test_secrets_are_compared_by_digest_and_their_values_never_kept() -> None:
-    secret = {"kind": "Secret", "metadata": {"name": "app-secrets", "namespace": "production"},
-              "type": "Opaque", "data": {"API_KEY": "c2VjcmV0LXZhbHVl"}}
+    secret = {
+        "kind": "Secret",
+        "metadata": {"name": "app-secrets", "namespace": "production"},
+        "type": "Opaque",
+        "data": {"API_KEY": "c2VjcmV0LXZhbHVl"},
+    }
     state = desired_state(secret)
     assert "c2VjcmV0LXZhbHVl" not in repr(state)
     rotated = copy.deepcopy(secret)

@@ -35,7 +35,9 @@ def test_the_cluster_has_a_baseline_of_the_runbook_world_and_it_holds(world: Clu
     assert clusters.check_world(world, [NS]) == []
 
 
-def test_deleted_dependency_scaled_app_hpa_and_cordon_are_found_and_reset(world: ClusterHandle, kubectl: Any) -> None:
+def test_deleted_dependency_scaled_app_hpa_and_cordon_are_found_and_reset(
+    world: ClusterHandle, kubectl: Any
+) -> None:
     kubectl("delete", "deployment", "db-proxy", "-n", NS, "--wait=true")
     kubectl("scale", "deployment/app", "-n", NS, "--replicas=5")
     kubectl("autoscale", "deployment/app", "-n", NS, "--cpu-percent=70", "--min=5", "--max=25")
@@ -53,7 +55,9 @@ def test_deleted_dependency_scaled_app_hpa_and_cordon_are_found_and_reset(world:
     assert not kubectl.json("get", "node", "node-a1")["spec"].get("unschedulable")
 
 
-def test_what_the_fixtures_do_not_know_is_restored_from_the_baseline(world: ClusterHandle, kubectl: Any) -> None:
+def test_what_the_fixtures_do_not_know_is_restored_from_the_baseline(
+    world: ClusterHandle, kubectl: Any
+) -> None:
     # An object added after the baseline is removed; a Service selector changed is put back from the
     # baseline's manifest (without the fixtures: as on a team's own cluster).
     kubectl("create", "configmap", "left-behind", "-n", NS, "--from-literal=a=b")
@@ -96,9 +100,13 @@ def test_a_drill_lists_what_the_responder_left_behind_and_the_next_starts_only_a
     result = run(world, "bad-deploy-rollback", profile)
     drifted = [e for e in read_journal(result.journal_path).events if isinstance(e, WorldDrifted)]
     assert len(drifted) == 1
-    assert [(d.ref, d.change) for d in drifted[0].differences] == [("Deployment/production/db-proxy", "missing")]
+    assert [(d.ref, d.change) for d in drifted[0].differences] == [
+        ("Deployment/production/db-proxy", "missing")
+    ]
     # the next drill refuses the world as it is, and says how to reset it
-    with pytest.raises(SafetyError, match="differs from its baseline: Deployment/production/db-proxy is missing") as e:
+    with pytest.raises(
+        SafetyError, match="differs from its baseline: Deployment/production/db-proxy is missing"
+    ) as e:
         run(world, "bad-deploy-rollback", "bot:good")
     assert "drill cluster reset" in (e.value.hint or "")
     _, left = clusters.reset_world(world)

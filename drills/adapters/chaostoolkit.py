@@ -246,7 +246,10 @@ def run_rollbacks(
 def versions() -> dict[str, str]:
     """The versions of chaostoolkit-lib and chaostoolkit-kubernetes a run used (for the journal)."""
     found: dict[str, str] = {}
-    for dist, key in (("chaostoolkit-lib", "chaoslib_version"), ("chaostoolkit-kubernetes", "chaosk8s_version")):
+    for dist, key in (
+        ("chaostoolkit-lib", "chaoslib_version"),
+        ("chaostoolkit-kubernetes", "chaosk8s_version"),
+    ):
         try:
             found[key] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -333,7 +336,9 @@ class ExperimentProblem:
         return f"{self.where}{who}: {self.field}: {self.message}"
 
 
-def _env_problems(section: str, values: Mapping[str, Any], given: Mapping[str, Any]) -> list[ExperimentProblem]:
+def _env_problems(
+    section: str, values: Mapping[str, Any], given: Mapping[str, Any]
+) -> list[ExperimentProblem]:
     problems = []
     for key, value in values.items():
         if key in given:
@@ -394,12 +399,18 @@ def experiment_problems(
     problems += _env_problems("configuration", dict(experiment.get("configuration") or {}), given_config)
     for scope, values in dict(experiment.get("secrets") or {}).items():
         if isinstance(values, Mapping):
-            given = dict((secrets or {}).get(scope) or {}) if isinstance((secrets or {}).get(scope), Mapping) else {}
+            given = (
+                dict((secrets or {}).get(scope) or {})
+                if isinstance((secrets or {}).get(scope), Mapping)
+                else {}
+            )
             problems += _env_problems(f"secrets.{scope}", values, given)
     activities: list[tuple[str, Any]] = []
     hypothesis = experiment.get("steady-state-hypothesis") or {}
     if isinstance(hypothesis, Mapping):
-        activities += [(f"steady-state-hypothesis.probes[{i}]", a) for i, a in enumerate(hypothesis.get("probes") or [])]
+        activities += [
+            (f"steady-state-hypothesis.probes[{i}]", a) for i, a in enumerate(hypothesis.get("probes") or [])
+        ]
     method = experiment.get("method")
     if not isinstance(method, list):
         problems.append(ExperimentProblem("method", None, "method", "an experiment needs a method (a list)"))

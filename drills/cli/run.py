@@ -177,6 +177,10 @@ def print_result(result: DrillResult, output: str = "table") -> None:
     help="Multiply the bot's offsets by this (0.1: ten times faster; for demos and CI).",
 )
 @duration_option("--wrap-up", help="Time after resolution to post final comms: 90s, 5m (default 60s).")
+@duration_option(
+    "--time-budget",
+    help="End the drill (timed out) after this much active time: 90s, 5m; default: the scenario's time_budget.",
+)
 @output_option
 @handle_errors
 def run_cmd(
@@ -198,6 +202,7 @@ def run_cmd(
     pagers: tuple[str, ...],
     bot_time_scale: float,
     wrap_up: timedelta | None,
+    time_budget: timedelta | None,
     output: str,
 ) -> None:
     """Run a drill: inject SCENARIO's fault, page the responder, watch, score and report.
@@ -238,6 +243,7 @@ def run_cmd(
                 dashboard=not no_dashboard and output == "table" and out.is_terminal, console=out
             ),
             wrap_up=wrap_up,
+            time_budget=time_budget,
         ),
     )
     # -n: the runner keeps the scenario's file (its directory resolves relative paths), with the namespace

@@ -174,18 +174,25 @@ def derive_states(graph: ServiceGraph, view: ClusterView) -> dict[str, ServiceSt
         n = len(serving)
         annotations = [_meta(p).get("annotations") or {} for p in serving]
         error_rate = sum(_number(a.get(POD_ERROR_RATE), 0.0, 0.0, 1.0) for a in annotations) / n if n else 0.0
-        extra = sum(_number(a.get(POD_EXTRA_LATENCY), 0.0, 0.0, 600_000.0) for a in annotations) / n if n else 0.0
+        extra = (
+            sum(_number(a.get(POD_EXTRA_LATENCY), 0.0, 0.0, 600_000.0) for a in annotations) / n if n else 0.0
+        )
         breaker = svc.circuit_breaker
         envs = [_env(p) for p in serving]
         enabled = [e for e in envs if e.get(breaker.enabled_env, "").strip().lower() == "true"]
         threshold = (
-            sum(_number(e.get(breaker.threshold_env), breaker.default_threshold_pct, 0.0, 100.0) for e in enabled)
+            sum(
+                _number(e.get(breaker.threshold_env), breaker.default_threshold_pct, 0.0, 100.0)
+                for e in enabled
+            )
             / len(enabled)
             if enabled
             else breaker.default_threshold_pct
         )
         dep = deployments.get((svc.namespace, svc.deployment))
-        load = _number((_meta(dep).get("annotations") or {}).get(LOAD_FACTOR), 1.0, 0.0, 100.0) if dep else 1.0
+        load = (
+            _number((_meta(dep).get("annotations") or {}).get(LOAD_FACTOR), 1.0, 0.0, 100.0) if dep else 1.0
+        )
         resolves = {
             call.service: _resolves(call, svc, graph, view)
             for feature in svc.features.values()
@@ -352,7 +359,9 @@ def _call(
     closed = 1.0 - open_share
     if breaker.on_open == "degrade":
         return _CallOutcome(closed * final_fail, closed * closed_cost, code, open_share)
-    return _CallOutcome(closed * final_fail + open_share, closed * closed_cost + open_share * _FAST_FAIL_S, 503, 0.0)
+    return _CallOutcome(
+        closed * final_fail + open_share, closed * closed_cost + open_share * _FAST_FAIL_S, 503, 0.0
+    )
 
 
 def _spike_factor(graph: ServiceGraph, second: int) -> float:
@@ -416,7 +425,9 @@ def simulate_second(
     dep_load: dict[str, float] = {}
     for feature in entry_svc.features.values():
         for call in feature.calls:
-            dep_load[call.service] = dep_load.get(call.service, 0.0) + served_rate * feature.share * call.per_request
+            dep_load[call.service] = (
+                dep_load.get(call.service, 0.0) + served_rate * feature.share * call.per_request
+            )
     dep_u = {
         name: (load / (states[name].serving_pods * graph.services[name].capacity_rps_per_pod))
         if states[name].serving_pods
@@ -466,7 +477,8 @@ def simulate_second(
         if failed:
             parts.append((float(sum(failed.values())), max(failed_latency, _FAST_FAIL_S)))
         buckets = tuple(
-            round(good * latency.cdf(b) + (sum(failed.values()) if failed_latency <= b else 0)) for b in BUCKETS
+            round(good * latency.cdf(b) + (sum(failed.values()) if failed_latency <= b else 0))
+            for b in BUCKETS
         )
         ok = max(0, requests - sum(failed.values()))
         features[fname] = FeatureSecond(
@@ -478,7 +490,8 @@ def simulate_second(
             slow=min(ok, round(slow)),
             buckets=(*buckets, requests),
             p99_seconds=_p99(parts),
-            latency_sum_seconds=good * latency.mean() + sum(failed.values()) * max(failed_latency, _FAST_FAIL_S),
+            latency_sum_seconds=good * latency.mean()
+            + sum(failed.values()) * max(failed_latency, _FAST_FAIL_S),
         )
         bad = (sum(errors.values()) + slow) / requests if requests else 0.0
         p_bad_total += feature.share * min(1.0, bad)

@@ -31,7 +31,13 @@ STATUS_ROW: dict[str, ServiceStatus | None] = {
     "degraded": ServiceStatus.DEGRADED,
     "down": ServiceStatus.DOWN,
 }
-_STATUS_ORDER = {None: 0, ServiceStatus.MINOR: 1, ServiceStatus.SLOW: 2, ServiceStatus.DEGRADED: 3, ServiceStatus.DOWN: 4}
+_STATUS_ORDER = {
+    None: 0,
+    ServiceStatus.MINOR: 1,
+    ServiceStatus.SLOW: 2,
+    ServiceStatus.DEGRADED: 3,
+    ServiceStatus.DOWN: 4,
+}
 
 
 @dataclass(frozen=True)

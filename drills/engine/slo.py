@@ -143,8 +143,12 @@ def generate_rules(slo: Slo, *, evaluation_interval: timedelta = timedelta(secon
                     # The windows do the smoothing (the short one makes it stop soon after the errors do):
                     # the workbook's alerts fire as soon as both windows burn, with no `for:` of their own.
                     "for": "0s",
-                    "labels": {"severity": "critical" if severity == "page" else "warning", "service": slo.service,
-                               "sli": sli, "slo_alert": severity},
+                    "labels": {
+                        "severity": "critical" if severity == "page" else "warning",
+                        "service": slo.service,
+                        "sli": sli,
+                        "slo_alert": severity,
+                    },
                     "annotations": {
                         "summary": f"{slo.service} is burning its {sli} error budget too fast ({severity}).",
                         "description": (
@@ -156,8 +160,13 @@ def generate_rules(slo: Slo, *, evaluation_interval: timedelta = timedelta(secon
                     },
                 }
             )
-        groups.append({"name": f"slo-{slo.service}-{sli}", "interval": prom_duration(evaluation_interval),
-                       "rules": recording + alerts})
+        groups.append(
+            {
+                "name": f"slo-{slo.service}-{sli}",
+                "interval": prom_duration(evaluation_interval),
+                "rules": recording + alerts,
+            }
+        )
     return {"groups": groups}
 
 

@@ -192,7 +192,9 @@ def differences(baseline: Mapping[str, Any], current: Mapping[str, Any]) -> list
             if not ref.startswith("Node/"):  # a node added to the cluster is capacity, not drift
                 found.append(WorldDifference(ref, "added"))
         elif baseline[ref] != current[ref]:
-            found.append(WorldDifference(ref, "changed", tuple(_differing_fields(baseline[ref], current[ref]))))
+            found.append(
+                WorldDifference(ref, "changed", tuple(_differing_fields(baseline[ref], current[ref])))
+            )
     return found
 
 

@@ -312,7 +312,6 @@ class ChaosToolkitEvent(EventBase):
     detail: dict[str, Any] = Field(default_factory=dict)
 
 
-
 class ImpactSampled(EventBase):
     """What the virtual users saw in one second (drills.engine.impact); journaled when it changed, and in
     force until the next sample."""
@@ -343,6 +342,7 @@ class WorldDrifted(EventBase):
 
     type: Literal["world.drifted"] = "world.drifted"
     differences: list[WorldDifferenceInfo]
+
 
 Event = Annotated[
     DrillStarted

@@ -159,11 +159,14 @@ class DependencyOutageFault(_FaultBase):
 
 
 class LoadSpikeFault(_FaultBase):
-    """Pods report high CPU (kwok usage annotation on the embedded cluster; load on kind)."""
+    """A constant CPU demand spread over the serving pods (kwok usage annotation on the embedded cluster);
+    the share the pods cannot carry fails readiness. The model: docs/scenarios.md, "The load-spike model"."""
 
     kind: Literal["load-spike"]
     cpu: str = Field(
-        default="300m", description="CPU each pod uses during the spike (a Kubernetes quantity)."
+        default="300m",
+        description="CPU each pod uses at injection (a Kubernetes quantity); the total (cpu x replicas) "
+        "stays as replicas change.",
     )
 
     @field_validator("cpu")

@@ -30,7 +30,9 @@ class Slo(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     service: str = Field(pattern=_NAME, description="The service of the service graph (the `service` label).")
-    window: Duration = Field(default=timedelta(days=30), description="The SLO window the budget is spent over.")
+    window: Duration = Field(
+        default=timedelta(days=30), description="The SLO window the budget is spent over."
+    )
     availability_pct: float = Field(gt=0, lt=100, description="Share of requests that are not 5xx, %.")
     latency: LatencyObjective | None = None
     time_scale: float = Field(

@@ -101,6 +101,8 @@ class DrillOptions:
     clock: Clock = SYSTEM_CLOCK
     #: How long the drill goes on after the resolution (None: 60 s x the responder's time scale).
     wrap_up: timedelta | None = None
+    #: End the drill (timed out) after this much active time (None: the scenario's ``time_budget``).
+    time_budget: timedelta | None = None
     #: The drill's id (None: ``YYYYMMDD-HHMMSS-<scenario>`` from the start time).
     drill_id: str | None = None
     #: The DR plan and the team the drill belongs to (recorded in ``drill.started``).
@@ -115,6 +117,8 @@ class DrillOptions:
         # A caller without mypy (a script, a pytest marker) may pass the mode's name.
         if not isinstance(self.mode, Mode):
             object.__setattr__(self, "mode", parse_mode(self.mode))
+        if self.time_budget is not None and self.time_budget <= timedelta(0):
+            raise UsageError(f"time budget {self.time_budget} is not positive", hint="give e.g. 10m")
 
     @property
     def effective_wrap_up(self) -> timedelta:

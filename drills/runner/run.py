@@ -31,7 +31,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -65,6 +65,7 @@ from drills.engine.ladder import DrillStatus, training_hints
 from drills.engine.scoring import score
 from drills.engine.timeline import build
 from drills.errors import DrillError, SafetyError, UsageError
+from drills.model.durations import format_duration
 from drills.model.events import (
     AlertFired,
     Detected,
@@ -107,6 +108,8 @@ log = logging.getLogger("drills.runner")
 RUNNER_ACTOR = "drills:runner"
 #: How often the runner reads the journal, judges the end and redraws the dashboard.
 TICK = 0.25
+#: Shares of the time budget at which a drill without a dashboard says how much is left.
+BUDGET_MARKS = (0.0, 0.5, 0.75, 0.9)
 
 
 # ---- results ------------------------------------------------------------------------------------------
@@ -267,6 +270,8 @@ class DrillState:
     follower: Follower | None = None
     pump: threading.Thread | None = None
     history: History | None = None
+    #: The shares of the time budget already announced (without a dashboard).
+    budget_said: set[float] = field(default_factory=set)
     impact: ImpactMonitor | None = None
     impact_exporter: ImpactExporter | None = None
 
@@ -290,6 +295,9 @@ class DrillRun:
     def __init__(self, scenario: Scenario | str | Path, options: DrillOptions | None = None) -> None:
         self.options = options = options or DrillOptions()
         self.scenario, self.scenario_path = resolve_scenario(scenario)
+        if options.time_budget is not None:
+            # the journal's drill.started, the dashboard, the ending and the scorer read it from the scenario
+            self.scenario = self.scenario.model_copy(update={"time_budget": options.time_budget})
         self.policy = resolve_policy(options.policy)
         self.responder_kind, self.profile, self.profile_path = load_responder(options.responder.responder)
         self.console = options.reporting.console or Console(highlight=False)
@@ -702,6 +710,7 @@ class DrillRun:
                 now = self.clock.now()
                 if live is None:
                     self._narrate(fresh)
+                    self._narrate_budget(now)
                     if spinner is not None:
                         spinner.update(self._progress_line(now))
                 else:
@@ -734,6 +743,35 @@ class DrillRun:
                     render_dashboard(self.state.events, self.clock.now(), self.targets, self.console.width)
                 )
                 live.stop()
+
+    def _narrate_budget(self, now: datetime) -> None:
+        """Without a dashboard: the time budget at T0 and as it runs down, so a drill whose health does not
+        come back is never silent until it times out."""
+        pending = [m for m in BUDGET_MARKS if m not in self.state.budget_said]
+        if not pending:
+            return
+        tl = build(self.state.events, now=now)
+        if tl.t0 is None or tl.status == "resolved":
+            return
+        budget = self.scenario.time_budget
+        used = tl.active(tl.t0, now)
+        due = [m for m in pending if used >= budget * m]
+        if not due:
+            return
+        self.state.budget_said.update(due)
+        left = format_duration(max(budget - used, timedelta(0)))
+        when = f"+{max((now - tl.t0).total_seconds(), 0):.1f}s "
+        if due[-1] == 0:
+            text = (
+                f"time budget {format_duration(budget)}: the drill ends, timed out, unless resolved by then"
+            )
+        else:
+            health = {True: "healthy", False: "unhealthy", None: "health unknown"}[tl.healthy_now]
+            text = (
+                f"{due[-1]:.0%} of the {format_duration(budget)} time budget used ({health}, {tl.status}); "
+                f"timed out in {left} unless resolved"
+            )
+        self.console.print(f"{when}{text}", markup=False, highlight=False)
 
     def _progress_line(self, now: datetime) -> str:
         tl = build(self.state.events, now=now)

@@ -554,7 +554,9 @@ def baseline_file(name: str) -> Path:
     return cluster_root(name) / "world-baseline.json"
 
 
-def record_world(handle: ClusterHandle, namespaces: list[str], *, clock: Clock = SYSTEM_CLOCK) -> world.Baseline:
+def record_world(
+    handle: ClusterHandle, namespaces: list[str], *, clock: Clock = SYSTEM_CLOCK
+) -> world.Baseline:
     """Take the world as it is now as the baseline (``drill cluster baseline --record``)."""
     with handle.kube() as kube:
         baseline = world.take(kube, namespaces, clock.now())

@@ -316,9 +316,12 @@ def count_for(total: int, *, count: int | None = None, percent: float | None = N
 
 InjectorClass = type[Injector]
 
+
 def _injector_class(obj: object) -> InjectorClass:
     if not (isinstance(obj, type) and issubclass(obj, Injector)):
-        raise TypeError(f"{obj!r} is not a drills fault injector (a subclass of drills.adapters.faults.Injector)")
+        raise TypeError(
+            f"{obj!r} is not a drills fault injector (a subclass of drills.adapters.faults.Injector)"
+        )
     return obj
 
 

@@ -50,9 +50,7 @@ def restore_values(obj: Mapping[str, Any], paths: Sequence[Sequence[str]]) -> li
     return values
 
 
-def restore(
-    obj: Mapping[str, Any], paths: Sequence[Sequence[str]], *, if_missing: str = "skip"
-) -> Restore:
+def restore(obj: Mapping[str, Any], paths: Sequence[Sequence[str]], *, if_missing: str = "skip") -> Restore:
     """The ``restore`` operation putting ``obj``'s fields at ``paths`` back to what they are now."""
     meta = obj.get("metadata") or {}
     return Restore.model_validate(
@@ -221,7 +219,9 @@ def content_paths(obj: Mapping[str, Any]) -> list[ObjectPath]:
     return _content_paths(obj)
 
 
-def typed_ops(ops: Sequence[RevertOp | Mapping[str, Any]], *, where: str = "revert operations") -> list[RevertOp]:
+def typed_ops(
+    ops: Sequence[RevertOp | Mapping[str, Any]], *, where: str = "revert operations"
+) -> list[RevertOp]:
     """Operations validated into their models; a broken one is a RevertError saying which and why."""
     try:
         return parse_ops(ops)

@@ -10,8 +10,8 @@ Two shapes, chosen by what the responder's real fixes need to work:
   are clean: ``kubectl delete pod`` heals a crash loop, and ``kubectl set selector ... healthy=true`` can
   route around unready pods, as the runbook expects. crash-loop and readiness-failure leave the newest pod
   healthy (the service degrades), oom hits every pod (a memory limit too small for the workload).
-- *Load* (load-spike) is a constant demand spread over the live pods by a driver thread: see
-  :class:`LoadSpike`.
+- *Load* (load-spike) is a constant demand spread over the serving pods by a driver thread, which also
+  takes the readiness of the share the pods cannot carry: see :class:`LoadSpike`.
 - *Capacity* (scale-to-zero, dependency-outage) set a Deployment's replicas; the revert restores the
   recorded count.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from drills.adapters.faults.base import (
@@ -280,19 +281,78 @@ def parse_cpu(quantity: str | int | float | None) -> int | None:
         return None
 
 
+@dataclass(frozen=True)
+class LoadShare:
+    """How a load spike's CPU demand falls on the pods serving it (see :class:`LoadSpike`).
+
+    ``per_pod`` is what each pod shows (its kwok usage annotation: what ``kubectl top``, metrics-server and an
+    HPA read); ``unready`` is how many of them fail readiness because the pods together cannot carry it.
+    """
+
+    total: int
+    pods: int
+    request: int | None
+    per_pod: int
+    unready: int
+
+    @property
+    def overloaded(self) -> bool:
+        """Each pod is asked for more CPU than it requests."""
+        return self.request is not None and self.per_pod > self.request
+
+
+def share_load(total: int, pods: int, request: int | None) -> LoadShare:
+    """The spike's ``total`` millicores spread over ``pods`` pods that each request ``request`` millicores.
+
+    Every pod shows ``ceil(total / pods)``. When that is more than the request, the traffic the pods cannot
+    take, ``total - pods x request``, is the share of the pods whose readiness checks time out:
+    ``ceil(pods x (total - pods x request) / total)`` of them, at most all but one (one pod always keeps
+    answering: an overloaded service is slow, not gone, and an autoscaler still has a ready pod to measure).
+    """
+    if pods <= 0:
+        return LoadShare(total, 0, request, 0, 0)
+    per_pod = -(-total // pods)
+    unready = 0
+    if request is not None and request > 0 and total > pods * request:
+        excess = total - pods * request
+        unready = min(pods - 1, -(-pods * excess // total))
+    return LoadShare(total, pods, request, per_pod, unready)
+
+
+def replicas_needed(total: int, request: int, utilisation_pct: int = 100) -> int:
+    """The fewest pods that keep each under ``utilisation_pct`` % of its CPU request (100: all ready)."""
+    return max(1, -(-total * 100 // (request * utilisation_pct)))
+
+
 class LoadSpike(Injector):
     """A traffic spike: a fixed total CPU demand, spread over however many pods serve it.
 
-    At injection every pod runs at ``cpu``; the total (``cpu`` x pods) stays constant for the rest of the
-    drill while a load driver thread re-spreads it every second over the live pods, through kwok's usage
-    annotation (what ``kubectl top``, metrics-server and an HPA see). A pod asked for more CPU than it
-    requests is overloaded and fails readiness (``drills.io/fault: unready``); adding replicas by hand or
-    with an autoscaler brings every pod back under its request, which is the seed's fix
-    (``kubectl scale --replicas=15``, ``kubectl autoscale --cpu-percent=70``). The driver is drills playing
-    the users; it stops at revert, which puts the template's usage annotation back on every pod.
+    The model, in numbers (the shipped scenarios: request 100m, 3 replicas):
+
+    - *The load*: ``cpu`` on each pod at injection, so ``total = cpu x replicas`` (``250m`` -> 750m,
+      ``400m`` -> 1200m). It stays for the whole drill: the users keep coming, however many pods serve them.
+    - *What each pod shows*: ``ceil(total / pods)`` over the Running pods, as kwok's usage annotation
+      (``kwok.x-k8s.io/usage-cpu``), which is what ``kubectl top``, metrics-server and an HPA see. A load
+      driver thread re-spreads it every second, so the figure follows the replicas as they change (a
+      ``kubectl scale``, an HPA, a pod deleted).
+    - *What it costs*: when each pod is asked for more than its request, the traffic that does not fit
+      (``total - pods x request``) is the share of the pods whose readiness checks time out
+      (``drills.io/fault: unready``, the oldest pods first, so the set does not churn): 750m on 3 pods is
+      250m each and 2 of 3 unready; on 5 pods 150m each and 2 unready; on 7 pods 108m each and 1 unready.
+      At least one pod stays ready, so an HPA always has a pod to measure (it ignores the CPU of unready
+      pods, and with every pod unready it shows ``<unknown>`` and never scales).
+    - *The fix*: ``ceil(total / request)`` replicas bring every pod under its request and back into the
+      Service (8 for 750m, 12 for 1200m; the runbook's ``kubectl scale --replicas=15`` has headroom). An HPA
+      at 70% scales up until the pods are within its 10% tolerance of the target (at most 77m of 100m
+      each: 10 or more pods for 750m), by then every pod is ready. Fewer replicas leave some pods unready,
+      so a steady state of ``service-endpoints`` with ``max_not_ready: 0`` holds exactly when the capacity
+      is enough.
+
+    The driver is drills playing the users; it stops at revert, which puts the template's usage annotation
+    back on every pod and clears the readiness fault.
     """
 
-    summary = "a constant CPU demand spread over the live pods; overloaded pods go unready"
+    summary = "a constant CPU demand spread over the serving pods; the share that does not fit goes unready"
     kind = "load-spike"
     fault: LoadSpikeFault
     tick = 1.0
@@ -316,29 +376,36 @@ class LoadSpike(Injector):
         self._selector = match_labels_selector(dep["spec"]["selector"].get("matchLabels") or {})
         template_annotations = dep["spec"]["template"]["metadata"].get("annotations") or {}
         self._idle = template_annotations.get(USAGE_CPU_ANNOTATION)
-        overload = (
-            f" (> request {self._request}m: overloaded, {POD_FAULT_ANNOTATION}=unready)"
-            if self._overloaded(per_pod)
+        share = share_load(self._total, len(pods), self._request)
+        changes = []
+        for i, p in enumerate(pods):
+            wanted = self._annotations(share, i)
+            what = f"annotate {USAGE_CPU_ANNOTATION}={share.per_pod}m"
+            if wanted[POD_FAULT_ANNOTATION]:
+                what += f", {POD_FAULT_ANNOTATION}=unready (over its {self._request}m request: readiness times out)"
+            changes.append(
+                PlannedChange(
+                    "PATCH",
+                    "Pod",
+                    self.namespace,
+                    p["metadata"]["name"],
+                    what,
+                    {"metadata": {"annotations": wanted}},
+                    patch_type="merge",
+                )
+            )
+        fix = (
+            f"; {replicas_needed(self._total, self._request)} replicas keep every pod under its "
+            f"{self._request}m request"
+            if self._request
             else ""
         )
-        changes = [
-            PlannedChange(
-                "PATCH",
-                "Pod",
-                self.namespace,
-                p["metadata"]["name"],
-                f"annotate {USAGE_CPU_ANNOTATION}={per_pod}m{overload}",
-                {"metadata": {"annotations": self._annotations(per_pod)}},
-                patch_type="merge",
-            )
-            for p in pods
-        ]
         changes.append(
             PlannedChange(
                 "RUN",
                 "LoadDriver",
                 self.namespace,
-                f"load driver: {self._total}m CPU spread over the live pods of {self.workload}",
+                f"load driver: {self._total}m CPU spread over the serving pods of {self.workload}{fix}",
                 "re-spread the load every second until the revert",
             )
         )
@@ -353,28 +420,39 @@ class LoadSpike(Injector):
         ]
         return changes, radius, ops
 
-    def _overloaded(self, share: int) -> bool:
-        return self._request is not None and share > self._request
-
-    def _annotations(self, share: int) -> dict[str, str | None]:
+    @staticmethod
+    def _annotations(share: LoadShare, index: int) -> dict[str, str | None]:
+        """The annotations of the ``index``-th serving pod (oldest first): its CPU, and unready if it is one
+        of the ``share.unready`` oldest."""
         return {
-            USAGE_CPU_ANNOTATION: f"{share}m",
-            POD_FAULT_ANNOTATION: "unready" if self._overloaded(share) else None,
+            USAGE_CPU_ANNOTATION: f"{share.per_pod}m",
+            POD_FAULT_ANNOTATION: "unready" if index < share.unready else None,
         }
 
-    def _live(self) -> list[dict[str, Any]]:
+    def _serving(self) -> list[dict[str, Any]]:
+        """The pods the load falls on: Running, not terminating, oldest first (a stable order)."""
         pods, _ = r.list_objects(self.kube, "Pod", self.namespace, label_selector=self._selector)
-        return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        live = [
+            p
+            for p in pods
+            if not p["metadata"].get("deletionTimestamp")
+            and (p.get("status") or {}).get("phase") == "Running"
+        ]
+        return sorted(live, key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
 
-    def spread(self) -> tuple[int, int]:
-        """One driver step: give every live pod its share; (pods, share in millicores)."""
-        live = self._live()
-        if not live:
-            return 0, 0
-        share = -(-self._total // len(live))
-        wanted = self._annotations(share)
-        for p in live:
+    def share(self, pods: int) -> LoadShare:
+        return share_load(self._total, pods, self._request)
+
+    def spread(self) -> LoadShare:
+        """One driver step: give every serving pod its share of the load, and the oldest their readiness
+        failure while the pods cannot carry it."""
+        serving = self._serving()
+        share = self.share(len(serving))
+        for i, p in enumerate(serving):
             have = p["metadata"].get("annotations") or {}
+            wanted = self._annotations(share, i)
+            if have.get(POD_FAULT_ANNOTATION) not in (None, "unready"):
+                del wanted[POD_FAULT_ANNOTATION]  # another fault's (a crash loop) is not ours to change
             patch = {k: v for k, v in wanted.items() if have.get(k) != v}
             if patch:
                 # deleted between the list and the patch: the next step spreads over the rest
@@ -386,7 +464,7 @@ class LoadSpike(Injector):
                         self.namespace,
                         {"metadata": {"annotations": patch}},
                     )
-        return len(live), share
+        return share
 
     def execute(self, change: PlannedChange) -> None:
         if change.kind == "LoadDriver":
@@ -411,24 +489,24 @@ class LoadSpike(Injector):
             self._thread.join(timeout=10)
 
     def effect(self) -> str | None:
-        live = self._live()
-        loaded = [
-            p
-            for p in live
-            if (p["metadata"].get("annotations") or {}).get(USAGE_CPU_ANNOTATION) != self._idle
-        ]
-        if not live or len(loaded) < len(live):
+        serving = self._serving()
+        if not serving:
             return None
-        share = -(-self._total // len(live))
-        if self._overloaded(share):
-            unready = [p for p in live if pod_trouble(p)]
+        share = self.share(len(serving))
+        if any(
+            (p["metadata"].get("annotations") or {}).get(USAGE_CPU_ANNOTATION) != f"{share.per_pod}m"
+            for p in serving
+        ):
+            return None
+        if share.unready:
+            unready = [p for p in serving if pod_trouble(p)]
             if not unready:
                 return None
             return (
-                f"{len(live)} pods at {share}m CPU each (request {self._request}m): "
+                f"{len(serving)} pods at {share.per_pod}m CPU each (request {self._request}m): "
                 f"{len(unready)} overloaded pods fail readiness"
             )
-        return f"{len(live)} pods at {share}m CPU each"
+        return f"{len(serving)} pods at {share.per_pod}m CPU each"
 
 
 # ---- capacity ------------------------------------------------------------------------------------------

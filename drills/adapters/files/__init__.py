@@ -1,2 +1,1 @@
-"""Files people write: scenario, policy and plan files, read with their line numbers.
-"""
+"""Files people write: scenario, policy and plan files, read with their line numbers."""

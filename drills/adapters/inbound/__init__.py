@@ -1,2 +1,1 @@
-"""What reaches drills from outside: the Alertmanager webhook receiver and the paging stand-ins.
-"""
+"""What reaches drills from outside: the Alertmanager webhook receiver and the paging stand-ins."""

@@ -93,9 +93,7 @@ def take(kube: Kube, namespaces: Iterable[str], at: datetime) -> Baseline:
     objects = read_world(kube, namespaces)
     state = world_state(objects)
     manifests = {
-        ref: manifest(obj)
-        for obj in objects
-        if obj.get("kind") != "Node" and (ref := r.ref(obj)) in state
+        ref: manifest(obj) for obj in objects if obj.get("kind") != "Node" and (ref := r.ref(obj)) in state
     }
     return Baseline(at.isoformat(), sorted(set(namespaces)), state, manifests)
 

@@ -62,18 +62,23 @@ class ImpactMetrics(Collector):
             sums = dict(self._sum)
             ratio, affected = self._affected_ratio, self._users_affected
         counter = CounterMetricFamily(
-            "http_requests_total", "Requests the virtual users sent, by route and status code.",
+            "http_requests_total",
+            "Requests the virtual users sent, by route and status code.",
             labels=["service", "route", "code"],
         )
         for (route, code), value in sorted(requests.items()):
             counter.add_metric([self.service, route, code], value)
         yield counter
         histogram = HistogramMetricFamily(
-            "http_request_duration_seconds", "How long the virtual users' requests took.", labels=["service", "route"]
+            "http_request_duration_seconds",
+            "How long the virtual users' requests took.",
+            labels=["service", "route"],
         )
         for route, counts in sorted(buckets.items()):
             bounds = [f"{b:g}" for b in BUCKETS] + ["+Inf"]
-            histogram.add_metric([self.service, route], list(zip(bounds, counts, strict=True)), sums.get(route, 0.0))
+            histogram.add_metric(
+                [self.service, route], list(zip(bounds, counts, strict=True)), sums.get(route, 0.0)
+            )
         yield histogram
         gauge = GaugeMetricFamily(
             "drills_users_affected_ratio",

@@ -1,2 +1,1 @@
-"""What drills keeps on disk: where (paths), the fsynced journal, and the history of past drills.
-"""
+"""What drills keeps on disk: where (paths), the fsynced journal, and the history of past drills."""
