@@ -73,6 +73,9 @@ class ClusterTarget:
     allow_system_namespaces: bool = False
     #: How long the preflight waits for the steady state to hold before refusing to start (seconds).
     preflight_wait: float = 60.0
+    #: Refuse to start when the world differs from its baseline (docs/cluster.md). A DR plan's later entries
+    #: share the world its earlier ones leave (a circuit breaker left on is part of the plan), so they don't.
+    refuse_world_drift: bool = True
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,10 @@ def run_drill_launcher(
     trainee and team, the plan's ids and the arguments here take precedence.
     """
     base = options or DrillOptions(reporting=ReportingOptions(dashboard=False))
+    # The plan starts from the world's baseline; its later entries (and parallel ones, which see each
+    # other's faults) share the world the earlier ones leave.
+    launched: list[str] = []
+    launching = threading.Lock()
 
     def launch(
         resolved: ResolvedEntry, *, plan_id: str, drill_id: str, on_started: Callable[[Path], None]
@@ -122,6 +126,9 @@ def run_drill_launcher(
         from drills.runner.run import run_drill
 
         entry = resolved.entry
+        with launching:
+            first = not launched
+            launched.append(drill_id)
         responder: str | Path = entry.responder
         if resolved.responder_file is not None:
             responder = resolved.responder_file
@@ -131,7 +138,13 @@ def run_drill_launcher(
             policy=policy,
             clock=clock,
             responder=replace(base.responder, responder=responder, trainee=entry.trainee, seed=seed),
-            cluster=replace(base.cluster, backend=backend, name=cluster_name, handle=cluster),
+            cluster=replace(
+                base.cluster,
+                backend=backend,
+                name=cluster_name,
+                handle=cluster,
+                refuse_world_drift=base.cluster.refuse_world_drift and first,
+            ),
             reporting=replace(base.reporting, dashboard=False),
             plan_id=plan_id,
             team=entry.team,

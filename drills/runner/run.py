@@ -936,7 +936,9 @@ class DrillRun:
         diffs = clusters.check_world(
             self._cluster_handle(), world_namespaces(self.scenario), clock=self.clock
         )
-        if diffs:
+        if diffs and not self.options.cluster.refuse_world_drift:
+            self._say_drift(f"starting from a world that differs from its baseline: {world.summary(diffs)}")
+        elif diffs:
             raise SafetyError(
                 f"refusing to start {self.scenario.id}: the world differs from its baseline: {world.summary(diffs)}",
                 hint="`drill cluster reset` puts the baseline back (or, if the world changed on purpose, "
@@ -963,13 +965,13 @@ class DrillRun:
                 differences=[WorldDifferenceInfo(**d.as_dict()) for d in diffs],
             )
         )
-        self.console.print(
-            Text(
-                f"left behind ({len(diffs)}, not part of the fault): {world.summary(diffs)}; "
-                "`drill cluster reset` restores the baseline",
-                style="yellow",
-            )
+        self._say_drift(
+            f"left behind ({len(diffs)}, not part of the fault): {world.summary(diffs)}; "
+            "`drill cluster reset` restores the baseline"
         )
+
+    def _say_drift(self, text: str) -> None:
+        self.console.print(Text(text, style="yellow"))
 
     def _finish(self) -> DrillResult:
         assert self.state.journal is not None
