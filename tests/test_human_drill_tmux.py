@@ -91,8 +91,10 @@ class Tmux:
     def keys(self, window: str, *keys: str) -> None:
         self("send-keys", "-t", f"drill:{window}", *keys)
 
-    def capture(self, window: str) -> str:
-        return self("capture-pane", "-p", "-e", "-t", f"drill:{window}")
+    def capture(self, window: str, *, history: int = 0) -> str:
+        """The window's screen (and ``history`` lines of its scrollback above it)."""
+        extra = ["-S", f"-{history}"] if history else []
+        return self("capture-pane", "-p", "-e", *extra, "-t", f"drill:{window}")
 
     def kill(self) -> None:
         subprocess.run([*self.cmd, "kill-server"], env=self.env, capture_output=True, timeout=30, check=False)
@@ -222,7 +224,7 @@ def test_human_drill_from_a_second_terminal(tmux: tuple[Tmux, Path, ClusterHandl
         lambda: next((e for e in journal_events(state) if isinstance(e, DrillEnded)), None),
         timeout=60,
     )
-    final = wait_for("the scorecard", lambda: "report:" in (s := shot("5-scorecard")) and s, timeout=60)
+    wait_for("the scorecard", lambda: "report:" in (s := shot("5-scorecard")) and s, timeout=60)
     responder_screen = t.capture("responder")
     save_capture(responder_screen, OUT, "6-responder-terminal", width=WIDTH)
 
@@ -241,7 +243,9 @@ def test_human_drill_from_a_second_terminal(tmux: tuple[Tmux, Path, ClusterHandl
     # what the dashboard showed
     rolled = shots["3-rolled-back"]["txt"].read_text(encoding="utf-8")
     assert "rollback" in rolled and "alice" in rolled and "SLA budgets" in rolled
-    assert "passed" in final or "did not pass" in final
+    # the verdict heads the scorecard, which is taller than the pane: read the scrollback too
+    whole = t.capture("runner", history=400)
+    assert "passed" in whole or "did not pass" in whole
     assert (OUT / "1-paged.html").exists()
     if shutil.which("chromium") or Path("/usr/bin/chromium").exists():
         assert shots["4-mitigated"].get("png") is not None, "Chromium did not produce the screenshot"
