@@ -268,16 +268,12 @@ def baseline(name: str, record: bool, namespaces: tuple[str, ...], output: str) 
     from drills.adapters.kube import world
 
     handle = clusters.get(name)
+    current = world.load(clusters.baseline_file(name))
+    scope = list(namespaces) or (current.namespaces if current else ["production"])
     if record:
-        current = world.load(clusters.baseline_file(name))
-        scope = list(namespaces) or (current.namespaces if current else ["production"])
         taken = clusters.record_world(handle, scope)
         say(f"baseline of {name} recorded: {len(taken.state)} objects in {', '.join(taken.namespaces)} and the nodes")
         return
-    scope = list(namespaces)
-    if not scope:
-        current = world.load(clusters.baseline_file(name))
-        scope = current.namespaces if current else ["production"]
     diffs = clusters.check_world(handle, scope)
     if output != "table":
         emit({"cluster": name, "namespaces": scope, "differences": [d.as_dict() for d in diffs]}, output)
