@@ -175,7 +175,7 @@ def test_every_problem_is_reported_at_once_in_line_order() -> None:
         f"{FILE}:21: hints[0].cost: must be <= 100 (got 500)",
         f"{FILE}:22: bogus: unknown field (allowed: category, description, detection, difficulty, "
         "expected_response, faults, hints, id, impact, safety, self_healing, service_graph, sla, "
-            "steady_state, tags, "
+        "steady_state, tags, "
         "target, time_budget, title)",
     ]
 
