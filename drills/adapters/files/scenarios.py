@@ -738,7 +738,8 @@ def _service_graph_problems(loaded: Loaded[Scenario]) -> list[Problem]:
         try:
             world.merged(ServiceGraphOverride(services={name: patch}))
         except ValueError as e:
-            problems.append(loaded.problem(("service_graph", "services", name), _graph_error(e)))
+            words = _graph_error(e).removeprefix(f"services.{name}: ")
+            problems.append(loaded.problem(("service_graph", "services", name), words))
     if not problems:
         try:
             world.merged(override)
