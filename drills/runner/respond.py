@@ -24,10 +24,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from drills.adapters.monitoring import stack as monitoring
 from drills.adapters.store import paths
 from drills.adapters.store.journal import JOURNAL_FILE, Journal, read_journal
 from drills.engine import comms
-from drills.adapters.monitoring import stack as monitoring
 from drills.errors import DrillError, JournalError, NoActiveDrill, UsageError
 from drills.model.events import (
     Acknowledged,
