@@ -24,6 +24,7 @@ from drills.cli._app import (
     model_data,
     output_option,
     plain,
+    print_table,
     say,
     show,
 )
@@ -317,6 +318,51 @@ def status_cmd(drill_id: str | None, policy: Path | None, output: str) -> None:
     )
     if state.ended is not None:
         say(f"this drill ended: {state.ended.outcome.value}")
+
+
+@exits()
+@click.command("impact")
+@click.option(
+    "--drill",
+    "drill_id",
+    metavar="ID",
+    shell_complete=complete_drills,
+    help="The drill (default: the running one).",
+)
+@output_option
+@handle_errors
+def impact_cmd(drill_id: str | None, output: str) -> None:
+    """Show what users see: users affected, error rate and p99 latency, with sparklines.
+
+    From the journal's impact samples (the virtual users), so it works for a running drill and for one that
+    ended (then as at its end). The sparklines cover the last 5 minutes.
+    """
+    from drills.reporting.impact_panel import impact_now, rows
+
+    s = ResponderSession.open(drill_id)
+    events = s.events()
+    state = s.state()
+    at = state.ended.at if state.ended is not None else SYSTEM_CLOCK.now()
+    current = impact_now(events, at)
+    if output != "table":
+        emit(
+            {
+                "drill_id": s.ref.drill_id,
+                "ended": state.ended is not None,
+                "impact": None if current is None else current.data(),
+            },
+            output,
+        )
+        return
+    if current is None:
+        say(
+            "no impact samples in this drill: its service graph has no virtual users in the drill's namespace"
+        )
+        return
+    print_table(["", "now", "last 5 min"], rows(current), title=f"users of drill {s.ref.drill_id}")
+    say(f"status {current.status}; features down: {', '.join(current.features_down) or 'none'}")
+    if state.ended is not None:
+        say(f"this drill ended: {state.ended.outcome.value} (figures as at its end)")
 
 
 @exits()
