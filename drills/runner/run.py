@@ -209,7 +209,7 @@ def scenario_graph(scenario: Scenario) -> ServiceGraph:
 
 
 def world_slos(scenario: Scenario) -> list[Slo]:
-    """The SLOs of the services the virtual users reach in this drill (none when they do not run)."""
+    """The SLO of the service the virtual users call in this drill (none when they do not run)."""
     try:
         graph = scenario_graph(scenario)
     except DrillError:
@@ -222,7 +222,8 @@ def world_slos(scenario: Scenario) -> list[Slo]:
             slo = load_slo(path)
         except DrillError:
             continue  # a broken SLO file is reported by `drill monitoring` and the rule generator
-        if slo.service in graph.services:
+        # The samples are the users' traffic, i.e. the entry service's: its SLO is the one they measure.
+        if slo.service == graph.entry:
             out.append(slo)
     return out
 
