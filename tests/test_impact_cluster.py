@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from test_run_cluster import run
-from test_world_cluster import RECKLESS
 
 from drills.adapters.clusters.facade import ClusterHandle
 from drills.adapters.store.journal import read_journal
@@ -14,6 +13,21 @@ from drills.model.events import ActionKind, ActionObserved, ImpactSampled
 from drills.model.scorecard import CheckStatus
 
 pytestmark = pytest.mark.cluster
+
+#: The good bot's rollback, then (once users are served again) a delete of the app's dependency, and a
+#: resolution as soon as the probes hold: they watch the app, not db-proxy. A profile minute is 3 s here.
+RECKLESS = """\
+name: reckless-bot
+description: Mitigates by the runbook, then deletes db-proxy and resolves on the probes' word.
+relative_to: page
+steps:
+  - {step: ack, offset: 20s}
+  - {step: role, role: ic, offset: 30s}
+  - {step: declare, severity: "true", offset: 40s}
+  - {step: mitigate, offset: 50s}
+  - {step: kubectl, args: [delete, deployment, db-proxy, -n, production], offset: 6m}
+  - {step: resolve, offset: 7m, wait: lasting}
+"""
 
 
 def test_deleting_the_dependency_takes_checkout_and_cart_down_but_not_browse(
