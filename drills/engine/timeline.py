@@ -30,6 +30,7 @@ The rules of measurement are in docs/scoring.md; the ones that need judgement, i
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -622,12 +623,8 @@ def build(events: Iterable[Event], now: datetime | None = None) -> Timeline:
 
 def _in_force(impact: Sequence[ImpactPoint], at: datetime) -> float:
     """Users affected (%) in force at ``at``: the last sample at or before it (none yet: 0)."""
-    pct = 0.0
-    for p in impact:
-        if p.at > at:
-            break
-        pct = p.users_affected_pct
-    return pct
+    i = bisect_right(impact, at, key=lambda p: p.at)
+    return impact[i - 1].users_affected_pct if i else 0.0
 
 
 def _ever_affected(impact: Sequence[ImpactPoint], start: datetime, threshold: float) -> bool:
@@ -641,7 +638,8 @@ def _raised_impact(
     impact: Sequence[ImpactPoint], actions: Sequence[ActionObserved], t0: datetime | None
 ) -> tuple[RaisedImpact, ...]:
     """Responder changes after which users affected rose by :data:`RAISE_MIN_PCT` or more within
-    :data:`RAISE_WINDOW`; a rise goes to the latest change before it."""
+    :data:`RAISE_WINDOW`; a rise goes to the latest change before it. Each change looks only at the samples
+    of its window (bisected), so a long journal costs changes x log(samples)."""
     changes = [
         a
         for a in actions
@@ -649,12 +647,12 @@ def _raised_impact(
     ]
     out: list[RaisedImpact] = []
     for i, a in enumerate(changes):
-        before = _in_force(impact, a.at)
-        down_before = set(next((p.features_down for p in reversed(impact) if p.at <= a.at), ()))
+        first = bisect_right(impact, a.at, key=lambda p: p.at)
+        before = impact[first - 1].users_affected_pct if first else 0.0
+        down_before = set(impact[first - 1].features_down) if first else set()
         following = changes[i + 1].at if i + 1 < len(changes) else None
-        for p in impact:
-            if p.at <= a.at:
-                continue
+        for j in range(first, len(impact)):
+            p = impact[j]
             if p.at - a.at > RAISE_WINDOW or (following is not None and p.at > following):
                 break
             if p.users_affected_pct - before >= RAISE_MIN_PCT:
