@@ -276,3 +276,22 @@ def test_doing_less_never_scores_more_with_measured_impact(
     more = score(play(severity, steps, end).events)
     assert more.score >= less.score, (fewer, less.score_explained, more.score_explained)
     assert more.passed or not less.passed
+
+
+def test_drill_score_prints_what_users_saw_beside_the_checks() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from drills.reporting.terminal import scorecard_renderable
+
+    b = outage(passing_drill("P0", slos=[APP_SLO]))
+    out = StringIO()
+    Console(file=out, width=160).print(scorecard_renderable(score(b.events)))
+    text = out.getvalue()
+    assert "TTM to impact reduced 3m20s; to the probes' health 4m00s" in text
+    assert "users affected peak 1,000 (100%)" in text and "features down: browse, cart, checkout" in text
+    assert "of app's 99.9% budget burned" in text
+    plain = StringIO()
+    Console(file=plain, width=160).print(scorecard_renderable(score(passing_drill("P0").events)))
+    assert "What users saw" not in plain.getvalue()
