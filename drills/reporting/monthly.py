@@ -32,14 +32,9 @@ from drills.model.durations import format_duration
 from drills.model.policy import Policy
 from drills.model.scorecard import Scorecard
 from drills.model.severity import Severity
+from drills.model.summary import DrillSummary, TrackedAction
 from drills.reporting import _templates
-from drills.reporting.catalog import (
-    DrillSummary,
-    TrackedAction,
-    load_journal,
-    load_report_dir,
-    summary_from_scorecard,
-)
+from drills.reporting.catalog import load_journal, load_report_dir, summary_from_scorecard
 from drills.reporting.report import SCORECARD
 from drills.reporting.view import improvement_of
 
