@@ -272,6 +272,12 @@ def _summary(source: Path | Scorecard | DrillSummary, policy: Policy | None) -> 
     return load_journal(source, policy)
 
 
+def report_window(month: str, months: int = TREND_MONTHS) -> tuple[datetime, datetime]:
+    """[since, until) of the drills a month's report reads: its trend window, the month itself last."""
+    start, end = parse_month(month)
+    return _months_back(start, months)[0][0], end
+
+
 def monthly_report(
     sources: Iterable[Path | Scorecard | DrillSummary], month: str, *, policy: Policy | None = None
 ) -> MonthlyReport:
