@@ -34,7 +34,8 @@ def pg_bin_dir() -> Path | None:
     if env := os.environ.get("DRILLS_PG_BIN"):
         return Path(env)
     versions = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
     )
     found = [p for p in versions if (p / "initdb").is_file() and (p / "pg_ctl").is_file()]
     return found[-1] if found else None
@@ -58,7 +59,9 @@ class PostgresServer:
             self.as_user = ["runuser", "-u", "nobody", "--"]
 
     def _run(self, *args: str) -> None:
-        done = subprocess.run([*self.as_user, *args], capture_output=True, text=True, check=False, timeout=120)
+        done = subprocess.run(
+            [*self.as_user, *args], capture_output=True, text=True, check=False, timeout=120
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(args)} failed ({done.returncode}): {done.stderr or done.stdout}")
 
@@ -76,7 +79,15 @@ class PostgresServer:
         )
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c full_page_writes=off"
         self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "start"
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "log"),
+            "-o",
+            options,
+            "-w",
+            "start",
         )
         return self
 
@@ -90,7 +101,9 @@ class PostgresServer:
         return f"postgresql+psycopg://{USER}{secret}@127.0.0.1:{self.port}/{database}"
 
     def _admin(self) -> psycopg.Connection[tuple[object, ...]]:
-        return psycopg.connect(host="127.0.0.1", port=self.port, user=USER, dbname="postgres", autocommit=True)
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user=USER, dbname="postgres", autocommit=True
+        )
 
     def create_database(self, name: str) -> str:
         with self._admin() as conn:

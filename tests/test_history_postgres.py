@@ -23,7 +23,12 @@ from drills.cli import cli
 from drills.engine.ladder import DrillStatus
 from drills.reporting.catalog import scan
 from drills.reporting.index import reindex
-from drills.reporting.monthly import monthly_report, render_monthly_html, render_monthly_markdown, report_window
+from drills.reporting.monthly import (
+    monthly_report,
+    render_monthly_html,
+    render_monthly_markdown,
+    report_window,
+)
 
 JOURNALS = 1000
 
