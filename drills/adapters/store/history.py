@@ -839,7 +839,7 @@ class History:
         if until is not None:
             where.append(SUMMARIES.c.started < _iso(until))
         c, a = SUMMARIES.c, ACTION_ITEMS.c
-        # Columns in DrillSummary's field order, read as plain tuples (a Row's attribute lookup per field
+        # Columns in DrillSummary's field order, read by position (a Row's attribute lookup per field
         # was a third of the read).
         drills = (
             sa.select(
@@ -858,13 +858,13 @@ class History:
         )
         with self._tx() as conn:
             actions: dict[str, list[TrackedAction]] = {}
-            for item in conn.execute(items).tuples().all():
+            for item in conn.execute(items).all():
                 actions.setdefault(item[0], []).append(TrackedAction(*item))
             out = []
             for (
                 drill_id, scenario_id, title, category, is_drill, started, true_severity, declared_severity,
                 outcome, score, grade, passed, ttd, tta, ttm, ttr, resolved, team,
-            ) in conn.execute(drills).tuples().all():  # fmt: skip
+            ) in conn.execute(drills).all():  # fmt: skip
                 out.append(
                     DrillSummary(
                         drill_id, scenario_id, title, category, bool(is_drill), _dt(started), true_severity,
