@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("ttr", sa.Double),
         sa.Column("resolved", sa.Boolean, nullable=False),
         sa.Column("team", sa.String),
+        sa.Column("actions", sa.Text, nullable=False, server_default="[]"),
         sa.Column("postmortem", sa.String),
         sa.Column("postmortem_mtime_ns", sa.BigInteger),
     )
