@@ -32,7 +32,7 @@ USER = "drills"
 def pg_bin_dir() -> Path | None:
     """``$DRILLS_PG_BIN``, or the newest ``/usr/lib/postgresql/<version>/bin``."""
     if env := os.environ.get("DRILLS_PG_BIN"):
-        return Path(env)
+        return Path(env) if (Path(env) / "initdb").is_file() else None
     versions = sorted(
         Path("/usr/lib/postgresql").glob("*/bin"),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
