@@ -88,6 +88,7 @@ from drills.model.scorecard import Scorecard
 from drills.model.service_graph import ServiceGraph
 from drills.model.slo import Slo
 from drills.reporting.dashboard import render_dashboard
+from drills.reporting.index import from_report_dir
 from drills.reporting.report import ReportPaths, write_reports_for
 from drills.reporting.view import describe
 from drills.runner import respond
@@ -532,16 +533,23 @@ class DrillRun:
             log.warning("the drill is not recorded in the history database: %s", e)
             self.state.history = None
 
-    def _history_end(self, scorecard: Scorecard, events: Sequence[Event]) -> None:
+    def _history_end(self, scorecard: Scorecard, events: Sequence[Event], reports: Path) -> None:
         if self.state.history is None:
             return
         status = DrillStatus.CRASHED if self.outcome is Outcome.CRASHED else DrillStatus.FINISHED
+        try:
+            # The report index's summary as the reports just written give it, in the same transaction.
+            summary = from_report_dir(reports)
+        except (OSError, ValueError, KeyError) as e:
+            log.warning("the drill's summary is not indexed (the next `drill history` does it): %s", e)
+            summary = None
         try:
             self.state.history.record_result(
                 scorecard,
                 events,
                 journal=self.state.journal.path if self.state.journal else None,
                 status=status,
+                summary=summary,
             )
         except DrillError as e:
             log.warning("the drill's result is not in the history database: %s", e)
@@ -1024,7 +1032,7 @@ class DrillRun:
         root = self.options.reporting.reports_root or paths.reports_dir()
         with self._status("writing the reports..."):
             reports = write_reports_for(scorecard, journal.events, root / self.state.drill_id)
-        self._history_end(scorecard, journal.events)
+        self._history_end(scorecard, journal.events, reports.directory)
         self._write_meta(outcome=outcome.value, reports=str(reports.directory))
         return DrillResult(
             drill_id=self.state.drill_id,
