@@ -70,3 +70,33 @@ def test_the_clock_thread_ticks_once_a_second_on_the_fake_clock() -> None:
     monitor._wait = clock.sleep  # type: ignore[method-assign]
     monitor._run()
     assert [t - T0 for t in ticks] == [timedelta(seconds=0), timedelta(seconds=1), timedelta(seconds=2)]
+
+
+def test_a_change_between_two_seconds_moves_the_gauges_at_once_and_the_counters_wait() -> None:
+    graph = load_service_graph(REPO / "fixtures" / "service-graph.yaml")
+    current: dict[str, ClusterView] = {"view": world()}
+    journal = Journal()
+    metrics = ImpactMetrics("app")
+    monitor = ImpactMonitor(graph, lambda: current["view"], journal, T0, metrics=metrics)
+    monitor.step(T0)
+    assert monitor.react(T0 + timedelta(milliseconds=100)) is None  # nothing changed: nothing done
+
+    def totals() -> tuple[float, float]:
+        families = {m.name: m for m in metrics.collect()}
+        requests = sum(s.value for s in families["http_requests"].samples)
+        ratio = families["drills_users_affected_ratio"].samples[0].value
+        return requests, ratio
+
+    counted, healthy = totals()
+    assert healthy < 0.01
+    current["view"] = world(app_ready=False)
+    seen = monitor.react(T0 + timedelta(milliseconds=400))
+    assert seen is not None and seen.status == "down"
+    after, ratio = totals()
+    assert ratio > 0.99  # the gauge shows it now
+    assert after == counted  # no second counted twice
+    assert journal.events[-1].at == T0 + timedelta(milliseconds=400)
+    assert journal.events[-1].status == "down"
+    monitor.step(T0 + timedelta(seconds=1))
+    assert totals()[0] > counted
+    assert len(journal.events) == 2  # the next whole second saw nothing new
