@@ -20,6 +20,7 @@ from drills.model.scenario import (
     BadDeployFault,
     DependencyErrorsFault,
     DependencyLatencyFault,
+    LoadSpikeFault,
     NodePartitionFault,
     PartialFailureFault,
 )
@@ -135,3 +136,20 @@ def test_the_bad_release_that_takes_two_old_pods_down_affects_most_users(graph: 
     assert one_left.status == "degraded"
     # `kubectl rollout undo`: three good pods again
     assert second(graph, world()).affected_ratio < 0.01
+
+
+def test_the_slow_load_spike_is_slow_and_p2_until_scaled(graph: ServiceGraph) -> None:
+    """load-spike-slow-scale: x1.25 traffic on 3 pods that stay ready (95m of their 100m request)."""
+    fault = _fault("load-spike-slow-scale")
+    assert isinstance(fault, LoadSpikeFault) and fault.traffic is not None
+    factor = f"{fault.traffic:g}"
+    seconds = [second(graph, world(load_factor=factor), t) for t in range(180)]
+    # three minutes of the request count's jitter: errors never, slow most seconds, the peak within P2
+    assert all(s.error_ratio < 0.001 for s in seconds)
+    assert sum(s.status == "slow" for s in seconds) > len(seconds) / 2
+    peak = max(s.affected_ratio for s in seconds)
+    assert 0.01 < peak < 0.10, peak  # P2 by the seed's matrix (1-10 %)
+    assert max(s.p99_seconds for s in seconds) > graph.users.latency_slo.total_seconds()
+    # `kubectl scale --replicas=5` (or an HPA's 5): utilisation 0.5
+    scaled = [second(graph, world(load_factor=factor, app_pods=5), t) for t in range(60)]
+    assert all(s.status == "ok" and s.affected_ratio < 0.01 for s in scaled)

@@ -174,6 +174,12 @@ class LoadSpikeFault(_FaultBase):
         description="CPU each pod uses at injection (a Kubernetes quantity); the total (cpu x replicas) "
         "stays as replicas change.",
     )
+    traffic: Annotated[StrictFloat, Field(gt=1, le=100)] | None = Field(
+        default=None,
+        description="The users send this many times their base traffic (the Deployment's "
+        "impact.drills.io/load-factor, which the virtual users read; docs/impact.md). Unset: the users' "
+        "traffic is unchanged and only the pods' CPU and readiness show the spike.",
+    )
 
     @field_validator("cpu")
     @classmethod

@@ -35,6 +35,7 @@ from drills.adapters.faults.base import (
 from drills.adapters.faults.revert import restore_op
 from drills.adapters.kube import resources as r
 from drills.engine.health import match_labels_selector
+from drills.engine.impact import LOAD_FACTOR
 from drills.engine.safety import BlastRadius
 from drills.errors import DrillError, FaultError, NotFound
 from drills.model.scenario import (
@@ -429,7 +430,7 @@ class LoadSpike(Injector):
             )
         )
         radius = BlastRadius(pods=len(pods), target_pods=len(pods), namespaces=frozenset({self.namespace}))
-        ops = [
+        ops: list[dict[str, Any]] = [
             {
                 "op": "pod-annotations",
                 "namespace": self.namespace,
@@ -437,6 +438,22 @@ class LoadSpike(Injector):
                 "annotations": {USAGE_CPU_ANNOTATION: self._idle, POD_FAULT_ANNOTATION: None},
             }
         ]
+        if self.fault.traffic is not None:
+            # the users' side of the spike: first, so T0 is when the traffic arrives
+            factor = f"{self.fault.traffic:g}"
+            changes.insert(
+                0,
+                PlannedChange(
+                    "PATCH",
+                    "Deployment",
+                    self.namespace,
+                    self.workload,
+                    f"annotate {LOAD_FACTOR}={factor}: the users send {factor} times their base traffic",
+                    {"metadata": {"annotations": {LOAD_FACTOR: factor}}},
+                    patch_type="merge",
+                ),
+            )
+            ops.append(restore_op(dep, [["metadata", "annotations", LOAD_FACTOR]]))
         return changes, radius, ops
 
     @staticmethod
