@@ -11,6 +11,7 @@ from test_world_cluster import RECKLESS
 from drills.adapters.clusters.facade import ClusterHandle
 from drills.adapters.store.journal import read_journal
 from drills.model.events import ActionKind, ActionObserved, ImpactSampled
+from drills.model.scorecard import CheckStatus
 
 pytestmark = pytest.mark.cluster
 
@@ -42,3 +43,15 @@ def test_deleting_the_dependency_takes_checkout_and_cart_down_but_not_browse(
     assert hit is not None, [(s.at, s.users_affected_pct, s.features_down) for s in samples]
     assert hit.status == "degraded"
     assert hit.errors and set(hit.errors) <= {"503"}
+    # the timeline and the findings record the delete as a change that raised impact
+    sc = result.scorecard
+    assert sc is not None
+    recorded = next(a for a in sc.actions if a.get("raised_impact"))
+    assert "db-proxy" in str(recorded["object"]), sc.actions
+    assert "raised impact" in str(recorded["raised_impact"])
+    assert any(f.startswith("A responder change raised impact: deleted") for f in sc.findings), sc.findings
+    # the bot resolved once the probes held, with checkout still failing: that cannot pass
+    assert sc.clocks.resolved_while_affected
+    healthy = next(c for c in sc.checks if c.id == "resolution.healthy")
+    assert healthy.status == CheckStatus.FAIL and "of users were still affected" in healthy.detail
+    assert not sc.passed

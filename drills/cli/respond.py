@@ -33,7 +33,7 @@ from drills.errors import UsageError
 from drills.model.durations import format_duration
 from drills.model.events import Role, Source
 from drills.model.severity import Severity
-from drills.runner.respond import ResponderSession, env_line, find_drill
+from drills.runner.respond import ResponderSession, env_line, find_drill, prometheus_lines
 from drills.timing import SYSTEM_CLOCK
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -331,9 +331,15 @@ def status_cmd(drill_id: str | None, policy: Path | None, output: str) -> None:
 @click.option("--bot", is_flag=True, help="The bot's identity instead of the responder's.")
 @handle_errors
 def env_cmd(drill_id: str | None, bot: bool) -> None:
-    """Print the export line for your own cluster identity in this drill: eval "$(drill env)"."""
+    """Print the export line for your own cluster identity in this drill: eval "$(drill env)".
+
+    While the drill's monitoring stack runs, also ``PROMETHEUS_URL`` for the seed's health check
+    (``curl "$PROMETHEUS_URL/api/v1/query?query=up"``) and any query of the users' metrics.
+    """
     ref = find_drill(drill_id)
     echo(env_line(ref, "bot" if bot else "responder"))
+    for line in prometheus_lines(ref):
+        echo(line)
 
 
 __all__ = ["ExitCode"]
