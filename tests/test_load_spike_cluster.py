@@ -144,8 +144,8 @@ def test_the_good_bots_scale_resources_mitigation_heals_the_load_spike(
 ) -> None:
     # The bot runs at the time scale of the other drill tests, but the SLA targets are the seed's (as with
     # `drill run --bot-time-scale`): recovery takes physical time no bot can compress (the HPA's 15 s
-    # syncs, metrics windows, the scenario's 1m healthy window), and judged against targets compressed 20x
-    # those two minutes would count as forty, past the status-update cadence.
+    # syncs, metrics windows, the healthy window), and judged against targets compressed 20x
+    # a minute or two would count as twenty or forty, past the status-update cadence.
     # The shipped scenario with a 15 s healthy window instead of 1 min: recovery is proven once every pod
     # is back in the Service and stays there; waiting out the rest of the minute proved nothing more.
     data = yaml.safe_load((SCENARIOS / f"{name}.yaml").read_text())
