@@ -130,7 +130,7 @@ def test_unknown_field_names_the_allowed_ones_and_a_close_match() -> None:
     text = VALID.replace("    image: myapp:v2.1.0", "    imagee: myapp:v2.1.0")
     assert problems_of(text) == [
         f"{FILE}:11: faults[0].imagee: unknown field; did you mean 'image'? "
-        "(allowed: delay, effect, image, kind, workload)"
+        "(allowed: delay, effect, image, kind, max_unavailable, workload)"
     ]
 
 
