@@ -100,7 +100,9 @@ def test_chaoslib_logging_and_warnings_go_to_the_log_file_not_the_console(
 
     log = tmp_path / "chaostoolkit.log"
     with chaoslib_logs(log):
-        logging.getLogger("chaostoolkit").error("HTTP response headers: Authorization: Bearer k8s-token-0123456789abcdef")
+        logging.getLogger("chaostoolkit").error(
+            "HTTP response headers: Authorization: Bearer k8s-token-0123456789abcdef"
+        )
         warnings.warn("a deprecated feature", DeprecationWarning, stacklevel=1)
     out = capsys.readouterr()
     assert "Authorization" not in out.out + out.err
@@ -120,3 +122,147 @@ def test_the_versions_are_the_installed_ones() -> None:
         "chaoslib_version": metadata.version("chaostoolkit-lib"),
         "chaosk8s_version": metadata.version("chaostoolkit-kubernetes"),
     }
+
+
+# ---- `drill validate` (and `drill run`, through load_scenario) on the corpus -----------------------------
+
+
+def _scenario(tmp_path: Path, experiment: str, extra: str = "") -> Path:
+    import shutil
+
+    shutil.copy(CORPUS / experiment, tmp_path / experiment)
+    path = tmp_path / "wrapped.yaml"
+    path.write_text(
+        "id: wrapped\ntitle: a wrapped experiment\ncategory: chaos\n"
+        "impact: {users_affected_pct: 0.5, service_status: minor, data_loss_risk: none, revenue_impact: low}\n"
+        f"faults:\n  - kind: chaostoolkit\n    experiment: {experiment}\n{extra}"
+        "steady_state:\n  probes:\n    - probe: deployment-available\n      name: app\n"
+        "expected_response:\n  mitigations: [scale]\n"
+    )
+    return path
+
+
+def _validate(path: Path) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from drills.cli import cli
+
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    return result.exit_code, result.output
+
+
+def test_validate_names_a_function_the_extension_does_not_have(tmp_path: Path) -> None:
+    code, out = _validate(_scenario(tmp_path, "no-such-function.json"))
+    assert code == 3, out
+    exp = tmp_path / "no-such-function.json"
+    assert f"{exp}:6: method[0].provider: activity 'drain-everything':" in out, out
+    assert "drain_every_node_everywhere" in out
+
+
+def test_validate_names_a_ref_to_nothing(tmp_path: Path) -> None:
+    code, out = _validate(_scenario(tmp_path, "ref-to-nothing.json"))
+    assert code == 3, out
+    exp = tmp_path / "ref-to-nothing.json"
+    assert f"{exp}:8: method[1].ref: activity 'count-the-pods': no activity named 'count-the-pods'" in out, (
+        out
+    )
+
+
+def test_the_scenarios_configuration_supplies_the_env_key_before_validation(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.delenv("DRILLS_CTK_NODE_LABEL", raising=False)
+    code, out = _validate(_scenario(tmp_path, "env-rollback.yaml"))
+    assert code == 3
+    assert "configuration.node_label: reads the environment variable DRILLS_CTK_NODE_LABEL" in out, out
+    extra = "    configuration:\n      node_label: {type: env, key: DRILLS_CTK_POOL, default: pool=a}\n"
+    code, out = _validate(_scenario(tmp_path, "env-rollback.yaml", extra))
+    assert code == 0, out
+
+
+def test_experiment_yaml_is_yaml_1_2(tmp_path: Path) -> None:
+    from drills.adapters.chaostoolkit import read_experiment
+
+    data = read_experiment(CORPUS / "env-rollback.yaml")
+    assert data["configuration"]["note"] == "yes"
+
+
+def test_an_env_secret_needs_its_variable_and_the_scenario_can_name_another(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.delenv("DRILLS_CTK_TOKEN", raising=False)
+    code, out = _validate(_scenario(tmp_path, "inline-secret.json"))
+    assert code == 3
+    assert "secrets.k8s.token: reads the environment variable DRILLS_CTK_TOKEN" in out, out
+    monkeypatch.setenv("DRILLS_CTK_OTHER_TOKEN", "t0ken")
+    extra = "    secrets:\n      k8s: {token: {type: env, key: DRILLS_CTK_OTHER_TOKEN}}\n"
+    code, out = _validate(_scenario(tmp_path, "inline-secret.json", extra))
+    assert code == 0, out
+
+
+def test_run_refuses_an_invalid_experiment_with_exit_3_before_touching_a_cluster(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from drills.cli import cli
+
+    path = _scenario(tmp_path, "broken.json")
+    result = CliRunner().invoke(cli, ["run", str(path), "--dry-run"])
+    assert result.exit_code == 3, result.output
+    assert "drain_every_node_everywhere" in result.output
+
+
+# ---- rollback strategies, as `chaos run --rollback-strategy` has them ------------------------------------
+
+
+def test_rollback_strategies_decide_as_chaos_run_does() -> None:
+    from drills.adapters.chaostoolkit import rollbacks_wanted
+
+    completed = {"status": "completed", "deviated": False}
+    deviated = {"status": "completed", "deviated": True}
+    failed = {"status": "failed", "deviated": False}
+    assert [rollbacks_wanted("default", j)[0] for j in (completed, deviated, failed, None)] == [
+        True,
+        True,
+        False,
+        False,  # no run journal: drills stopped mid-method, an interrupted run
+    ]
+    assert [rollbacks_wanted("always", j)[0] for j in (completed, failed, None)] == [True, True, True]
+    assert [rollbacks_wanted("never", j)[0] for j in (completed, deviated)] == [False, False]
+    assert [rollbacks_wanted("deviated", j)[0] for j in (completed, deviated)] == [False, True]
+
+
+def test_rollbacks_not_played_say_what_was_not_restored(tmp_path: Path) -> None:
+    from drills.adapters.chaostoolkit import run_rollbacks
+    from drills.model.revert import ChaosToolkitRollbacks
+
+    journal = tmp_path / "chaostoolkit-journal.json"
+    journal.write_text(json.dumps({"status": "completed", "deviated": False}))
+    op = ChaosToolkitRollbacks(
+        experiment=str(CORPUS / "env-rollback.yaml"),
+        kubeconfig=str(tmp_path / "nowhere"),
+        strategy="deviated",
+        run_journal=str(journal),
+    )
+    note = run_rollbacks(op)
+    assert "rollbacks not played (rollback strategy deviated: no deviation)" in note
+    assert "not restored: uncordon-the-pool" in note
+
+
+def test_the_run_journal_keeps_no_secret(tmp_path: Path) -> None:
+    from drills.adapters.chaostoolkit import write_run_journal
+
+    path = tmp_path / "j.json"
+    write_run_journal(
+        {"status": "completed", "experiment": {"secrets": {"k8s": {"token": "s3cr3t-inline"}}}}, path
+    )
+    assert "s3cr3t-inline" not in path.read_text()
+    assert json.loads(path.read_text())["status"] == "completed"
+
+
+def test_a_hypothesis_not_met_has_its_own_exit_code() -> None:
+    from drills.cli._app import EXIT_MEANINGS, ExitCode
+    from drills.cli.run import RUN_EXITS
+    from drills.errors import SteadyStateNotMet
+
+    assert SteadyStateNotMet("x").exit_code == ExitCode.NOT_STEADY == 7
+    assert ExitCode.NOT_STEADY in RUN_EXITS and "steady state" in EXIT_MEANINGS[ExitCode.NOT_STEADY]

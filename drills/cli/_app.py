@@ -58,6 +58,7 @@ class ExitCode(IntEnum):
     ENVIRONMENT = 4
     REFUSED = 5
     ABORTED = 6
+    NOT_STEADY = 7
     INTERRUPTED = 130
     TERMINATED = 143
 
@@ -70,6 +71,8 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.ENVIRONMENT: "drills or its environment failed (cluster, binaries, a revert)",
     ExitCode.REFUSED: "refused by a safety rail",
     ExitCode.ABORTED: "the drill was aborted or timed out",
+    ExitCode.NOT_STEADY: "the system was not in its steady state before the fault (a Chaos Toolkit "
+    "hypothesis did not hold): nothing was injected",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
     ExitCode.TERMINATED: "terminated by SIGTERM (after reverting and reporting)",
 }

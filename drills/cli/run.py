@@ -50,6 +50,7 @@ RUN_EXITS = (
     ExitCode.INVALID_INPUT,
     ExitCode.REFUSED,
     ExitCode.ABORTED,
+    ExitCode.NOT_STEADY,
     ExitCode.INTERRUPTED,
     ExitCode.TERMINATED,
 )
