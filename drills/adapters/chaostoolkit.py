@@ -163,6 +163,9 @@ class JournalEvents(RunEventHandler):  # type: ignore[misc]
     def hypothesis_before_completed(self, experiment: Any, state: Any, journal: Any) -> None:
         self._emit("hypothesis-before", met=bool((state or {}).get("steady_state_met")))
 
+    def hypothesis_after_completed(self, experiment: Any, state: Any, journal: Any) -> None:
+        self._emit("hypothesis-after", met=bool((state or {}).get("steady_state_met")))
+
     def start_method(self, experiment: Any) -> None:
         self.method_started_at = self.clock.now()
         self._emit("method-started")
@@ -256,8 +259,9 @@ def run_rollbacks(
     rollbacks = experiment.get("rollbacks") or []
     if not rollbacks:
         return f"Chaos Toolkit experiment {path.name}: no rollbacks to play"
-    run_journal = _read_run_journal(op.run_journal)
-    play, why = rollbacks_wanted(op.strategy or "always", run_journal)
+    # No run journal kept (no drill directory, or a ledger from before strategies): played, as drills did.
+    strategy = op.strategy or "always" if op.run_journal else "always"
+    play, why = rollbacks_wanted(strategy, _read_run_journal(op.run_journal))
     if not play:
         names = ", ".join(str(a.get("name") or a.get("ref")) for a in rollbacks)
         return f"Chaos Toolkit experiment {path.name}: rollbacks not played ({why}); not restored: {names}"
