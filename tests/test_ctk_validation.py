@@ -266,3 +266,70 @@ def test_a_hypothesis_not_met_has_its_own_exit_code() -> None:
 
     assert SteadyStateNotMet("x").exit_code == ExitCode.NOT_STEADY == 7
     assert ExitCode.NOT_STEADY in RUN_EXITS and "steady state" in EXIT_MEANINGS[ExitCode.NOT_STEADY]
+
+
+# ---- the method runs in the background: T0 at the first action, never held back by pauses ---------------
+
+
+def test_the_method_runs_in_the_background_and_the_first_action_is_known_before_its_pauses_end(
+    tmp_path: Path,
+) -> None:
+    from drills.adapters.chaostoolkit import ExperimentRun, JournalEvents
+    from drills.timing import SYSTEM_CLOCK
+
+    experiment = {
+        "title": "pauses before and after",
+        "description": "an action between two pauses, no cluster needed",
+        "method": [
+            {
+                "type": "probe",
+                "name": "look",
+                "provider": {
+                    "type": "python",
+                    "module": "os.path",
+                    "func": "exists",
+                    "arguments": {"path": "/"},
+                },
+            },
+            {
+                "type": "action",
+                "name": "act",
+                "pauses": {"before": 0.2, "after": 1.5},
+                "provider": {
+                    "type": "python",
+                    "module": "os.path",
+                    "func": "exists",
+                    "arguments": {"path": "/"},
+                },
+            },
+        ],
+    }
+
+    class Sink:
+        def __init__(self) -> None:
+            self.events: list[Any] = []
+
+        def append(self, event: Any) -> Any:
+            self.events.append(event)
+            return event
+
+    sink = Sink()
+    handler = JournalEvents(sink, SYSTEM_CLOCK, "pauses")  # type: ignore[arg-type]
+    run = ExperimentRun(
+        experiment,
+        {"runtime": {"rollbacks": {"strategy": "never"}}},
+        handler,
+        kubeconfig=tmp_path / "none",
+        context=None,
+        label="pauses",
+        log_file=tmp_path / "ctk.log",
+    ).start()
+    assert handler.acting.wait(10)
+    # the action started after its 0.2 s pause; its 1.5 s pause after is still to come
+    assert handler.first_action_started_at is not None and run.running
+    assert run.join(20) and run.error is None and run.journal is not None
+    assert run.journal["status"] == "completed"
+    finished = [e for e in sink.events if e.phase == "finished"]
+    assert finished and finished[0].detail["summary"] == "2 of 2 activities succeeded"
+    # chaoslib's log went to the file, and its signal handlers were left out (no ValueError in a thread)
+    assert "Running experiment: pauses before and after" in (tmp_path / "ctk.log").read_text()

@@ -142,8 +142,14 @@ class JournalEvents(RunEventHandler):  # type: ignore[misc]
         self.title = title
         self.method_started_at: datetime | None = None
         self.first_action_at: datetime | None = None
+        #: When the method's first action was handed to its provider (after its ``pauses.before``).
+        self.first_action_started_at: datetime | None = None
         self.interrupted_by: str | None = None
         self.failed: list[str] = []
+        self.activities: list[dict[str, Any]] = []
+        #: Set when the method's first action starts, or when the run ends without one.
+        self.acting = threading.Event()
+        self.done = threading.Event()
 
     def _emit(self, phase: str, **detail: Any) -> None:
         if self.sink is not None:
@@ -170,6 +176,15 @@ class JournalEvents(RunEventHandler):  # type: ignore[misc]
         self.method_started_at = self.clock.now()
         self._emit("method-started")
 
+    def start_activity(self, activity: Any) -> None:
+        if (
+            activity.get("type") == "action"
+            and self.method_started_at
+            and self.first_action_started_at is None
+        ):
+            self.first_action_started_at = self.clock.now()
+            self.acting.set()
+
     def activity_completed(self, activity: Any, run: Any) -> None:
         status = (run or {}).get("status")
         if activity.get("type") == "action" and self.first_action_at is None and self.method_started_at:
@@ -179,6 +194,9 @@ class JournalEvents(RunEventHandler):  # type: ignore[misc]
                 f"{activity.get('name')}: {status}: {(run or {}).get('exception') and 'error'}"
             )
         run = run or {}
+        self.activities.append(
+            {"name": activity.get("name"), "status": status, "duration": run.get("duration")}
+        )
         self._emit(
             "activity",
             name=activity.get("name"),
@@ -208,7 +226,14 @@ class JournalEvents(RunEventHandler):  # type: ignore[misc]
         self._emit("interrupted", by="signal")
 
     def finish(self, journal: Any) -> None:
-        self._emit("finished", status=(journal or {}).get("status"), deviated=(journal or {}).get("deviated"))
+        ok = sum(1 for a in self.activities if a["status"] == "succeeded")
+        self._emit(
+            "finished",
+            status=(journal or {}).get("status"),
+            deviated=(journal or {}).get("deviated"),
+            summary=f"{ok} of {len(self.activities)} activities succeeded",
+        )
+        self.acting.set()
 
 
 def merge_secrets(experiment: Any, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -432,6 +457,73 @@ def run_experiment(
         except ChaosException as e:
             raise ChaosToolkitError(f"Chaos Toolkit experiment {label} failed: {e}") from e
     return journal
+
+
+class ExperimentRun:
+    """An experiment run in a background thread, so that the drill goes on while its method does.
+
+    A drill's clock starts when the first action changes the cluster, and the page goes out on detection:
+    neither may wait for the rest of the method (a slow drain, a pause of minutes). chaoslib installs its own
+    SIGTERM/SIGUSR handlers around a run, which only the main thread may do and which would take the drill's
+    own (the drill reverts on a signal): in the thread its ``exit_signals`` is left out.
+    """
+
+    def __init__(
+        self,
+        experiment: dict[str, Any],
+        settings: dict[str, Any],
+        handler: JournalEvents,
+        *,
+        kubeconfig: str | Path,
+        context: str | None,
+        label: str,
+        log_file: Path | None = None,
+        hypothesis_strategy: str = "default",
+    ) -> None:
+        self.handler = handler
+        self.journal: dict[str, Any] | None = None
+        self.error: ChaosToolkitError | None = None
+        self._args = (experiment, settings, handler)
+        self._kw: dict[str, Any] = {
+            "kubeconfig": kubeconfig,
+            "context": context,
+            "label": label,
+            "log_file": log_file,
+            "hypothesis_strategy": hypothesis_strategy,
+        }
+        self._thread = threading.Thread(target=self._run, name=f"drills-ctk-{label}", daemon=True)
+
+    def start(self) -> ExperimentRun:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        import chaoslib.run as chaoslib_run
+
+        try:
+            with _ENV_LOCK:
+                saved = chaoslib_run.exit_signals
+                chaoslib_run.exit_signals = contextlib.nullcontext
+                try:
+                    self.journal = run_experiment(*self._args, **self._kw)
+                finally:
+                    chaoslib_run.exit_signals = saved
+        except ChaosToolkitError as e:
+            self.error = e
+        except Exception as e:  # a provider's bug must not vanish with its thread
+            self.error = ChaosToolkitError(f"Chaos Toolkit experiment {self._kw['label']} crashed: {e}")
+        finally:
+            self.handler.done.set()
+            self.handler.acting.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the run to end; whether it did."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
 
 # ---- validation, as chaoslib does it, every problem at once ---------------------------------------------

@@ -19,27 +19,37 @@ arguments (``ns``, ``qty``, ``all``, ``replicas``) and refuses experiments that 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from drills.adapters.chaostoolkit import (
+    ExperimentRun,
     JournalEvents,
     activity_label,
     load_experiment,
     merge_secrets,
     resolve_configuration,
-    run_experiment,
     substitute_arguments,
     write_run_journal,
 )
 from drills.adapters.faults.base import Injector, PlannedChange
 from drills.adapters.kube import resources as r
+from drills.adapters.kube.audit import AuditRecord, AuditTail
+from drills.adapters.kube.identities import actor_kind_for
 from drills.engine.safety import BlastRadius
 from drills.errors import ChaosToolkitError, SteadyStateNotMet
+from drills.model.events import ActorKind
+from drills.model.revert import RevertOp
 from drills.model.scenario import ChaosToolkitFault
+
+log = logging.getLogger(__name__)
+
+#: How long a revert waits for a method still running (a drain, a pause) before it plays the rollbacks.
+METHOD_GRACE = 120.0
 
 
 class ChaosToolkit(Injector):
@@ -182,7 +192,22 @@ class ChaosToolkit(Injector):
         journal_path = getattr(self.ctx.journal, "path", None)
         return Path(journal_path).parent / "chaostoolkit-journal.json" if journal_path else None
 
+    def revert_ops(self) -> list[RevertOp]:
+        # The drill's journal (and so the run journal's place) may come after the plan (preflight).
+        self.plan()
+        for op in self._ops:
+            op["run_journal"] = op.get("run_journal") or (
+                str(self._run_journal_path()) if self._run_journal_path() else None
+            )
+        return super().revert_ops()
+
     def inject(self) -> datetime:
+        """Start the experiment in the background; T0 once its method first changes the cluster.
+
+        T0 is the API server's time of the first write after the method's first action started (the audit
+        log's record of it), or that action's start where drills cannot read the audit log. The rest of the
+        method (a slow drain, pauses) goes on while the drill does: health and alerts during it belong to it.
+        """
         self.plan()
         handler = JournalEvents(self.ctx.journal, self.clock, str(self._experiment.get("title", "")))
         # Rollbacks are drills' revert, played per the fault's rollback strategy at the drill's end.
@@ -192,7 +217,8 @@ class ChaosToolkit(Injector):
             experiment.setdefault("configuration", {}).update(self.fault.configuration)
         if self.fault.secrets:
             experiment["secrets"] = merge_secrets(experiment.get("secrets"), self.fault.secrets)
-        journal = run_experiment(
+        tail = AuditTail(self.ctx.audit_log) if self.ctx.audit_log is not None else None
+        self._run = ExperimentRun(
             experiment,
             settings,
             handler,
@@ -201,11 +227,43 @@ class ChaosToolkit(Injector):
             context=self.kube.context,
             label=self.target,
             log_file=self._log_file(),
-        )
-        self._journal = journal
-        run_journal = self._run_journal_path()
-        if run_journal is not None:
-            write_run_journal(journal, run_journal)
+        ).start()
+        handler.acting.wait()
+        started = handler.first_action_started_at
+        t0 = self._first_write(tail, started, handler) if started is not None else None
+        if t0 is None or self._run.error is not None:
+            # Nothing changed the cluster before the run ended: what happened is the whole answer.
+            self._run.join()
+            self._check_outcome(handler)
+        return t0 or started or handler.method_started_at or self.clock.now()
+
+    def _first_write(
+        self, tail: AuditTail | None, started: datetime, handler: JournalEvents
+    ) -> datetime | None:
+        """When the API server received the first write after ``started`` (None if the run ended first)."""
+        if tail is None:
+            return started
+        since = started - timedelta(seconds=1)  # the API server's and drills' clocks, to the second
+        while True:
+            ended = handler.done.is_set()
+            for rec in tail.poll():
+                if rec.ok and rec.is_write and rec.received >= since and self._by_us(rec):
+                    return rec.received
+            if ended:
+                return None
+            handler.done.wait(0.05)
+
+    @staticmethod
+    def _by_us(rec: AuditRecord) -> bool:
+        kind = actor_kind_for(rec.user, rec.user_agent, None)
+        return kind in (ActorKind.DRILLS, ActorKind.UNKNOWN)
+
+    def _check_outcome(self, handler: JournalEvents) -> None:
+        assert self._run is not None
+        if self._run.error is not None:
+            raise self._run.error
+        journal = self._run.journal or {}
+        self._keep_run_journal()
         status = journal.get("status")
         if handler.method_started_at is None:
             raise SteadyStateNotMet(
@@ -220,7 +278,24 @@ class ChaosToolkit(Injector):
                 + (f" ({'; '.join(handler.failed)})" if handler.failed else ""),
                 hint="its rollbacks are run by drills' revert",
             )
-        return handler.first_action_at or handler.method_started_at
+
+    def _keep_run_journal(self) -> None:
+        run_journal = self._run_journal_path()
+        if self._run is not None and self._run.journal is not None and run_journal is not None:
+            write_run_journal(self._run.journal, run_journal)
+
+    def stop(self) -> None:
+        """The method ends before the rollbacks: chaoslib cannot be stopped mid-activity, so wait for it."""
+        run = getattr(self, "_run", None)
+        if run is None:
+            return
+        if not run.join(METHOD_GRACE):
+            log.warning(
+                "the Chaos Toolkit method of %s still runs after %.0fs; reverting anyway",
+                self.target,
+                METHOD_GRACE,
+            )
+        self._keep_run_journal()
 
     def _log_file(self) -> Path | None:
         """chaoslib's log goes beside the drill's journal (``chaostoolkit.log``), when there is one."""
@@ -228,10 +303,12 @@ class ChaosToolkit(Injector):
         return Path(journal_path).parent / "chaostoolkit.log" if journal_path else None
 
     def effect(self) -> str | None:
-        journal = getattr(self, "_journal", None)
-        if not journal:
+        run = getattr(self, "_run", None)
+        if run is None:
             return None
-        runs = journal.get("run") or []
-        ok = [x for x in runs if x.get("status") == "succeeded"]
-        status = journal.get("status")
-        return f"experiment method ran: {len(ok)}/{len(runs)} activities succeeded (status {status})"
+        done = run.handler.activities
+        ok = sum(1 for a in done if a["status"] == "succeeded")
+        if run.running:
+            return f"experiment method running: {ok} of {len(done)} activities succeeded so far"
+        status = (run.journal or {}).get("status")
+        return f"experiment method ran: {ok} of {len(done)} activities succeeded (status {status})"
