@@ -333,3 +333,41 @@ def test_the_method_runs_in_the_background_and_the_first_action_is_known_before_
     assert finished and finished[0].detail["summary"] == "2 of 2 activities succeeded"
     # chaoslib's log went to the file, and its signal handlers were left out (no ValueError in a thread)
     assert "Running experiment: pauses before and after" in (tmp_path / "ctk.log").read_text()
+
+
+# ---- the experiment shown: each activity by name, status, duration; N of M --------------------------------
+
+
+def test_the_timeline_names_each_activity_with_status_and_duration() -> None:
+    from datetime import UTC, datetime
+
+    from drills.model.events import ChaosToolkitEvent, CommsPosted, Source
+    from drills.reporting.view import describe
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def text(phase: str, **detail: Any) -> str:
+        event = ChaosToolkitEvent(
+            at=at,
+            source=Source.SYSTEM,
+            actor="chaostoolkit",
+            phase=phase,
+            detail={"experiment": "x", **detail},
+        )
+        described = describe(event)
+        assert described is not None
+        return described[2]
+
+    assert text("activity", name="drain-pool", kind="action", status="succeeded", duration=12.34) == (
+        "Chaos Toolkit action drain-pool: succeeded (12.3s)"
+    )
+    assert text("finished", status="completed", deviated=True, summary="2 of 3 activities succeeded") == (
+        "Chaos Toolkit experiment finished: completed, deviated, 2 of 3 activities succeeded"
+    )
+    assert (
+        text("hypothesis-before", met=False)
+        == "Chaos Toolkit steady-state hypothesis before the method: NOT met"
+    )
+    assert "chaoslib 1.44" in text("started", chaoslib_version="1.44", chaosk8s_version="0.39")
+    posted = describe(CommsPosted(at=at, source=Source.BOT, actor="bot", template="customer_email"))
+    assert posted is not None and "(P0)" not in posted[2]
