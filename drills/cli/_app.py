@@ -150,6 +150,7 @@ COMMANDS: dict[str, LazyCommand] = _table(
     ("cluster", "drills.cli.cluster:cluster", "The drill cluster: `up`, `down`, `status`, `kubeconfig`, `logs`, `build`, `reset`, `baseline`."),
     ("faults", "drills.cli.faults:faults_command", "List the fault kinds drills can inject."),
     ("inject", "drills.cli.faults:inject_command", "Inject a scenario's faults (or print them with --dry-run), then revert them."),
+    ("ctk", "drills.cli.ctk:ctk_group", "Chaos Toolkit experiments: `import` one as a scenario."),
     ("recover", "drills.cli.faults:recover_command", "Replay the fault reverts that a crashed or killed drill left pending."),
     ("monitoring", "drills.cli.monitoring:monitoring_group", "Prometheus and Alertmanager for a drill cluster: `up`, `down`, `status`, `alerts`, `rules`."),
     ("plan", "drills.cli.programs:plan_group", "DR plans: several scenarios and teams, each runbook step timed (scenarios/plans/)."),
