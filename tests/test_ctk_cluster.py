@@ -29,7 +29,7 @@ from drills.adapters.kube import identities, resources
 from drills.adapters.kube.audit import AuditRecord
 from drills.adapters.kube.client import Kube
 from drills.adapters.store.journal import read_journal
-from drills.errors import SteadyStateNotMet
+from drills.errors import SafetyError, SteadyStateNotMet
 from drills.model.events import (
     Acknowledged,
     AlertFired,
@@ -113,7 +113,8 @@ def _chaos_run(
     subprocess.run(
         [str(CHAOS), "--no-log-file", "run", "--journal-path", str(journal), "--rollback-strategy", strategy,
          str(experiment)],
-        env={**os.environ, **env, "KUBECONFIG": str(world.kubeconfig), "KUBERNETES_CONTEXT": world.context or ""},
+        env={**os.environ, **env, "KUBECONFIG": str(world.kubeconfig),
+             **({"KUBERNETES_CONTEXT": world.context} if world.context else {})},
         capture_output=True,
         timeout=120,
         check=False,
@@ -306,3 +307,42 @@ def test_a_slow_drain_pages_the_responder_timed_from_the_drains_start(
     assert versions["chaoslib_version"] and versions["chaosk8s_version"]
     reverted = next(e for e in events if isinstance(e, FaultReverted))
     assert reverted.ok and "uncordon-the-node: succeeded" in json.dumps(reverted.detail)
+
+
+@pytest.mark.parametrize(
+    ("func", "arguments", "safety", "refused"),
+    [
+        ("kill_microservice", {"name": "app", "ns": "production"}, {"max_pods": 2}, "pods"),
+        ("scale_microservice", {"name": "app", "ns": "production", "replicas": 0}, {"max_pods": 2}, "pods"),
+        ("delete_pods", {"label_selector": "app=myapp", "ns": "production"}, {"max_pods": 2}, "pods"),
+        ("drain_nodes", {"label_selector": "kubernetes.io/hostname=node-a1", "count": 1,
+                         "pod_namespace": "production"}, {"max_nodes": 0}, "node"),
+    ],
+)  # fmt: skip
+def test_the_blast_radius_of_actions_that_remove_or_move_pods_is_refused_before_the_method(
+    func: str,
+    arguments: dict[str, Any],
+    safety: dict[str, int],
+    refused: str,
+    world: ClusterHandle,
+    injector: Kube,
+    tmp_path: Path,
+) -> None:
+    module = "chaosk8s.node.actions" if func == "drain_nodes" else (
+        "chaosk8s.pod.actions" if func == "delete_pods" else "chaosk8s.actions"
+    )  # fmt: skip
+    experiment = tmp_path / "radius.json"
+    experiment.write_text(json.dumps({
+        "title": f"{func} beyond the caps", "description": "refused before it runs",
+        "method": [{"type": "action", "name": func,
+                    "provider": {"type": "python", "module": module, "func": func, "arguments": arguments}}],
+    }))  # fmt: skip
+    sc = variant("chaostoolkit-terminate-pod", {"kind": "chaostoolkit", "experiment": str(experiment)})
+    sc = sc.model_copy(update={"safety": sc.safety.model_copy(update=safety)})
+    plan = faults.plan_scenario(sc, injector, scenario_dir=tmp_path)
+    assert plan.radius.pods >= (3 if func != "drain_nodes" else 0)
+    assert any(refused in r for r in plan.refusals), plan.refusals
+    sink = Sink(tmp_path / "drill")
+    with pytest.raises(SafetyError):
+        faults.inject(sc, injector, Ledger(tmp_path / "ledger.jsonl"), sink, scenario_dir=tmp_path)
+    assert sink.ctk() == []  # the method never started

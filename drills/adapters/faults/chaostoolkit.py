@@ -1,19 +1,20 @@
 """A Chaos Toolkit experiment as a drill fault: its method is the fault, its rollbacks are our revert.
 
 Teams already write chaos experiments with chaostoolkit-kubernetes; drills runs one in-process with
-chaostoolkit-lib against the drill cluster (``KUBECONFIG``/``KUBERNETES_CONTEXT`` for chaosk8s, which reads
-them), the experiment's own steady-state hypothesis as a gate before its method. Two departures from
-``chaos run``, both on purpose:
+chaostoolkit-lib's own entry point against the drill cluster (docs/chaostoolkit.md), with ``chaos run``'s
+hypothesis and rollback strategies. Two departures from ``chaos run``, both on purpose:
 
-- rollbacks are *never* played by Chaos Toolkit itself (its default skips them when interrupted, and a drill
-  must always undo): the runtime rollback strategy is ``never``, and the rollbacks are a
-  ``chaostoolkit-rollbacks`` operation in drills' revert ledger, played by drills at the end of the drill,
-  on abort, on SIGINT/SIGTERM, and by ``drill recover`` after a crash;
-- Chaos Toolkit's run events (started, hypothesis, each activity, method, rollbacks) become
-  ``chaostoolkit.event`` journal events, and its failures become :class:`ChaosToolkitError`.
+- the method runs in the background: T0 is the first write the API server's audit log records after the
+  method's first action started, ``fault.injected`` is written then, and the drill (detection, the page, the
+  responder) goes on while a slow action or a pause does;
+- rollbacks are not played by Chaos Toolkit right after the method (the responder responds to what the
+  method left): they are a ``chaostoolkit-rollbacks`` operation in drills' revert ledger, played at the end
+  of the drill, on abort, on SIGINT/SIGTERM and by ``drill recover``, when the fault's rollback strategy
+  says ``chaos run`` would have played them.
 
-The blast radius of arbitrary providers cannot be known; drills bounds what it can read from chaosk8s
-arguments (``ns``, ``qty``, ``all``, ``replicas``) and refuses experiments that name a system namespace.
+Before anything runs, the blast radius of every chaosk8s action that removes or moves pods is read from the
+cluster (pods a drain evicts, a Deployment's pods a ``kill_microservice`` deletes, replicas a scale-down
+loses...), so the scenario's safety caps refuse the drill before the method starts.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ from drills.model.revert import RevertOp
 from drills.model.scenario import ChaosToolkitFault
 
 log = logging.getLogger(__name__)
+
+#: chaosk8s functions on nodes (no ``ns`` argument).
+NODE_FUNCS = frozenset({"drain_nodes", "delete_nodes", "cordon_node", "uncordon_node", "create_node"})
 
 #: How long a revert waits for a method still running (a drain, a pause) before it plays the rollbacks.
 METHOD_GRACE = 120.0
@@ -86,9 +90,11 @@ class ChaosToolkit(Injector):
             provider = activity.get("provider") or {}
             args = substitute_arguments(provider.get("arguments") or {}, configuration, secrets)
             is_k8s = str(provider.get("module", "")).startswith("chaosk8s")
-            ns = args.get("ns", "default") if is_k8s else args.get("ns")
+            func = str(provider.get("func"))
+            # chaosk8s' namespaced functions default to `default`; node functions have no namespace
+            ns = args.get("ns", "default") if is_k8s and func not in NODE_FUNCS else args.get("ns")
             if activity.get("type") == "action" and is_k8s:
-                radius = radius + self._radius_of(str(provider.get("func")), args, ns)
+                radius = radius + self._radius_of(func, args, ns)
             elif ns:
                 radius = radius + BlastRadius(namespaces=frozenset({str(ns)}))
             changes.append(
