@@ -228,7 +228,7 @@ faults:
   - kind: chaostoolkit
     experiment: {experiment}
     configuration:
-      node_label: {{type: env, key: DRILLS_CTK_UNSET_DRAIN, default: "kubernetes.io/hostname=node-a1"}}
+      node_label: {{type: env, key: DRILLS_CTK_UNSET_DRAIN, default: "kubernetes.io/hostname={node}"}}
 steady_state:
   healthy_for: 3s
   probes:
@@ -244,12 +244,15 @@ time_budget: 3m
 
 
 def test_a_slow_drain_pages_the_responder_timed_from_the_drains_start(
-    world: ClusterHandle, tmp_path: Path
+    world: ClusterHandle, kube: Kube, tmp_path: Path
 ) -> None:
+    # a node that runs an app pod: its eviction is what chaosk8s waits for, in 10 s steps
+    pods, _ = resources.list_objects(kube, "Pod", "production", label_selector="app=myapp")
+    node = sorted(p["spec"]["nodeName"] for p in pods if p["spec"].get("nodeName"))[0]
     experiment = tmp_path / "slow-drain.yaml"
     shutil.copy(CORPUS / "slow-drain.yaml", experiment)
     path = tmp_path / "ctk-slow-drain.yaml"
-    path.write_text(SLOW_DRAIN.format(experiment=experiment.name))
+    path.write_text(SLOW_DRAIN.format(experiment=experiment.name, node=node))
     out = StringIO()
     scale = 0.05
     defaults = SlaTargets()
@@ -279,7 +282,7 @@ def test_a_slow_drain_pages_the_responder_timed_from_the_drains_start(
     cordon = min(
         r.received
         for r in records
-        if r is not None and r.ok and r.is_write and r.resource == "nodes" and r.name == "node-a1" and r.received >= started
+        if r is not None and r.ok and r.is_write and r.resource == "nodes" and r.name == node and r.received >= started
     )  # fmt: skip
     t0 = next(e for e in events if isinstance(e, FaultInjected)).at
     assert abs((t0 - cordon).total_seconds()) <= 1.0, (t0, cordon)
