@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from drills.adapters.chaostoolkit import experiment_problems
 
 CORPUS = Path(__file__).parent / "ctk"
@@ -371,3 +373,49 @@ def test_the_timeline_names_each_activity_with_status_and_duration() -> None:
     assert "chaoslib 1.44" in text("started", chaoslib_version="1.44", chaosk8s_version="0.39")
     posted = describe(CommsPosted(at=at, source=Source.BOT, actor="bot", template="customer_email"))
     assert posted is not None and "(P0)" not in posted[2]
+
+
+# ---- parity with chaoslib's own loader and validator, without a cluster ---------------------------------
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.iterdir()), ids=lambda p: p.name)
+def test_the_corpus_reads_as_chaoslib_reads_it_but_for_yaml_1_1(path: Path, tmp_path: Path) -> None:
+    from chaoslib.loader import load_experiment as chaoslib_load
+
+    from drills.adapters.chaostoolkit import read_experiment
+
+    ours = read_experiment(path)
+    with _quiet(tmp_path):
+        theirs = chaoslib_load(str(path))
+    if path.name == "env-rollback.yaml":
+        assert (ours["configuration"].pop("note"), theirs["configuration"].pop("note")) == ("yes", True)
+    assert ours == dict(theirs)
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.iterdir()), ids=lambda p: p.name)
+def test_an_experiment_we_find_problems_in_is_one_chaoslib_refuses_too(
+    path: Path, monkeypatch: Any, tmp_path: Path
+) -> None:
+    from chaoslib.exceptions import ChaosException
+    from chaoslib.experiment import ensure_experiment_is_valid
+
+    from drills.adapters.chaostoolkit import read_experiment
+
+    monkeypatch.delenv("DRILLS_CTK_NODE_LABEL", raising=False)
+    monkeypatch.delenv("DRILLS_CTK_DRAIN_LABEL", raising=False)
+    monkeypatch.delenv("DRILLS_CTK_TOKEN", raising=False)
+    experiment = read_experiment(path)
+    ours = experiment_problems(experiment)
+    try:
+        with _quiet(tmp_path):
+            ensure_experiment_is_valid(experiment)
+        refused = False
+    except ChaosException:
+        refused = True
+    assert bool(ours) == refused, ours
+
+
+def _quiet(tmp_path: Path) -> Any:
+    from drills.adapters.chaostoolkit import chaoslib_logs
+
+    return chaoslib_logs(tmp_path / "chaostoolkit.log")
