@@ -223,7 +223,7 @@ SLOW_DRAIN = """\
 id: ctk-slow-drain
 title: A Chaos Toolkit drain takes its time
 category: chaos
-impact: {users_affected_pct: 0.5, service_status: minor, data_loss_risk: none, revenue_impact: low}
+impact: {{users_affected_pct: 0.5, service_status: minor, data_loss_risk: none, revenue_impact: low}}
 faults:
   - kind: chaostoolkit
     experiment: {experiment}
