@@ -301,7 +301,7 @@ def test_a_slow_drain_pages_the_responder_timed_from_the_drains_start(
         clocks.tta is not None and abs(clocks.tta.total_seconds() - (ack.at - cordon).total_seconds()) <= 1.0
     )
     # the experiment shown, the noise kept out of the console
-    assert "Chaos Toolkit action drain-one-node: succeeded" in console
+    assert "Chaos Toolkit action drain-one-node: succeeded" in console, console
     assert "1 of 1 activities succeeded" in console
     for noise in ("Traceback", "HTTP response headers", "Content-Type", "Audit-Id"):
         assert noise not in console

@@ -988,6 +988,9 @@ class DrillRun:
         outcome = self.outcome
         at = self.state.end_at or self.clock.now()
         self._world_left_behind()
+        if self.state.follower is not None and not self.options.reporting.dashboard:
+            # What the revert wrote (a Chaos Toolkit method that outlived the drill, its rollbacks) is shown too.
+            self._narrate(self._poll())
         self.state.journal.append(
             DrillEnded(at=at, source=Source.SYSTEM, actor=RUNNER_ACTOR, outcome=outcome, reason=self.reason)
         )
