@@ -149,6 +149,8 @@ class JournalEvents(RunEventHandler):  # type: ignore[misc]
         self.activities: list[dict[str, Any]] = []
         #: Set when the method's first action starts, or when the run ends without one.
         self.acting = threading.Event()
+        #: Set when the method's first action has completed (or the run ended without one).
+        self.acted = threading.Event()
         self.done = threading.Event()
 
     def _emit(self, phase: str, **detail: Any) -> None:
@@ -189,6 +191,7 @@ class JournalEvents(RunEventHandler):  # type: ignore[misc]
         status = (run or {}).get("status")
         if activity.get("type") == "action" and self.first_action_at is None and self.method_started_at:
             self.first_action_at = self.clock.now()
+            self.acted.set()
         if status not in (None, "succeeded"):
             self.failed.append(
                 f"{activity.get('name')}: {status}: {(run or {}).get('exception') and 'error'}"
@@ -234,6 +237,7 @@ class JournalEvents(RunEventHandler):  # type: ignore[misc]
             summary=f"{ok} of {len(self.activities)} activities succeeded",
         )
         self.acting.set()
+        self.acted.set()
 
 
 def merge_secrets(experiment: Any, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -515,6 +519,7 @@ class ExperimentRun:
         finally:
             self.handler.done.set()
             self.handler.acting.set()
+            self.handler.acted.set()
 
     @property
     def running(self) -> bool:

@@ -248,6 +248,8 @@ class ChaosToolkit(Injector):
     ) -> datetime | None:
         """When the API server received the first write after ``started`` (None if the run ended first)."""
         if tail is None:
+            # No audit log to say when the change landed: it has once the first action completed.
+            handler.acted.wait()
             return started
         since = started - timedelta(seconds=1)  # the API server's and drills' clocks, to the second
         while True:
