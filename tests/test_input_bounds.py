@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from drills.adapters.chaostoolkit import load_experiment
-from drills.adapters.files.core_yaml import core_safe_load
+from drills.adapters.core_yaml import core_safe_load
 from drills.adapters.files.scenarios import (
     MAX_BYTES,
     load_scenario,

@@ -275,7 +275,30 @@ class ChaosToolkitFault(_FaultBase):
     experiment: str = Field(
         description="Path of a Chaos Toolkit experiment (JSON or YAML), relative to the scenario."
     )
-    configuration: dict[str, JsonValue] = Field(default_factory=dict)
+    configuration: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="Merged over the experiment's `configuration` before it is validated and run; a value "
+        "may be env-typed (`{type: env, key: VAR, default: ...}`) as in the experiment.",
+    )
+    secrets: dict[str, dict[str, JsonValue]] = Field(
+        default_factory=dict,
+        description="Merged over the experiment's `secrets`, scope by scope; give values env-typed "
+        "(`{type: env, key: VAR}`) so that no secret is written in the scenario.",
+    )
+    rollback_strategy: Literal["default", "always", "never", "deviated"] = Field(
+        default="default",
+        description="When the experiment's rollbacks are played, as `chaos run --rollback-strategy`: "
+        "`default` unless the experiment failed or was interrupted, `always`, `never`, `deviated` only if "
+        "the steady state deviated after the method. drills plays them at the drill's revert.",
+    )
+    hypothesis_strategy: Literal["default", "before-method-only", "after-method-only", "continuously"] = (
+        Field(
+            default="default",
+            description="When the steady-state hypothesis is checked, as `chaos run --hypothesis-strategy`: "
+            "`default` before and after the method; a hypothesis that does not hold before is its own "
+            "result (exit 6), never a fault.",
+        )
+    )
 
 
 class PluginFault(_FaultBase):

@@ -516,6 +516,10 @@ def escalation_for(severity: Severity) -> str | None:
     return None
 
 
+#: Seconds the bot waits for a first health reading before it decides a mitigation is not needed.
+EVIDENCE_WAIT = 10.0
+
+
 class Bot:
     """Runs a responder profile in a thread against one drill's journal and cluster."""
 
@@ -690,6 +694,13 @@ class Bot:
                 mitigation = step.mitigation or self.scenario.expected_response.mitigations[0]
                 if self.kubectl is None:
                     raise EnvironmentProblem("the bot has no kubeconfig to act with")
+                if not self._health_broken():
+                    # A responder acts on evidence: scaling a healthy app 3 -> 15 fixes nothing and leaves
+                    # a change nobody reverts (and a self-healing chaos test would be "resolved" by the bot).
+                    self._record(
+                        action, s.note(f"the service is healthy: no {mitigation.value}, nothing to mitigate")
+                    )
+                    return
                 retry = 30.0 if mitigation == Mitigation.RESTORE_BACKUP else 0.0
                 for argv in mitigation_commands(mitigation, self.scenario, self.kubectl):
                     self._kubectl(action, argv, forbidden_retry=retry)
@@ -717,6 +728,17 @@ class Bot:
                 for argv in evidence_commands(self.scenario, self.kubectl):
                     # evidence is best effort: a namespace that is gone has no logs to read
                     self._kubectl(action, argv, check=False)
+
+    def _health_broken(self) -> bool:
+        """Whether the observer has seen health broken now; waits up to :data:`EVIDENCE_WAIT` s of drill
+        time while there is no health reading yet (the observer's first one may lag the page)."""
+        deadline = self.clock.monotonic() + EVIDENCE_WAIT
+        while not self._stop.is_set():
+            healthy = build(self.session.events(), now=self.clock.now()).healthy_now
+            if healthy is not None or self.clock.monotonic() >= deadline:
+                return healthy is False
+            self._stop.wait(max(self.poll, 0.2))
+        return False
 
     def _wait_healthy(self, *, lasting: bool) -> bool:
         """Until the service is healthy (``lasting``: and has been for the scenario's healthy window).

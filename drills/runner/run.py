@@ -50,6 +50,7 @@ from drills.adapters.faults.ledger import Ledger
 from drills.adapters.files.impact import load_service_graph, load_slo, slo_paths
 from drills.adapters.files.scenarios import find_scenario, load_model, load_policy, load_scenario
 from drills.adapters.kube import identities
+from drills.adapters.kube.audit import audit_log_readable
 from drills.adapters.kube.client import Kube
 from drills.adapters.kube.observer import Observer
 from drills.adapters.kube.preflight import preflight, world_namespaces
@@ -426,7 +427,15 @@ class DrillRun:
             clock=self.clock,
             allow_system_namespaces=self.options.cluster.allow_system_namespaces,
             scenario_dir=self.scenario_dir,
+            audit_log=self._audit_log(),
         )
+
+    def _audit_log(self) -> Path | None:
+        """The API server's audit log, which times a fault whose first change comes late (a Chaos Toolkit
+        action after its pauses); None when drills cannot read it."""
+        handle = self.cluster
+        path = handle.audit_log if handle is not None else None
+        return path if path is not None and audit_log_readable(path) else None
 
     def _prepare(self) -> None:
         self.state.kube = self._kube()
@@ -578,6 +587,7 @@ class DrillRun:
                 scenario_dir=self.scenario_dir,
                 handles=self.state.handles,
                 plan_=self.state.fault_plan if injector_kube is self.state.kube else None,
+                audit_log=self._audit_log(),
             )
 
     def _start_watchers(self) -> None:
@@ -1024,6 +1034,9 @@ class DrillRun:
         outcome = self.outcome
         at = self.state.end_at or self.clock.now()
         self._world_left_behind()
+        if self.state.follower is not None and not self.options.reporting.dashboard:
+            # What the revert wrote (a Chaos Toolkit method that outlived the drill, its rollbacks) is shown too.
+            self._narrate(self._poll())
         self.state.journal.append(
             DrillEnded(at=at, source=Source.SYSTEM, actor=RUNNER_ACTOR, outcome=outcome, reason=self.reason)
         )
