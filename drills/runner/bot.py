@@ -34,6 +34,7 @@ from drills.adapters.clusters.binaries import kubectl_binary
 from drills.adapters.store import paths
 from drills.engine import comms
 from drills.engine.health import pod_ready
+from drills.engine.measured import measured_impact, measured_severity, points
 from drills.engine.timeline import build
 from drills.errors import ClusterError, DrillError, EnvironmentProblem, Forbidden, NotFound, UsageError
 from drills.model.durations import format_duration
@@ -632,6 +633,21 @@ class Bot:
     def _started(self) -> DrillStarted:
         return self.session.state().started
 
+    def _evident_severity(self) -> Severity:
+        """The severity a responder reads off what users see so far (the seed's matrix over the impact
+        samples since the fault), as the scorer measures it; the scenario's stated severity when the drill has
+        no virtual users, or they have seen nothing yet."""
+        events = self.session.events()
+        started = self._started()
+        t0 = next((e.at for e in events if isinstance(e, FaultInjected)), None)
+        samples = points(events)
+        if t0 is None or not samples:
+            return started.true_severity
+        seen = measured_impact(samples, t0, max(self.clock.now(), samples[-1].at))
+        if seen.peak_users_affected_pct <= 0 and seen.worst_status is None:
+            return started.true_severity
+        return measured_severity(seen, started.impact)
+
     def _record(self, action: BotAction, event: Event | None) -> None:
         if event is not None:
             action.events.append(event.id)
@@ -663,7 +679,7 @@ class Bot:
             case AckStep():
                 self._record(action, s.ack(via="bot"))
             case DeclareStep():
-                self._record(action, s.declare(severity_for(step.severity, self._started().true_severity)))
+                self._record(action, s.declare(severity_for(step.severity, self._evident_severity())))
             case RoleStep():
                 self._record(action, s.role(step.role, step.person or self.profile.name))
             case CommsStep():
