@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,6 +15,7 @@ from drills.adapters.store.people import PeopleStore
 from drills.model.events import FaultInjected, Mode, Source
 from drills.runner import respond
 from drills.runner.run import started_event
+from drills.server.config import ServerConfig
 from drills.timing import SYSTEM_CLOCK
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,3 +47,28 @@ def invite(
     """A token for ``person``, valid ``hours`` from ``ago`` hours ago."""
     now = SYSTEM_CLOCK.now() - timedelta(hours=ago)
     return store.invite(person, role, drill_id=drill_id, ttl=timedelta(hours=hours), now=now)[1]
+
+
+@contextlib.contextmanager
+def running_server(config: ServerConfig) -> Iterator[str]:
+    """A real uvicorn serving ``config`` on 127.0.0.1 (a free port) in a thread; yields its base URL."""
+    import uvicorn
+
+    from drills.server.run import uvicorn_config
+
+    ucfg = uvicorn_config(replace(config, host="127.0.0.1", port=0))
+    server = uvicorn.Server(ucfg)
+    thread = threading.Thread(target=server.run, name="test-drill-server", daemon=True)
+    thread.start()
+    deadline = SYSTEM_CLOCK.monotonic() + 20
+    while not server.started:
+        if SYSTEM_CLOCK.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test drill server did not start")
+        SYSTEM_CLOCK.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    scheme = "https" if config.tls else "http"
+    try:
+        yield f"{scheme}://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(20)
