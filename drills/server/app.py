@@ -417,6 +417,7 @@ def make_service(config: ServerConfig) -> DrillService:
         auth=auth,
         start_defaults=config.start,
         hub_poll_seconds=config.hub_poll_seconds,
+        listen=f"{config.host}:{config.port}",
     )
 
 
