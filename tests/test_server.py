@@ -279,3 +279,16 @@ def test_starting_a_drill_is_the_game_masters(client: TestClient, store: PeopleS
     assert [d["drill_id"] for d in listed] == [DRILL]
     r = client.post("/api/drills", headers=bearer(invite(store, "gm", "gm")), json={"scenario": 3})
     assert r.status_code == 422 and "scenario" in r.json()["error"]
+
+
+def test_joining_says_your_role_and_kubeconfigs_are_for_responders(
+    client: TestClient, store: PeopleStore
+) -> None:
+    tara = invite(store, "tara", "tech-lead")
+    joined = client.post(f"/api/drills/{DRILL}/join", headers=bearer(tara), json={}).json()
+    assert joined["person"] == "tara" and joined["role"] == "tech-lead" and not joined["game_master"]
+    assert joined["kubeconfig"] is None and "no cluster identities" in joined["kubeconfig_problem"]
+    r = client.get(f"/api/drills/{DRILL}/kubeconfig", headers=bearer(tara))
+    assert r.status_code == 409  # this synthetic drill has no cluster to sign for
+    r = client.get(f"/api/drills/{DRILL}/kubeconfig", headers=bearer(invite(store, "oz", "observer")))
+    assert r.status_code == 403

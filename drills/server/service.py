@@ -651,7 +651,13 @@ class DrillService:
             "game_master": caller.role is TeamRole.GAME_MASTER,
         }
         if caller.may(Action.RESPOND):
-            out["kubeconfig"] = self.kubeconfig(ref.drill_id, caller)
+            try:
+                out["kubeconfig"] = self.kubeconfig(ref.drill_id, caller)
+            except ServerError as e:
+                if e.status != 409:
+                    raise
+                out["kubeconfig"] = None  # joining works; acting on the cluster needs your own kubeconfig
+                out["kubeconfig_problem"] = e.message
         return out
 
     def kubeconfig(self, drill_id: str, caller: Caller) -> str:
