@@ -28,6 +28,7 @@ from drills.adapters.store.journal import read_journal
 from drills.adapters.store.people import PeopleStore
 from drills.model.events import (
     Acknowledged,
+    ActionKind,
     ActionObserved,
     CommsPosted,
     DrillEnded,
@@ -126,7 +127,10 @@ def test_three_responders_in_three_processes_post_through_the_server(
             "ivy",
             url,
             tokens["ivy"],
-            burst.format(who="ivy") + "drill ack\ndrill declare P1\ndrill role ic ivy\n",
+            burst.format(who="ivy")
+            + "drill ack\ndrill declare P1\ndrill role ic ivy\n"
+            + 'eval "$(drill env)"\n'
+            + "kubectl logs -n production deployment/app --tail=20 --since=10m || true\n",
         ),
         "tara": responder(
             tmp_path,
@@ -145,7 +149,9 @@ def test_three_responders_in_three_processes_post_through_the_server(
             tokens["cole"],
             burst.format(who="cole")
             + f"drill comms initial_alert --file {tmp_path / 'status.txt'}\n"
-            + "drill escalate engineering-lead\n",
+            + "drill escalate engineering-lead\n"
+            + 'eval "$(drill env)"\n'
+            + "kubectl logs -n production deployment/app --tail=5 || true\n",
         ),
     }
     (tmp_path / "go").touch()
@@ -185,16 +191,16 @@ def test_three_responders_in_three_processes_post_through_the_server(
     assert [e.actor for e in events if isinstance(e, Resolved)] == ["ivy"]
     assert len({e.id for e in events}) == len(events)
 
-    rollbacks = [
-        e for e in events if isinstance(e, ActionObserved) and e.object.endswith("deployment/production/app")
-    ]
-    assert rollbacks and {e.actor for e in rollbacks} == {"drills:responder:tara"}, [
-        (e.actor, e.kind, e.object) for e in rollbacks
-    ]
+    actions = [(e.actor, e.kind, e.object) for e in events if isinstance(e, ActionObserved)]
+    rollbacks = [a for a in actions if a[1] is ActionKind.ROLLBACK]
+    assert rollbacks and {a[0] for a in rollbacks} == {"drills:responder:tara"}, actions
+    readers = {a[0] for a in actions if a[1] is ActionKind.EVIDENCE_READ}
+    assert {"drills:responder:ivy", "drills:responder:cole"} <= readers, actions
     card = http.get(f"/api/drills/{drill_id}/scorecard").json()
     did = {p["person"]: [d["what"] for d in p["did"]] for p in card["people"]}
     assert "acknowledged the page" in did["ivy"] and "declared P1" in did["ivy"]
-    assert any(w.endswith("deployment/production/app") for w in did["tara"])
+    assert "rollback Deployment/production/app" in did["tara"]
+    assert any(w.startswith("evidence_read Pod/production/") for w in did["ivy"]), did
     assert "posted initial_alert" in " ".join(did["cole"])
     assert json.dumps(card).count("otto") == 0
     http.close()
