@@ -66,6 +66,7 @@ def short_bad_deploy(tmp_path: Path) -> Path:
     data = yaml.safe_load((ROOT / "scenarios" / "bad-deploy-rollback.yaml").read_text(encoding="utf-8"))
     data["steady_state"]["healthy_for"] = "5s"
     data["time_budget"] = "3m"
+    data["hints"] = [{**h, "after": f"{10 * (i + 1)}s"} for i, h in enumerate(data["hints"])]
     path = tmp_path / "short-bad-deploy.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
@@ -108,7 +109,11 @@ def test_three_responders_in_three_processes_post_through_the_server(
 ) -> None:
     url, store = served
     gm = invite(store, "gina", "gm")
-    http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {gm}"}, timeout=300)
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {gm}"}, timeout=300) as http:
+        played(http, store, url, tmp_path)
+
+
+def played(http: httpx.Client, store: PeopleStore, url: str, tmp_path: Path) -> None:
     r = http.post("/api/drills", json={"scenario": str(short_bad_deploy(tmp_path)), "wrap_up_seconds": 2})
     assert r.status_code == 201, r.text
     drill_id = r.json()["drill_id"]
@@ -203,4 +208,3 @@ def test_three_responders_in_three_processes_post_through_the_server(
     assert any(w.startswith("evidence_read Pod/production/") for w in did["ivy"]), did
     assert "posted initial_alert" in " ".join(did["cole"])
     assert json.dumps(card).count("otto") == 0
-    http.close()
