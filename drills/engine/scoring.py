@@ -31,6 +31,7 @@ from drills.engine.impact_score import impact_parts
 from drills.engine.judges import JUDGES, Drill, Judged, fmt
 from drills.engine.judges.discipline import DOCUMENTATION_WINDOW
 from drills.engine.judges.mitigation import recovery_when, recovery_words, revert_before_recovery
+from drills.engine.people import who_did_what
 from drills.engine.rules import CORE, RULE_ORDER, RULES
 from drills.engine.timeline import DESTRUCTIVE_KINDS, ZERO, Timeline, build
 from drills.errors import JournalError
@@ -174,6 +175,7 @@ def score(events: Sequence[Event], policy: Policy | None = None) -> Scorecard:
         findings=findings,
         improve_next=improve_next,
         actions=[_action(a, raised) for a in tl.actions],
+        people=who_did_what(events),
         impact=impact.summary,
         error_budget=impact.error_budget,
         alert_floors=impact.alert_floors,

@@ -57,6 +57,8 @@ from drills.timing import SYSTEM_CLOCK, Clock
 
 META_FILE = "drill.json"
 ABORT_MARKER = "abort-requested"
+#: Left by `drill serve` in the directory of a drill it runs: the server is that journal's only writer.
+SERVED_MARKER = "served-by"
 _DRILL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 
 
@@ -416,6 +418,23 @@ class ResponderSession:
             raise UsageError(f"drill {self.ref.drill_id} is not paused")
         return self._append(Resumed(**self._base()))
 
+    def reveal_hint(self, index: int | None = None) -> Event:
+        """The game master gives a hint now (the next unused one, or ``index``), whether or not it is due."""
+        state = self._live_state("reveal a hint")
+        hints = state.started.hints
+        unused = [i for i in range(len(hints)) if i not in state.hints_used]
+        if index is None:
+            if not unused:
+                raise UsageError(f"drill {self.ref.drill_id} has no hints left")
+            index = min(unused, key=lambda j: (hints[j].after_seconds, j))
+        elif index not in unused:
+            raise UsageError(
+                f"drill {self.ref.drill_id} has no unused hint {index}",
+                hint=f"unused hints: {', '.join(map(str, unused)) or 'none'}",
+            )
+        h = hints[index]
+        return self._append(HintUsed(**self._base(), index=index, cost=h.cost, text=h.text))
+
     def abort(self, reason: str = "") -> Event:
         """Ask the runner to end the drill and revert its faults (it polls the marker file)."""
         self._live_state("drill abort")
@@ -425,6 +444,31 @@ class ResponderSession:
         tmp.write_text(json.dumps(request) + "\n", encoding="utf-8")
         tmp.replace(self.ref.abort_marker)
         return self._append(Note(**self._base(), text=f"abort requested: {why}"))
+
+
+def mark_served(ref_dir: Path, listen: str) -> None:
+    """Say that this process (a drill server listening on ``listen``) serves the drill in ``ref_dir``."""
+    tmp = ref_dir / f".{SERVED_MARKER}.tmp"
+    tmp.write_text(json.dumps({"pid": os.getpid(), "listen": listen}) + "\n", encoding="utf-8")
+    tmp.replace(ref_dir / SERVED_MARKER)
+
+
+def served_by(ref: DrillRef) -> dict[str, Any] | None:
+    """The live drill server serving this drill, if any (a marker whose server is gone does not count)."""
+    try:
+        data = json.loads((ref.directory / SERVED_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    pid = data.get("pid") if isinstance(data, dict) else None
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return data if isinstance(data, dict) else None
 
 
 def abort_requested(ref_dir: Path) -> dict[str, Any] | None:
@@ -495,8 +539,10 @@ __all__ = [
     "default_actor",
     "env_line",
     "find_drill",
+    "mark_served",
     "next_hint",
     "prometheus_lines",
+    "served_by",
     "set_active",
     "write_meta",
 ]
