@@ -1,0 +1,50 @@
+// The console's only script: follow the drill live. Everything works without it (forms post and redirect);
+// with it, the read-only panels (#live) are redrawn by the server whenever the drill's Server-Sent Events
+// stream says something happened, and every few seconds for the clocks. Forms are never redrawn, so the
+// keyboard focus and what a person is typing stay where they are.
+(function () {
+  "use strict";
+  var body = document.body;
+  var live = document.getElementById("live");
+  var liveUrl = body.dataset.live;
+  var streamUrl = body.dataset.stream;
+  var flash = document.getElementById("flash");
+  if (flash) { flash.focus(); }
+  if (!live || !liveUrl) { return; }
+  var pending = null;
+  var inflight = false;
+  function refresh() {
+    pending = null;
+    if (inflight) { schedule(250); return; }
+    inflight = true;
+    fetch(liveUrl, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (html !== null && html !== live.dataset.last) {
+          live.dataset.last = html;
+          var scroller = live.querySelector("#timeline");
+          var atEnd = !scroller || scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 4;
+          live.innerHTML = html;
+          var fresh = live.querySelector("#timeline");
+          if (fresh && atEnd) { fresh.scrollTop = fresh.scrollHeight; }
+          body.dataset.refreshed = String(Date.now());
+        }
+      })
+      .catch(function () { /* the next event or tick tries again */ })
+      .then(function () { inflight = false; });
+  }
+  function schedule(ms) { if (pending === null) { pending = setTimeout(refresh, ms); } }
+  if (streamUrl && window.EventSource) {
+    var source = new EventSource(streamUrl, { withCredentials: true });
+    // The server names each message after the journal event's type (drill.started, acknowledged, ...).
+    (body.dataset.eventTypes || "").split(" ").forEach(function (type) {
+      if (type) { source.addEventListener(type, function () { schedule(150); }); }
+    });
+    source.onmessage = function () { schedule(150); };
+    source.addEventListener("end", function () { schedule(50); source.close(); });
+    source.onopen = function () { body.dataset.stream_open = "1"; };
+  }
+  setInterval(function () { schedule(0); }, 5000);
+  var tl = live.querySelector("#timeline");
+  if (tl) { tl.scrollTop = tl.scrollHeight; }
+})();
