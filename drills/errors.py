@@ -137,6 +137,18 @@ class WebhookError(DrillError):
         self.status = status
 
 
+class ServerError(DrillError):
+    """The drill server (``drill serve``) or the remote client failed, or the server refused a request.
+
+    ``status`` is the HTTP status the server answers with (the client maps it back to this error)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, status: int = 400) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        # 401/403 (who you are, what your role allows) are refusals; the rest are usage or environment.
+        self.exit_code = 5 if status in (401, 403, 429) else 2 if 400 <= status < 500 else 4
+
+
 __all__ = [
     "BuildError",
     "ChaosToolkitError",
@@ -154,6 +166,7 @@ __all__ = [
     "RevertError",
     "SafetyError",
     "ScenarioError",
+    "ServerError",
     "UsageError",
     "WebhookError",
 ]

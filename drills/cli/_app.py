@@ -154,6 +154,7 @@ COMMANDS: dict[str, LazyCommand] = _table(
     ("trainee", "drills.cli.programs:trainee_command", "A trainee's history, scores per check over time, level on the ladder and the next step."),
     ("briefing", "drills.cli.programs:briefing_command", "The game master's briefing for SCENARIO: the answer key the trainee never sees."),
     ("observe", "drills.cli.programs:observe_cli", "Follow a running drill read-only on a second screen (the game master's view)."),
+    ("serve", "drills.cli.serve:serve_group", "Serve drills to a team: responders join from their own machines (`invite`, `revoke`, `tokens`)."),
     ("completion", "drills.cli.completion:completion_command", "Print the shell completion script for bash, zsh or fish."),
 )  # fmt: skip
 

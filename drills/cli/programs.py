@@ -41,6 +41,7 @@ from drills.adapters.store.history import History
 from drills.adapters.store.paths import scenarios_dir
 from drills.cli._app import (
     ExitCode,
+    clean_model,
     cluster_option,
     console,
     echo,
@@ -607,9 +608,47 @@ def briefing_command(scenario: str, out: Path | None, html: Path | None, policy:
 def observe_command(
     drill_id: str | None, refresh: float = 0.5, *, once: bool = False, observer: str | None = None
 ) -> None:
+    from drills.cli._remote import target
+
+    remote = target()
+    if remote is not None:
+        _observe_remote(remote, drill_id, once=once)
+        return
     from drills.runner.observe import observe
 
     observe(drill_id, console=console(), refresh=refresh, once=once, observer=observer)
+
+
+def _observe_remote(remote: Any, drill_id: str | None, *, once: bool) -> None:
+    """The observer's screen over the drill server's live journal (Server-Sent Events)."""
+    from rich.live import Live
+
+    from drills.cli._remote import RemoteSession
+    from drills.model.events import EVENT_ADAPTER, DrillEnded, Event
+    from drills.runner.observe import frame
+    from drills.timing import SYSTEM_CLOCK
+
+    s = RemoteSession.open(remote, drill_id)
+    out = console()
+    events: list[Event] = s.events()
+    ended = any(isinstance(e, DrillEnded) for e in events)
+
+    def draw() -> Any:
+        return frame(clean_model(events), SYSTEM_CLOCK.now(), out.width, drill_id=s.ref.drill_id, ended=ended)
+
+    if once or ended:
+        out.print(draw())
+        return
+    last = events[-1].id if events else None
+    try:
+        with Live(draw(), console=out, refresh_per_second=4, transient=False) as live:
+            for _, _, data in s.client.stream(s.ref.drill_id, last):
+                event = EVENT_ADAPTER.validate_json(data)
+                events.append(event)
+                ended = ended or isinstance(event, DrillEnded)
+                live.update(draw())
+    except KeyboardInterrupt:
+        pass
 
 
 @exits()

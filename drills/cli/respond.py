@@ -2,6 +2,9 @@
 
 Each command appends one event to the running drill's journal (the active drill, or ``--drill ID``) and says
 what it recorded. ``--as NAME`` records who did it (default ``$DRILLS_RESPONDER`` or the login name).
+
+With ``DRILLS_SERVER`` and ``DRILLS_TOKEN`` set, the same commands act through the drill server
+(:mod:`drills.cli._remote`): the same output and exit codes, the token's person recorded as the actor.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -36,6 +39,9 @@ from drills.model.severity import Severity
 from drills.runner.respond import ResponderSession, env_line, find_drill
 from drills.timing import SYSTEM_CLOCK
 
+if TYPE_CHECKING:
+    from drills.cli._remote import RemoteSession
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -52,11 +58,16 @@ def _who(fn: F) -> F:
     )(fn)
 
 
-def _session(drill_id: str | None, actor: str | None) -> ResponderSession:
+def _session(drill_id: str | None, actor: str | None) -> ResponderSession | RemoteSession:
+    from drills.cli._remote import RemoteSession, target
+
+    remote = target()
+    if remote is not None:
+        return RemoteSession.open(remote, drill_id, actor)
     return ResponderSession.open(drill_id, actor=actor, source=Source.HUMAN)
 
 
-def _said(session: ResponderSession, what: str) -> None:
+def _said(session: ResponderSession | RemoteSession, what: str) -> None:
     say(("recorded ", "green"), what, (f"  (drill {session.ref.drill_id}, as {session.actor})", "dim"))
 
 
@@ -289,9 +300,11 @@ def status_cmd(drill_id: str | None, policy: Path | None, output: str) -> None:
     from drills.engine.scoring import scenario_overrides
     from drills.runner.run import resolve_policy
 
-    s = ResponderSession.open(drill_id)
+    s = _session(drill_id, None)
     events = s.events()
-    state = s.state()
+    from drills.runner.respond import DrillState
+
+    state = DrillState.of(events, s.ref.drill_id)
     policy_model = resolve_policy(policy)
     if output != "table":
         from drills.engine.scoring import score
@@ -332,8 +345,34 @@ def status_cmd(drill_id: str | None, policy: Path | None, output: str) -> None:
 @handle_errors
 def env_cmd(drill_id: str | None, bot: bool) -> None:
     """Print the export line for your own cluster identity in this drill: eval "$(drill env)"."""
+    from drills.cli._remote import target
+
+    remote = target()
+    if remote is not None:
+        echo(_remote_env(remote, drill_id, bot))
+        return
     ref = find_drill(drill_id)
     echo(env_line(ref, "bot" if bot else "responder"))
+
+
+def _remote_env(remote: Any, drill_id: str | None, bot: bool) -> str:
+    """Your own kubeconfig from the drill server, kept in this machine's state directory (mode 0600)."""
+    import os
+
+    from drills.adapters.store import paths
+    from drills.cli._remote import RemoteSession
+
+    if bot:
+        raise UsageError("the bot's identity stays on the drill server", hint="drop --bot")
+    s = RemoteSession.open(remote, drill_id)
+    text = s.kubeconfig()
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in s.actor)
+    path = paths.state_dir() / "remote" / s.ref.drill_id / f"{safe}.kubeconfig"
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    return f"export KUBECONFIG={path}"
 
 
 __all__ = ["ExitCode"]

@@ -415,6 +415,23 @@ class ResponderSession:
             raise UsageError(f"drill {self.ref.drill_id} is not paused")
         return self._append(Resumed(**self._base()))
 
+    def reveal_hint(self, index: int | None = None) -> Event:
+        """The game master gives a hint now (the next unused one, or ``index``), whether or not it is due."""
+        state = self._live_state("reveal a hint")
+        hints = state.started.hints
+        unused = [i for i in range(len(hints)) if i not in state.hints_used]
+        if index is None:
+            if not unused:
+                raise UsageError(f"drill {self.ref.drill_id} has no hints left")
+            index = min(unused, key=lambda j: (hints[j].after_seconds, j))
+        elif index not in unused:
+            raise UsageError(
+                f"drill {self.ref.drill_id} has no unused hint {index}",
+                hint=f"unused hints: {', '.join(map(str, unused)) or 'none'}",
+            )
+        h = hints[index]
+        return self._append(HintUsed(**self._base(), index=index, cost=h.cost, text=h.text))
+
     def abort(self, reason: str = "") -> Event:
         """Ask the runner to end the drill and revert its faults (it polls the marker file)."""
         self._live_state("drill abort")

@@ -419,10 +419,91 @@ def grant(admin: Kube, ids: Identities, *, namespaces: Sequence[str] | None = No
 
 
 def revoke(admin: Kube, ids: Identities, *, namespaces: Sequence[str] | None = None) -> None:
-    """Remove the identities' bindings (the ClusterRoles stay, for the next drill)."""
+    """Remove the identities' bindings, and those of people who joined (the ClusterRoles stay)."""
+    people = _people(ids.directory) if ids.directory is not None else []
     for ns in namespaces if namespaces is not None else ids.namespaces:
         r.delete(admin, "RoleBinding", RESPONDER_BINDING, ns)
+        for safe in people:
+            r.delete(admin, "RoleBinding", f"{PERSON_BINDING_PREFIX}{safe}", ns)
     r.delete(admin, "ClusterRoleBinding", RESPONDER_CLUSTER_ROLE)
+    for safe in people:
+        r.delete(admin, "ClusterRoleBinding", f"{PERSON_BINDING_PREFIX}{safe}")
+
+
+# ---- people who join a served drill (drill serve) ---------------------------------------------------------
+
+PEOPLE_DIR = "people"
+PERSON_BINDING_PREFIX = "drills:person:"
+
+
+def person_kubeconfig_path(directory: Path, person: str) -> Path:
+    return directory / PEOPLE_DIR / f"{_safe(person)}.kubeconfig"
+
+
+def _people(directory: Path) -> list[str]:
+    d = directory / PEOPLE_DIR
+    return sorted(p.stem for p in d.glob("*.kubeconfig")) if d.is_dir() else []
+
+
+def issue_person(
+    admin: Kube,
+    ids: Identities,
+    person: str,
+    *,
+    ca_cert: Path,
+    ca_key: Path,
+    server: str,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Identity:
+    """One more responder, ``drills:responder:<person>``, with the drill responder's RBAC: a person who
+    joined a served drill, so the audit log names them. Bound by name, so :func:`revoke` unbinds them."""
+    if ids.directory is None:
+        raise EnvironmentProblem("the drill's identities have no directory to keep a person's kubeconfig in")
+    safe = _safe(person)
+    user = f"{RESPONDER_PREFIX}{safe}"
+    cert_pem, key_pem = issue_certificate(
+        user, (RESPONDERS_GROUP,), ca_cert=ca_cert, ca_key=ca_key, clock=clock
+    )
+    role_ref: dict[str, Any] = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole"}
+    subject = [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": user}]
+    name = f"{PERSON_BINDING_PREFIX}{safe}"
+    objects: list[dict[str, Any]] = [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": name, "labels": MANAGED_BY},
+            "roleRef": {**role_ref, "name": RESPONDER_CLUSTER_ROLE},
+            "subjects": subject,
+        },
+    ]
+    for ns in ids.namespaces:
+        objects.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": name, "namespace": ns, "labels": MANAGED_BY},
+                "roleRef": {**role_ref, "name": RESPONDER_ROLE},
+                "subjects": subject,
+            }
+        )
+    for obj in objects:
+        try:
+            _apply(admin, obj)
+        except ClusterError as e:
+            raise ClusterError(
+                f"cannot grant {person} their drill identity ({r.ref(obj)}): {e.message}",
+                hint="the admin kubeconfig must be able to manage RBAC; on the embedded cluster it can",
+            ) from e
+    path = write_kubeconfig(
+        person_kubeconfig_path(ids.directory, person),
+        server=server,
+        ca_cert=ca_cert,
+        context=ids.responder.context,
+        user=user,
+        cert_pem=cert_pem,
+        key_pem=key_pem,
+    )
+    return Identity(user, (RESPONDERS_GROUP,), ActorKind.RESPONDER, path, ids.responder.context)
 
 
 def setup(
