@@ -1,16 +1,17 @@
 // The console's only script: follow the drill live. Everything works without it (forms post and redirect);
-// with it, the read-only panels (#live) are redrawn by the server whenever the drill's Server-Sent Events
-// stream says something happened, and every few seconds for the clocks. Forms are never redrawn, so the
-// keyboard focus and what a person is typing stay where they are.
+// with it, the read-only panels ([data-live-part]) are redrawn from the server's HTML whenever the drill's
+// Server-Sent Events stream says something happened, and every few seconds for the clocks. Forms are never
+// redrawn, so the keyboard focus and what a person is typing stay where they are.
 (function () {
   "use strict";
   var body = document.body;
-  var live = document.getElementById("live");
+  var parts = document.querySelectorAll("[data-live-part]");
   var liveUrl = body.dataset.live;
   var streamUrl = body.dataset.stream;
   var flash = document.getElementById("flash");
   if (flash) { flash.focus(); }
-  if (!live || !liveUrl) { return; }
+  if (!parts.length || !liveUrl) { return; }
+  var last = null;
   var pending = null;
   var inflight = false;
   function refresh() {
@@ -20,13 +21,17 @@
     fetch(liveUrl, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
-        if (html !== null && html !== live.dataset.last) {
-          live.dataset.last = html;
-          var scroller = live.querySelector("#timeline");
+        if (html !== null && html !== last) {
+          last = html;
+          var scroller = document.getElementById("timeline");
           var atEnd = !scroller || scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 4;
-          live.innerHTML = html;
-          var fresh = live.querySelector("#timeline");
-          if (fresh && atEnd) { fresh.scrollTop = fresh.scrollHeight; }
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          parts.forEach(function (part) {
+            var fresh = doc.getElementById(part.id);
+            if (fresh) { part.innerHTML = fresh.innerHTML; }
+          });
+          var timeline = document.getElementById("timeline");
+          if (timeline && atEnd) { timeline.scrollTop = timeline.scrollHeight; }
           body.dataset.refreshed = String(Date.now());
         }
       })
@@ -45,6 +50,6 @@
     source.onopen = function () { body.dataset.stream_open = "1"; };
   }
   setInterval(function () { schedule(0); }, 5000);
-  var tl = live.querySelector("#timeline");
+  var tl = document.getElementById("timeline");
   if (tl) { tl.scrollTop = tl.scrollHeight; }
 })();
