@@ -134,6 +134,8 @@ def test_three_people_use_the_console_from_the_keyboard(
         assert gm.title() != "owned"
         assert unlabelled(gm) == []
         gm.wait_for_function("() => document.body.dataset.stream_open === '1'", timeout=10_000)
+        # the stream replays the journal from its start: 7 events so far
+        gm.wait_for_function("() => Number(document.body.dataset.streamed) >= 7", timeout=10_000)
 
         # A responder, from the keyboard: Tab to the acknowledge button (focus visible), Enter.
         bob.goto(url)
@@ -150,6 +152,7 @@ def test_three_people_use_the_console_from_the_keyboard(
         assert bob.evaluate("() => document.activeElement.id") == "flash", "focus goes to what happened"
 
         # ... and the game master's open page hears of it through the stream, without a reload.
+        gm.wait_for_function("() => Number(document.body.dataset.streamed) >= 8", timeout=10_000)
         gm.locator("#timeline").get_by_text("Acknowledged (via console)").wait_for(timeout=10_000)
 
         # Declare and take the IC role, by label.

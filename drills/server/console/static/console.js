@@ -42,8 +42,13 @@
   if (streamUrl && window.EventSource) {
     var source = new EventSource(streamUrl, { withCredentials: true });
     // The server names each message after the journal event's type (drill.started, acknowledged, ...).
+    // body.dataset.streamed counts the journal events heard, for people debugging and for the tests.
+    var heard = function () {
+      body.dataset.streamed = String(Number(body.dataset.streamed || "0") + 1);
+      schedule(150);
+    };
     (body.dataset.eventTypes || "").split(" ").forEach(function (type) {
-      if (type) { source.addEventListener(type, function () { schedule(150); }); }
+      if (type) { source.addEventListener(type, heard); }
     });
     source.onmessage = function () { schedule(150); };
     source.addEventListener("end", function () { schedule(50); source.close(); });
