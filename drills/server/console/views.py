@@ -37,6 +37,8 @@ from drills.model.events import (
 )
 from drills.model.policy import SlaTargets
 from drills.model.severity import Severity
+from drills.reporting.dashboard import offset_from as offset_text
+from drills.reporting.dashboard import short_actor
 from drills.reporting.redaction import report_redactor, scrub_events
 from drills.reporting.view import describe
 
@@ -68,23 +70,6 @@ STATUS_PAGE_STATES = {
     "statuspage_identified": "Identified",
     "statuspage_resolved": "Resolved",
 }
-
-
-def short_actor(actor: str | None) -> str:
-    """``drills:responder:alice`` -> ``alice``: identities as people say them."""
-    if not actor:
-        return ""
-    for prefix in ("drills:responder:", "drills:"):
-        if actor.startswith(prefix):
-            return actor[len(prefix) :]
-    return actor
-
-
-def offset_text(at: datetime, origin: datetime | None) -> str:
-    if origin is None:
-        return f"{at:%H:%M:%S}"
-    delta = at - origin
-    return ("-" if delta < timedelta(0) else "+") + format_duration(abs(delta))
 
 
 # ---- the parts ------------------------------------------------------------------------------------------
