@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from starlette.testclient import TestClient
 
 from drills.adapters.store.journal import read_journal
 from drills.adapters.store.people import PeopleStore
-from drills.model.events import Acknowledged
+from drills.model.events import Acknowledged, Note
 from drills.server.app import create_app
 from drills.server.config import ServerConfig
 
@@ -107,3 +108,136 @@ def test_tokens_are_refused(
     r = client.post(f"/api/drills/{DRILL}/actions/ack", headers=bearer(token) if token else {}, json={})
     assert r.status_code == status, r.text
     assert says in r.json()["error"]
+
+
+def test_a_revoked_token_is_refused(client: TestClient, store: PeopleStore) -> None:
+    token = invite(store, "rita", "ic")
+    assert client.get("/api/whoami", headers=bearer(token)).status_code == 200
+    from drills.timing import SYSTEM_CLOCK
+
+    assert [p.person for p in store.revoke("rita", SYSTEM_CLOCK.now())] == ["rita"]
+    r = client.get("/api/whoami", headers=bearer(token))
+    assert r.status_code == 401 and "revoked" in r.json()["error"]
+
+
+def test_only_the_game_master_pauses_and_a_token_for_another_drill_is_refused(
+    client: TestClient, store: PeopleStore
+) -> None:
+    ic = invite(store, "ian", "ic")
+    r = client.post(f"/api/drills/{DRILL}/actions/pause", headers=bearer(ic), json={})
+    assert r.status_code == 403 and "game master" in r.json()["error"]
+    elsewhere = invite(store, "olga", "gm", drill_id="20250101-000000-other")
+    r = client.post(f"/api/drills/{DRILL}/actions/pause", headers=bearer(elsewhere), json={})
+    assert r.status_code == 403 and "invited to drill 20250101-000000-other" in r.json()["error"]
+    gm = invite(store, "gina", "gm")
+    assert client.post(f"/api/drills/{DRILL}/actions/pause", headers=bearer(gm), json={}).status_code == 201
+    assert client.post(f"/api/drills/{DRILL}/actions/resume", headers=bearer(gm), json={}).status_code == 201
+    r = client.post(f"/api/drills/{DRILL}/actions/reveal-hint", headers=bearer(gm), json={})
+    assert r.status_code == 201 and r.json()["event"]["type"] == "hint.used"
+    assert r.json()["event"]["actor"] == "gina"
+
+
+def test_failed_token_checks_are_rate_limited(client: TestClient, store: PeopleStore) -> None:
+    good = invite(store, "gus", "ic")
+    for _ in range(10):
+        assert client.get("/api/whoami", headers=bearer("drl_000000000000_guess")).status_code == 401
+    r = client.get("/api/whoami", headers=bearer(good))
+    assert r.status_code == 429 and "too many failed logins" in r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "status", "says"),
+    [
+        (b"{not json", "application/json", 400, "malformed JSON"),
+        (b"[1, 2]", "application/json", 400, "JSON object"),
+        (b'{"text": 3}', "application/json", 422, "text"),
+        (b'{"text": "x", "extra": 1}', "application/json", 422, "extra"),
+        (b"\xff\xfe", "application/json", 400, "malformed JSON"),
+        (b"text=hi", "text/plain", 415, "content type"),
+        (b'{"text": "' + b"x" * 300_000 + b'"}', "application/json", 413, "too large"),
+    ],
+    ids=["not-json", "not-object", "wrong-type", "unknown-field", "not-utf8", "content-type", "oversize"],
+)
+def test_malformed_and_oversize_bodies_are_refused(
+    client: TestClient, store: PeopleStore, state: Path, body: bytes, ctype: str, status: int, says: str
+) -> None:
+    token = invite(store, "nina", "ic")
+    before = len(read_journal(state / "drills" / DRILL / "journal.jsonl").events)
+    r = client.post(
+        f"/api/drills/{DRILL}/actions/note", headers={**bearer(token), "content-type": ctype}, content=body
+    )
+    assert r.status_code == status, r.text
+    assert says in r.json()["error"]
+    assert len(read_journal(state / "drills" / DRILL / "journal.jsonl").events) == before
+
+
+def test_an_oversize_chunked_body_is_cut_off(client: TestClient, store: PeopleStore) -> None:
+    token = invite(store, "cora", "ic")
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"text": "'
+        for _ in range(40):
+            yield b"x" * 10_000
+        yield b'"}'
+
+    r = client.post(
+        f"/api/drills/{DRILL}/actions/note",
+        headers={**bearer(token), "content-type": "application/json"},
+        content=chunks(),
+    )
+    assert r.status_code == 413
+
+
+def test_form_posts_need_the_csrf_token(client: TestClient, store: PeopleStore, state: Path) -> None:
+    token = invite(store, "fay", "comms-lead")
+    r = client.post("/login", data={"token": token})
+    assert r.status_code == 200 and r.json()["person"] == "fay"
+    url = f"/api/drills/{DRILL}/actions/note"
+    refused = client.post(url, data={"text": "no csrf"})
+    assert refused.status_code == 403 and "CSRF" in refused.json()["error"]
+    assert client.post(url, data={"text": "bad", "csrf_token": "0" * 64}).status_code == 403
+    assert client.post(url, json={"text": "cookie json without the header"}).status_code == 403
+    csrf = client.get("/api/whoami").json()["csrf_token"]
+    ok = client.post(url, data={"text": "with csrf", "csrf_token": csrf})
+    assert ok.status_code == 201, ok.text
+    client.cookies.clear()
+    # a form with a bearer token still needs it (a form is a browser's)
+    assert client.post(url, headers=bearer(token), data={"text": "bearer form"}).status_code == 403
+    notes = [
+        e.text for e in read_journal(state / "drills" / DRILL / "journal.jsonl").events if isinstance(e, Note)
+    ]
+    assert notes == ["with csrf"]
+
+
+def test_tokens_are_never_logged(
+    client: TestClient, store: PeopleStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = invite(store, "lou", "ic")
+    caplog.set_level(logging.DEBUG)
+    client.post(f"/api/drills/{DRILL}/actions/ack", headers=bearer(token), json={})
+    client.get("/api/whoami", headers=bearer(token + "x"))
+    client.post("/login", data={"token": token})
+    assert caplog.records, "nothing was logged at DEBUG: the check would prove nothing"
+    secret = token.split("_", 2)[2]
+    assert all(secret not in r.getMessage() for r in caplog.records)
+
+
+def test_listening_beyond_loopback_needs_tls(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from drills.cli import cli
+    from drills.errors import SafetyError
+    from drills.server.config import check_listen
+
+    for host in ("0.0.0.0", "192.168.1.10", "::", "drills.example.com"):
+        with pytest.raises(SafetyError, match="without TLS"):
+            check_listen(ServerConfig(host=host))
+    check_listen(ServerConfig(host="0.0.0.0", tls_drills_ca=True))
+    check_listen(ServerConfig(host="127.0.0.1"))
+    check_listen(ServerConfig(host="::1"))
+    result = CliRunner().invoke(
+        cli, ["serve", "--listen", "0.0.0.0:8470"], env={"DRILLS_STATE": str(tmp_path)}
+    )
+    assert result.exit_code == 5 and "refusing to listen on 0.0.0.0 without TLS" in result.output
+    result = CliRunner().invoke(cli, ["serve", "--tls-cert", str(tmp_path / "c.pem")])
+    assert result.exit_code == 2 and "go together" in result.output

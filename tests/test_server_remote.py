@@ -94,3 +94,19 @@ def test_remote_observe_once_draws_the_dashboard(server: tuple[str, PeopleStore]
     )
     assert code == 0, out
     assert "game master view" in out
+
+
+def test_tls_with_the_drills_ca(state: Path) -> None:
+    config = ServerConfig(people_file=state / "server" / "people.sqlite3", tls_drills_ca=True)
+    store = PeopleStore(config.people_file)
+    try:
+        with running_server(config) as url:
+            assert url.startswith("https://")
+            env = {"DRILLS_SERVER": url, "DRILLS_TOKEN": invite(store, "tess", "tech-lead")}
+            code, out = drill(["ack"], env)
+            assert code == 4 and "cannot reach the drill server" in out  # the drills CA is not trusted yet
+            env["DRILLS_SERVER_CA"] = str(state / "server" / "tls" / "ca.crt")
+            code, out = drill(["ack"], env)
+            assert code == 0 and "as tess" in out
+    finally:
+        store.close()

@@ -337,7 +337,7 @@ async def stream(request: Request) -> Response:
                 items = hub.since(position)
                 if items:
                     position += len(items)
-                    yield "".join(f"id: {i.id}\nevent: {i.type}\ndata: {i.data}\n\n" for i in items)
+                    yield "".join(i.frame for i in items)
                     continue
                 if hub.ended:
                     yield "event: end\ndata: {}\n\n"

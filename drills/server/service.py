@@ -23,6 +23,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -165,6 +166,50 @@ def event_data(event: Event) -> dict[str, Any]:
     return data
 
 
+# ---- writing: one writer, group commit ------------------------------------------------------------------
+
+
+class GroupCommitJournal(Journal):
+    """The served drill's journal: every request thread's append goes to one writer thread, which writes all
+    that are waiting with one :meth:`Journal.append_many` (one lock, one fsync). Fifty people posting at once
+    cost a few fsyncs, not fifty in a row; each append still returns only once its event is on disk."""
+
+    def __init__(self, path: Path, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(path, clock)
+        self._pending: list[tuple[Event, Future[Event]]] = []
+        self._cv = threading.Condition()
+        self._writer: threading.Thread | None = None
+
+    def append(self, event: Event) -> Event:
+        done: Future[Event] = Future()
+        with self._cv:
+            self._pending.append((event, done))
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="journal-writer", daemon=True)
+                self._writer.start()
+            self._cv.notify()
+        return done.result()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._pending:
+                    self._cv.wait()
+                batch, self._pending = self._pending, []
+            try:
+                written = self.append_many([e for e, _ in batch])
+            except DrillError:
+                # One bad event (say, one scrubbing made invalid) must not fail the others: one at a time.
+                for event, done in batch:
+                    try:
+                        done.set_result(self.append_many([event])[0])
+                    except DrillError as e:
+                        done.set_exception(e)
+                continue
+            for (_, done), event in zip(batch, written, strict=True):
+                done.set_result(event)
+
+
 # ---- following a journal ---------------------------------------------------------------------------------
 
 
@@ -176,6 +221,11 @@ class StreamItem:
     type: str
     data: str
 
+    @property
+    def frame(self) -> str:
+        """The event as one Server-Sent Events message."""
+        return f"id: {self.id}\nevent: {self.type}\ndata: {self.data}\n\n"
+
 
 class JournalHub:
     """Every event of one drill's journal, in file order, for any number of streams (see module docstring)."""
@@ -185,11 +235,13 @@ class JournalHub:
         self.poll_seconds = poll_seconds
         self._follower = Follower(path)
         self._items: list[StreamItem] = []
+        self._events: list[Event] = []
         self._index: dict[str, int] = {}
         self._lock = threading.Lock()
         self._poke = threading.Event()
         self._stop = threading.Event()
-        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        # The streams waiting for events, by the event loop they run on: one wake-up call per loop per poll.
+        self._waiters: dict[asyncio.AbstractEventLoop, set[asyncio.Event]] = {}
         self.ended = False
         self._thread: threading.Thread | None = None
 
@@ -225,12 +277,15 @@ class JournalHub:
             for e in fresh:
                 self._index[e.id] = len(self._items)
                 self._items.append(StreamItem(e.id, e.type, event_json(e)))
+                self._events.append(e)
                 if isinstance(e, DrillEnded):
                     self.ended = True
-            waiters = list(self._waiters) if fresh or self.ended else []
-        for loop, ev in waiters:
+            waiters = (
+                [(loop, list(evs)) for loop, evs in self._waiters.items()] if fresh or self.ended else []
+            )
+        for loop, evs in waiters:
             with contextlib.suppress(RuntimeError):  # that loop closed
-                loop.call_soon_threadsafe(ev.set)
+                loop.call_soon_threadsafe(_set_all, evs)
         return len(fresh)
 
     def position_after(self, event_id: str | None) -> int:
@@ -245,6 +300,12 @@ class JournalHub:
         with self._lock:
             return self._items[position:]
 
+    def events(self) -> list[Event]:
+        """Every event so far, read up to now (what a session validates an action against)."""
+        self.poll()
+        with self._lock:
+            return list(self._events)
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
@@ -253,12 +314,32 @@ class JournalHub:
         """An asyncio.Event (of the running loop) set whenever new events arrive; :meth:`forget` it after."""
         ev = asyncio.Event()
         with self._lock:
-            self._waiters.add((asyncio.get_running_loop(), ev))
+            self._waiters.setdefault(asyncio.get_running_loop(), set()).add(ev)
         return ev
 
     def forget(self, ev: asyncio.Event) -> None:
         with self._lock:
-            self._waiters = {w for w in self._waiters if w[1] is not ev}
+            for loop, evs in list(self._waiters.items()):
+                evs.discard(ev)
+                if not evs:
+                    del self._waiters[loop]
+
+
+def _set_all(events: list[asyncio.Event]) -> None:
+    for ev in events:
+        ev.set()
+
+
+class ServedSession(ResponderSession):
+    """A responder session whose view of the journal is the hub's (read once, kept up to date), not a new
+    read of the whole file at every action: the same checks, at the cost of the events appended since."""
+
+    def __init__(self, ref: DrillRef, hub: JournalHub, **kwargs: Any) -> None:
+        super().__init__(ref, **kwargs)
+        self._hub = hub
+
+    def events(self) -> list[Event]:
+        return self._hub.events()
 
 
 # ---- the service ---------------------------------------------------------------------------------------
@@ -301,7 +382,7 @@ class DrillService:
         self.auth = auth or Auth(people, clock=clock)
         self.start_defaults = start_defaults or StartDefaults()
         self.hub_poll_seconds = hub_poll_seconds
-        self._journals: dict[str, Journal] = {}
+        self._journals: dict[str, GroupCommitJournal] = {}
         self._hubs: dict[str, JournalHub] = {}
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
@@ -465,9 +546,14 @@ class DrillService:
         with self._lock:
             journal = self._journals.get(ref.drill_id)
             if journal is None:
-                journal = self._journals[ref.drill_id] = Journal(ref.journal_path, self.clock)
-        return ResponderSession(
-            ref, actor=caller.person, source=Source.HUMAN, clock=self.clock, journal=journal
+                journal = self._journals[ref.drill_id] = GroupCommitJournal(ref.journal_path, self.clock)
+        return ServedSession(
+            ref,
+            self.hub(ref.drill_id),
+            actor=caller.person,
+            source=Source.HUMAN,
+            clock=self.clock,
+            journal=journal,
         )
 
     def act(self, drill_id: str, caller: Caller, action: str, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -576,7 +662,9 @@ __all__ = [
     "GAME_MASTER_ACTIONS",
     "RESPONDER_ACTIONS",
     "DrillService",
+    "GroupCommitJournal",
     "JournalHub",
+    "ServedSession",
     "StartDefaults",
     "StreamItem",
     "event_data",

@@ -11,6 +11,7 @@ role is a refusal, exit 5). The token goes in the ``Authorization`` header only,
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -72,7 +73,16 @@ class ServerClient:
         self, target: ServerTarget, *, timeout: float = 30.0, transport: httpx.BaseTransport | None = None
     ):
         self.target = target
-        verify: str | bool = target.ca if target.ca else True
+        verify: ssl.SSLContext | bool = True
+        if target.ca:
+            try:
+                verify = ssl.create_default_context(cafile=target.ca)
+            except (OSError, ssl.SSLError) as e:
+                raise ServerError(
+                    f"cannot read {CA_ENV}={target.ca}: {e}",
+                    hint="point it at the server's CA certificate (PEM), e.g. <state>/server/tls/ca.crt",
+                    status=400,
+                ) from e
         self._http = httpx.Client(
             base_url=target.url,
             headers={"Authorization": f"Bearer {target.token}", "User-Agent": "drills-cli"},
