@@ -222,3 +222,34 @@ def test_roles_decide_what_a_page_offers(browser: Any, base: str, drill: tuple[s
         assert page.locator("#flash").inner_text() == "That token was not accepted."
     finally:
         anonymous.close()
+
+
+def test_game_master_pauses_resumes_and_reveals_a_hint_from_the_keyboard(
+    browser: Any, base: str, drill: tuple[str, dict[str, str]]
+) -> None:
+    drill_id, tokens = drill
+    url = f"{base}/console/drills/{drill_id}"
+    ctx, gm = sign_in(browser, base, tokens["gm"])
+    try:
+        gm.goto(f"{url}/gm")
+        assert "Something changed recently" not in gm.content(), "a hint's text stays hidden until revealed"
+        _tab_to(gm, "#pause-reason")
+        gm.keyboard.type("coffee break")
+        gm.keyboard.press("Enter")  # submits the pause form
+        gm.wait_for_url("**done=pause")
+        assert gm.locator("#flash").inner_text() == "Drill paused."
+        assert "paused" in gm.locator(".drill-head").inner_text()
+        assert "Drill paused: coffee break" in gm.locator("#timeline").inner_text()
+        _tab_to(gm, "text=Resume the drill")
+        gm.keyboard.press("Enter")
+        gm.wait_for_url("**done=resume")
+        gm.get_by_role("button", name="Reveal the next hint").click()
+        gm.wait_for_url("**done=reveal-hint")
+        hints = gm.locator(".hints").inner_text()
+        assert "revealed: Something changed recently: look at the rollout history." in hints
+        gm.get_by_role("button", name="Reveal the next hint").click()  # none left: said, not a crash
+        gm.wait_for_url("**error=*")
+        assert "no hints left" in gm.locator("#flash").inner_text()
+        assert "flash error" in (gm.locator("#flash").get_attribute("class") or "")
+    finally:
+        ctx.close()
