@@ -164,6 +164,18 @@ def test_three_people_use_the_console_from_the_keyboard(
         bob.wait_for_url("**done=role")
         assert bob.locator("[data-role=ic]").inner_text() == "bob"
 
+        # Posting a template with fields left empty is journaled, and the page says which ones.
+        alert = bob.locator("#comms-initial_alert")
+        alert.locator("summary").first.click()
+        assert alert.get_by_label("Incident commander").input_value() == "@bob"
+        alert.get_by_role("button", name="Post Initial Alert").click()
+        bob.wait_for_url("**done=comms**")
+        flash = bob.locator("#flash").inner_text()
+        assert flash.endswith(
+            "Still missing or not filled in (journaled as such): symptom, impact, war_room."
+        )
+        assert bob.locator("#comms-initial_alert").get_attribute("open") is not None, "the form stays open"
+
         # The comms lead on a phone: the status-page form, prefilled, missing fields marked, filled in.
         carol.goto(f"{url}/respond")
         form = carol.locator("#comms-statuspage_investigating")

@@ -18,6 +18,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -28,6 +29,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from drills.adapters.files.scenarios import load_policy
 from drills.adapters.store import paths
 from drills.engine import comms
 from drills.errors import DrillError, ServerError
@@ -279,10 +281,11 @@ class Console:
         except DrillError as e:  # the drill refused (already ended, not paused, ...): said on the page
             return RedirectResponse(_with_error(back, e), 303)
         if action == "comms":
-            problems = result.get("problems") or []
+            event = result.get("event") or {}
+            missing = [str(m) for m in event.get("missing_fields") or []]
             params = {"done": "comms", "open": body["template"]}
-            if problems:
-                params["problems"] = str(len(problems))
+            if missing:
+                params["missing"] = ", ".join(missing)[:500]
             return RedirectResponse(f"{back}?{urlencode(params)}#comms-{body['template']}", 303)
         return RedirectResponse(_with_flash(back, action), 303)
 
@@ -350,9 +353,9 @@ def _flash(request: Request) -> dict[str, str]:
     code = q.get("done", "")
     if code in DONE:
         text = DONE[code]
-        problems = q.get("problems", "")
-        if code == "comms" and problems.isdigit():
-            text += f" {problems} field(s) still missing or not filled in: see the form below."
+        missing = q.get("missing", "")
+        if code == "comms" and missing:
+            text += f" Still missing or not filled in (journaled as such): {missing}."
             return {"flash": text, "flash_kind": "error"}
         return {"flash": text, "flash_kind": ""}
     return {}
@@ -380,6 +383,9 @@ def console_routes(
     stream_url: Callable[[str], str] | None = None,
 ) -> list[BaseRoute]:
     """The console, to mount at the server's root (its paths start with ``/console``)."""
+    if policy is None and service.start_defaults.policy:
+        # The SLA policy the served drills run under is the one their live budgets and reports use.
+        policy = load_policy(Path(service.start_defaults.policy))
     c = Console(service, policy=policy, stream_url=stream_url)
     drill = PREFIX + "/drills/{drill_id}"
     static = StaticFiles(directory=str(files("drills.server.console") / "static"))
