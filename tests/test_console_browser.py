@@ -191,7 +191,10 @@ def test_three_people_use_the_console_from_the_keyboard(
         assert carol.locator("#flash").inner_text() == "Message posted."
 
         carol.goto(f"{url}/status")
-        assert carol.locator("[data-testid=status-state]").inner_text() == "We are investigating an issue"
+        banner = carol.locator("[data-testid=status-state]")
+        assert banner.inner_text() == "We are investigating an issue"
+        colours = banner.evaluate("e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
+        assert colours == ["rgb(255, 255, 255)", "rgb(207, 34, 46)"], "white on red, readable"
         assert "We are investigating reports of failed checkouts." in carol.locator("article").inner_text()
 
         # A form post without the person's CSRF token is refused, and nothing is journaled.
