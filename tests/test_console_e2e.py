@@ -111,6 +111,7 @@ def test_game_master_and_two_responders_run_a_bad_deploy_drill_to_the_report(
         try:
             # The game master starts the drill from the console.
             gm.get_by_label("Scenario (an id or a file)").fill(str(scenario))
+            gm.get_by_label("Trainee: who is paged (empty: you)").fill("bob")
             gm.get_by_label("Wrap-up after the resolution, in seconds (empty: 60)").fill("3")
             gm.get_by_role("button", name="Start the drill").click()
             gm.wait_for_url(re.compile(r".*/console/drills/[^/]+/gm$"), timeout=180_000)
@@ -121,7 +122,9 @@ def test_game_master_and_two_responders_run_a_bad_deploy_drill_to_the_report(
             # The responders join; the page reaches them live.
             bob.goto(f"{url}/respond")
             carol.goto(f"{url}/respond")
-            expect(bob.locator("[data-testid=page]")).to_contain_text("Paged via", timeout=LIVE)
+            expect(bob.locator("[data-testid=page]")).to_contain_text(
+                "Paged via terminal to bob", timeout=LIVE
+            )
             bob.get_by_role("button", name="Acknowledge the page").focus()
             bob.keyboard.press("Enter")
             bob.wait_for_url("**done=ack")

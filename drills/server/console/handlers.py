@@ -131,6 +131,8 @@ class Console:
         caller = await self.caller(request)
         form = await read_body(request, caller)
         body: dict[str, Any] = {"scenario": _text(form, "scenario").strip()}
+        if _text(form, "trainee").strip():
+            body["trainee"] = _text(form, "trainee").strip()
         try:
             if _text(form, "time_budget_minutes").strip():
                 body["time_budget_seconds"] = float(_text(form, "time_budget_minutes")) * 60
