@@ -241,3 +241,54 @@ def test_listening_beyond_loopback_needs_tls(tmp_path: Path) -> None:
     assert result.exit_code == 5 and "refusing to listen on 0.0.0.0 without TLS" in result.output
     result = CliRunner().invoke(cli, ["serve", "--tls-cert", str(tmp_path / "c.pem")])
     assert result.exit_code == 2 and "go together" in result.output
+
+
+def test_local_commands_refuse_a_drill_a_server_serves(state: Path) -> None:
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from drills.cli import cli
+    from drills.runner import respond
+
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # a live "server" pid
+    try:
+        marker = state / "drills" / DRILL / respond.SERVED_MARKER
+        marker.write_text(f'{{"pid": {server.pid}, "listen": "127.0.0.1:8470"}}\n')
+        result = CliRunner().invoke(
+            cli, ["ack", "--drill", DRILL], env={"DRILLS_SERVER": "", "DRILLS_TOKEN": ""}
+        )
+        assert result.exit_code == 2 and "only writer" in result.output
+        assert (
+            CliRunner().invoke(cli, ["status", "--drill", DRILL, "-o", "json"]).exit_code == 0
+        )  # reading is fine
+    finally:
+        server.kill()
+        server.wait()
+    result = CliRunner().invoke(cli, ["ack", "--drill", DRILL], env={"DRILLS_SERVER": "", "DRILLS_TOKEN": ""})
+    assert result.exit_code == 0  # the server is gone: the drill host's commands work again
+
+
+def test_starting_a_drill_is_the_game_masters(client: TestClient, store: PeopleStore) -> None:
+    r = client.post(
+        "/api/drills", headers=bearer(invite(store, "ian", "ic")), json={"scenario": "bad-deploy-rollback"}
+    )
+    assert r.status_code == 403
+    listed = client.get("/api/drills", headers=bearer(invite(store, "oz", "observer"))).json()["drills"]
+    assert [d["drill_id"] for d in listed] == [DRILL]
+    r = client.post("/api/drills", headers=bearer(invite(store, "gm", "gm")), json={"scenario": 3})
+    assert r.status_code == 422 and "scenario" in r.json()["error"]
+
+
+def test_joining_says_your_role_and_kubeconfigs_are_for_responders(
+    client: TestClient, store: PeopleStore
+) -> None:
+    tara = invite(store, "tara", "tech-lead")
+    joined = client.post(f"/api/drills/{DRILL}/join", headers=bearer(tara), json={}).json()
+    assert joined["person"] == "tara" and joined["role"] == "tech-lead" and not joined["game_master"]
+    assert joined["kubeconfig"] is None and "no cluster identities" in joined["kubeconfig_problem"]
+    r = client.get(f"/api/drills/{DRILL}/kubeconfig", headers=bearer(tara))
+    assert r.status_code == 409  # this synthetic drill has no cluster to sign for
+    r = client.get(f"/api/drills/{DRILL}/kubeconfig", headers=bearer(invite(store, "oz", "observer")))
+    assert r.status_code == 403

@@ -110,3 +110,42 @@ def test_tls_with_the_drills_ca(state: Path) -> None:
             assert code == 0 and "as tess" in out
     finally:
         store.close()
+
+
+def test_drill_serve_serves_until_terminated(state: Path) -> None:
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    from drills.timing import SYSTEM_CLOCK
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "drill"), "serve", "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = SYSTEM_CLOCK.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and SYSTEM_CLOCK.monotonic() < deadline, (
+                    proc.stdout.read() if proc.stdout else ""
+                )
+                SYSTEM_CLOCK.sleep(0.1)
+        assert r.json() == {"ok": True} and "server" not in r.headers
+        assert r.headers["cache-control"] == "no-store"
+        assert httpx.get(f"http://127.0.0.1:{port}/api/drills", timeout=5).status_code == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert f"drill server on http://127.0.0.1:{port}" in out

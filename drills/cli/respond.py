@@ -36,7 +36,7 @@ from drills.errors import UsageError
 from drills.model.durations import format_duration
 from drills.model.events import Role, Source
 from drills.model.severity import Severity
-from drills.runner.respond import ResponderSession, env_line, find_drill
+from drills.runner.respond import ResponderSession, env_line, find_drill, served_by
 from drills.timing import SYSTEM_CLOCK
 
 if TYPE_CHECKING:
@@ -58,13 +58,23 @@ def _who(fn: F) -> F:
     )(fn)
 
 
-def _session(drill_id: str | None, actor: str | None) -> ResponderSession | RemoteSession:
+def _session(
+    drill_id: str | None, actor: str | None, *, writes: bool = True
+) -> ResponderSession | RemoteSession:
     from drills.cli._remote import RemoteSession, target
 
     remote = target()
     if remote is not None:
         return RemoteSession.open(remote, drill_id, actor)
-    return ResponderSession.open(drill_id, actor=actor, source=Source.HUMAN)
+    session = ResponderSession.open(drill_id, actor=actor, source=Source.HUMAN)
+    server = served_by(session.ref) if writes else None
+    if server is not None:
+        raise UsageError(
+            f"drill {session.ref.drill_id} is served by `drill serve` on {server.get('listen')} "
+            f"(pid {server.get('pid')}): the server is its journal's only writer",
+            hint="set DRILLS_SERVER and DRILLS_TOKEN (ask the game master for an invitation)",
+        )
+    return session
 
 
 def _said(session: ResponderSession | RemoteSession, what: str) -> None:
@@ -300,7 +310,7 @@ def status_cmd(drill_id: str | None, policy: Path | None, output: str) -> None:
     from drills.engine.scoring import scenario_overrides
     from drills.runner.run import resolve_policy
 
-    s = _session(drill_id, None)
+    s = _session(drill_id, None, writes=False)
     events = s.events()
     from drills.runner.respond import DrillState
 

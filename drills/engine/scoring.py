@@ -30,6 +30,7 @@ from pydantic import ValidationError
 from drills.engine.judges import JUDGES, Drill, Judged, fmt
 from drills.engine.judges.discipline import DOCUMENTATION_WINDOW
 from drills.engine.judges.mitigation import recovery_when, recovery_words, revert_before_recovery
+from drills.engine.people import who_did_what
 from drills.engine.rules import CORE, RULE_ORDER, RULES
 from drills.engine.timeline import DESTRUCTIVE_KINDS, ZERO, Timeline, build
 from drills.errors import JournalError
@@ -168,6 +169,7 @@ def score(events: Sequence[Event], policy: Policy | None = None) -> Scorecard:
         findings=findings,
         improve_next=improve_next,
         actions=[_action(a) for a in tl.actions],
+        people=who_did_what(events),
     )
 
 

@@ -124,6 +124,10 @@ class Scorecard(BaseModel):
     )
     improve_next: str | None = Field(default=None, description="The one check to improve next (debrief).")
     actions: list[dict[str, Any]] = Field(default_factory=list, description="Observed actions, for reports.")
+    people: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Who did what: each person's posted events and attributed cluster actions, in time order.",
+    )
 
     @property
     def failed_checks(self) -> list[Check]:

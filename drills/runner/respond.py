@@ -56,6 +56,8 @@ from drills.timing import SYSTEM_CLOCK, Clock
 
 META_FILE = "drill.json"
 ABORT_MARKER = "abort-requested"
+#: Left by `drill serve` in the directory of a drill it runs: the server is that journal's only writer.
+SERVED_MARKER = "served-by"
 _DRILL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 
 
@@ -443,6 +445,31 @@ class ResponderSession:
         return self._append(Note(**self._base(), text=f"abort requested: {why}"))
 
 
+def mark_served(ref_dir: Path, listen: str) -> None:
+    """Say that this process (a drill server listening on ``listen``) serves the drill in ``ref_dir``."""
+    tmp = ref_dir / f".{SERVED_MARKER}.tmp"
+    tmp.write_text(json.dumps({"pid": os.getpid(), "listen": listen}) + "\n", encoding="utf-8")
+    tmp.replace(ref_dir / SERVED_MARKER)
+
+
+def served_by(ref: DrillRef) -> dict[str, Any] | None:
+    """The live drill server serving this drill, if any (a marker whose server is gone does not count)."""
+    try:
+        data = json.loads((ref.directory / SERVED_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    pid = data.get("pid") if isinstance(data, dict) else None
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return data if isinstance(data, dict) else None
+
+
 def abort_requested(ref_dir: Path) -> dict[str, Any] | None:
     """The abort request in a drill's directory, if any."""
     try:
@@ -490,7 +517,9 @@ __all__ = [
     "default_actor",
     "env_line",
     "find_drill",
+    "mark_served",
     "next_hint",
+    "served_by",
     "set_active",
     "write_meta",
 ]

@@ -52,7 +52,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from drills.adapters.store.people import PeopleStore
-from drills.errors import DrillError, NoActiveDrill, ServerError, UsageError
+from drills.errors import DrillError, NoActiveDrill, SafetyError, ScenarioError, ServerError, UsageError
 from drills.server.auth import CSRF_FIELD, CSRF_HEADER, TOKEN_COOKIE, Action, Auth, Caller, FailureLimiter
 from drills.server.config import ServerConfig
 from drills.server.service import DrillService
@@ -120,8 +120,18 @@ async def read_body(request: Request, caller: Caller | None = None) -> dict[str,
 
 
 def error_response(e: DrillError) -> JSONResponse:
-    status = e.status if isinstance(e, ServerError) else 404 if isinstance(e, NoActiveDrill) else 409
-    if not isinstance(e, ServerError | UsageError | NoActiveDrill):
+    """A DrillError as the server's JSON error, with the exit code the CLI should end with."""
+    if isinstance(e, ServerError):
+        status = e.status
+    elif isinstance(e, NoActiveDrill):
+        status = 404
+    elif isinstance(e, UsageError):
+        status = 409  # the request is fine; the drill's state refuses it (already paused, ended...)
+    elif isinstance(e, ScenarioError):
+        status = 422
+    elif isinstance(e, SafetyError):
+        status = 403
+    else:
         status = 500
     return JSONResponse(
         {
@@ -417,6 +427,7 @@ def make_service(config: ServerConfig) -> DrillService:
         auth=auth,
         start_defaults=config.start,
         hub_poll_seconds=config.hub_poll_seconds,
+        listen=f"{config.host}:{config.port}",
     )
 
 

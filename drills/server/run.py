@@ -1,7 +1,7 @@
 """Running the drill server: check where it may listen, get its TLS material, and hand the app to uvicorn.
 
 uvicorn's access log is off (a token in a mistyped URL must not reach a log file), its ``Server`` header is
-off, and its limits come from :class:`~drills.server.config.Limits`: ``limit_concurrency`` (503 beyond it,
+off, open streams get five seconds when it stops, and its limits come from :class:`~drills.server.config.Limits`: ``limit_concurrency`` (503 beyond it,
 SSE streams included), ``backlog``, and keep-alive timeouts.
 """
 
@@ -48,6 +48,8 @@ def uvicorn_config(config: ServerConfig) -> uvicorn.Config:
         limit_concurrency=config.limits.max_connections,
         backlog=config.limits.backlog,
         timeout_keep_alive=config.limits.keep_alive_seconds,
+        # Live streams never end by themselves: on Ctrl-C, give them this long, then close them.
+        timeout_graceful_shutdown=5,
         log_level="warning",
         lifespan="on",
     )

@@ -37,7 +37,7 @@ from drills.adapters.store.people import PeopleStore, Person
 from drills.errors import DrillError, ServerError
 from drills.model.events import DrillEnded, Event, Source
 from drills.model.policy import Policy
-from drills.runner.respond import META_FILE, DrillRef, DrillState, ResponderSession, find_drill
+from drills.runner.respond import META_FILE, DrillRef, DrillState, ResponderSession, find_drill, mark_served
 from drills.server.auth import Action, Auth, Caller, TeamRole, parse_role
 from drills.timing import SYSTEM_CLOCK, Clock
 
@@ -376,7 +376,10 @@ class DrillService:
         auth: Auth | None = None,
         start_defaults: StartDefaults | None = None,
         hub_poll_seconds: float = HUB_POLL_SECONDS,
+        listen: str = "",
     ) -> None:
+        #: Where the server listens (recorded in the drills it serves, for local commands' refusals).
+        self.listen = listen
         self.people = people
         self.clock = clock
         self.auth = auth or Auth(people, clock=clock)
@@ -445,6 +448,7 @@ class DrillService:
         run = _Run()
 
         def started(journal: Path) -> None:
+            mark_served(journal.parent, self.listen)
             run.drill_id = journal.parent.name
             with self._lock:
                 self._runs[run.drill_id] = run
@@ -647,7 +651,13 @@ class DrillService:
             "game_master": caller.role is TeamRole.GAME_MASTER,
         }
         if caller.may(Action.RESPOND):
-            out["kubeconfig"] = self.kubeconfig(ref.drill_id, caller)
+            try:
+                out["kubeconfig"] = self.kubeconfig(ref.drill_id, caller)
+            except ServerError as e:
+                if e.status != 409:
+                    raise
+                out["kubeconfig"] = None  # joining works; acting on the cluster needs your own kubeconfig
+                out["kubeconfig_problem"] = e.message
         return out
 
     def kubeconfig(self, drill_id: str, caller: Caller) -> str:
