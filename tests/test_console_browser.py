@@ -221,9 +221,13 @@ def test_roles_decide_what_a_page_offers(browser: Any, base: str, drill: tuple[s
     try:
         olga.goto(url)
         olga.wait_for_url(f"{url}/respond")
-        assert olga.locator("form").count() == 0
+        assert olga.locator("main form").count() == 0  # only the header's sign-out
         assert olga.goto(f"{url}/gm").status == 403  # only the game master's
         assert olga.goto(f"{url}/report").status == 409  # written when the drill ends
+        olga.goto(f"{url}/respond")
+        olga.get_by_role("button", name="Sign out").click()
+        olga.wait_for_url(f"{base}/console/login")
+        assert olga.goto(f"{url}/respond").url.startswith(f"{base}/console/login"), "signed out"
     finally:
         ctx.close()
     anonymous = browser.new_context()

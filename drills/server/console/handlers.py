@@ -184,6 +184,13 @@ class Console:
         )
         return response
 
+    async def logout(self, request: Request) -> Response:
+        caller = await self.caller(request)
+        await read_body(request, caller)  # the CSRF check: no page elsewhere signs a person out
+        response = RedirectResponse(PREFIX + "/login", 303)
+        response.delete_cookie(TOKEN_COOKIE, path="/")
+        return response
+
     async def drill_home(self, request: Request) -> Response:
         caller = await self.caller(request)
         drill_id = request.path_params["drill_id"]
@@ -397,6 +404,7 @@ def console_routes(
         Route(PREFIX + "/login", _errors(c.login_form), methods=["GET"]),
         Route(PREFIX + "/login", _errors(c.login), methods=["POST"]),
         Route(PREFIX + "/start", _errors(c.start), methods=["POST"]),
+        Route(PREFIX + "/logout", _errors(c.logout), methods=["POST"]),
         Route(drill, _errors(c.drill_home)),
         Route(drill + "/gm", _errors(c.game_master)),
         Route(drill + "/gm/live", _errors(c.game_master_live)),
