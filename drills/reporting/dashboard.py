@@ -55,7 +55,7 @@ WHO = {
 BAR_WIDTH = 16
 
 
-def _offset(at: datetime, origin: datetime | None) -> str:
+def offset_from(at: datetime, origin: datetime | None) -> str:
     if origin is None:
         return f"{at:%H:%M:%S}"
     delta = at - origin
@@ -71,7 +71,7 @@ def _bar(used: timedelta, target: timedelta) -> Text:
     return Text.assemble(("█" * filled, style), ("░" * (BAR_WIDTH - filled), "dim"))
 
 
-def _short_actor(actor: str | None) -> str:
+def short_actor(actor: str | None) -> str:
     """``drills:responder:alice`` -> ``alice``; ``drills:bot`` -> ``bot``: identities as people say them."""
     if not actor:
         return ""
@@ -177,10 +177,10 @@ def _actions(actions: Sequence[ActionObserved], origin: datetime | None, limit: 
     table.add_column("object", overflow="fold")
     for a in shown:
         person = a.actor_kind in (ActorKind.RESPONDER, ActorKind.BOT)
-        who = _short_actor(a.actor) if person and a.actor else WHO[a.actor_kind]
+        who = short_actor(a.actor) if person and a.actor else WHO[a.actor_kind]
         style = "bold" if person else "dim"
         what = a.kind.value.replace("_", " ") + (" !" if a.destructive else "")
-        table.add_row(_offset(a.at, origin), Text(who, style=style), what, Text(a.object))
+        table.add_row(offset_from(a.at, origin), Text(who, style=style), what, Text(a.object))
     return table
 
 
@@ -229,8 +229,8 @@ def _recent(events: Sequence[Event], origin: datetime | None, limit: int) -> Tab
     table.add_column("event", overflow="fold")
     described = [(e, d) for e in events if (d := describe(e)) is not None]
     for e, (_, _, text, key) in described[-limit:]:
-        who = _short_actor(e.actor) or e.source.value
-        table.add_row(_offset(e.at, origin), Text(who), Text(text, style="bold" if key else ""))
+        who = short_actor(e.actor) or e.source.value
+        table.add_row(offset_from(e.at, origin), Text(who), Text(text, style="bold" if key else ""))
     return table
 
 
@@ -274,4 +274,4 @@ def render_dashboard(
     )
 
 
-__all__ = ["render_dashboard"]
+__all__ = ["offset_from", "render_dashboard", "short_actor"]
