@@ -396,13 +396,23 @@ def timeline_svg(view: DrillView) -> str:
             segments.append((cursor, secs(at), state))
         cursor, state = max(cursor, secs(at)), "healthy" if healthy else "unhealthy"
     segments.append((cursor, end_s, state))
-    health_colour = {"unknown": "#d0d7de", "healthy": "#4ac26b", "unhealthy": "#ff8182"}
-    for s_from, s_to, st in segments:
+    health_colour = {
+        "unknown": "#d0d7de",
+        "healthy": "#4ac26b",
+        "unhealthy": "#ff8182",
+        "flapping": "#d4a72c",
+    }
+    for s_from, s_to, st, changes in _flaps(segments, scale):
         if s_to <= s_from:
             continue
         g = _sub(svg, "g", class_="health")
         _rect(g, scale.x(s_from), health_y - 4, scale.x(s_to) - scale.x(s_from), 8, fill=health_colour[st])
-        _title(g, f"{st} from {_tick_label(s_from)} to {_tick_label(s_to)}")
+        if changes:
+            _title(
+                g, f"flapping from {_tick_label(s_from)} to {_tick_label(s_to)}: {changes:,} health changes"
+            )
+        else:
+            _title(g, f"{st} from {_tick_label(s_from)} to {_tick_label(s_to)}")
 
     # T0.
     x0 = scale.x(0)
@@ -470,6 +480,30 @@ def timeline_svg(view: DrillView) -> str:
 
     ET.indent(svg, space=" ")
     return ET.tostring(svg, encoding="unicode")
+
+
+def _flaps(segments: list[tuple[float, float, str]], scale: _Scale) -> list[tuple[float, float, str, int]]:
+    """The health strip's segments, each run of two or more narrower than a pixel drawn as one "flapping"
+    segment (with how many changes it holds): a probe flapping every few seconds for hours would otherwise
+    be tens of thousands of invisible rectangles. A lone narrow segment is drawn as it is."""
+    out: list[tuple[float, float, str, int]] = []
+    run: list[tuple[float, float, str]] = []
+
+    def flush() -> None:
+        if len(run) == 1:
+            out.append((*run[0], 0))
+        elif run:
+            out.append((run[0][0], run[-1][1], "flapping", len(run)))
+        run.clear()
+
+    for seg in segments:
+        if seg[1] > seg[0] and scale.x(seg[1]) - scale.x(seg[0]) < 1.0:
+            run.append(seg)
+            continue
+        flush()
+        out.append((*seg, 0))
+    flush()
+    return out
 
 
 def event_label(entry: TimelineEntry) -> str:

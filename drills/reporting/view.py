@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from drills.engine.comms import get_template as comms_template
 from drills.engine.comms import incident_id
-from drills.engine.timeline import NOT_CHANGES, PEOPLE, Timeline, spans
+from drills.engine.redact import Redactor
+from drills.engine.timeline import NOT_CHANGES, PEOPLE, Timeline, ordered, spans
 from drills.engine.timeline import build as build_timeline
+from drills.engine.traffic import ActionGroup, Traffic
 from drills.errors import UsageError
 from drills.model.durations import format_duration
 from drills.model.events import (
@@ -58,6 +60,11 @@ from drills.reporting.redaction import report_redactor, scrub_events, scrub_scor
 
 #: Days after the drill's end that an action item falls due (a sprint, by default).
 ACTION_DUE_DAYS = 14
+#: An entry repeated (same lane, who and words) more often than this is shown once, with its count: a
+#: health probe that flapped 20,000 times is one line of the timeline, not 20,000.
+FOLD_REPEATS_AFTER = 10
+#: The timeline shows at most this many entries (every key one first); the rest are counted in a last one.
+MAX_TIMELINE_ENTRIES = 1000
 
 
 @dataclass(frozen=True)
@@ -830,27 +837,37 @@ def build_view(
     *,
     due_days: int = ACTION_DUE_DAYS,
     secrets: Iterable[str] | None = None,
+    traffic: Traffic | None = None,
 ) -> DrillView:
     """Everything a report shows. Every text people typed has been through redaction by the time it is here
-    (:mod:`drills.reporting.redaction`): renderers need not think about secrets."""
+    (:mod:`drills.reporting.redaction`): renderers need not think about secrets.
+
+    ``traffic``: the observer traffic split off ``events`` (``engine.traffic.split_traffic``), shown as one
+    timeline entry per group. Long repeats are folded (:data:`FOLD_REPEATS_AFTER`) and the timeline is
+    bounded (:data:`MAX_TIMELINE_ENTRIES`), so a 200k-line journal gives a report people can read."""
     redactor = report_redactor(secrets)
     scorecard = scrub_scorecard(scorecard, redactor)
-    timeline = build_timeline(scrub_events(events, redactor))
+    groups = _scrubbed_groups(traffic, redactor)
+    last_traffic = traffic.last_at if traffic is not None else None
+    timeline = build_timeline(scrub_events(events, redactor), now=last_traffic)
     evs = list(timeline.events)
     started = timeline.started
     clocks = scorecard.clocks
-    first_at = evs[0].at if evs else scorecard.started
+    firsts = [g.first for g in groups]
+    first_at = _first(evs[0].at if evs else None, *(a.at for a in firsts)) or scorecard.started
     if first_at is None:
         raise UsageError("a report needs a journal with at least one event", hint="check the journal path")
     t0 = clocks.t0 or (started.at if started else first_at)
-    last_at = evs[-1].at if evs else first_at
+    last_at = max(t for t in (evs[-1].at if evs else None, last_traffic, first_at) if t is not None)
     end = max(t for t in (clocks.ended, clocks.resolved, last_at) if t is not None)
 
     fix = mitigating_change(evs, clocks)
     entries = []
     mitigating: TimelineEntry | None = None
-    for e in evs:
-        described = describe(e)
+    group_of = {id(g.first): g for g in groups}
+    for e in ordered([*evs, *firsts]) if groups else evs:
+        group = group_of.get(id(e))
+        described = describe(e) if group is None or group.count == 1 else _describe_group(group, t0)
         if described is None:
             continue
         lane, marker, what, key = described
@@ -858,6 +875,7 @@ def build_view(
         if e is fix:
             mitigating = entry
         entries.append(entry)
+    entries = _bounded(_fold_repeats(entries, t0), t0)
 
     # The incident commander now: the last one assigned (the role can be handed over).
     ic = next((e.person for e in reversed(evs) if isinstance(e, RoleAssigned) and e.role == Role.IC), None)
@@ -891,6 +909,79 @@ def build_view(
         findings=tuple(distinct_findings(scorecard.findings)),
         left_behind=tuple(d.text for e in evs if isinstance(e, WorldDrifted) for d in e.differences),
     )
+
+
+def _scrubbed_groups(traffic: Traffic | None, redactor: Redactor) -> list[ActionGroup]:
+    if traffic is None:
+        return []
+    groups = list(traffic.groups.values())
+    firsts = scrub_events([g.first for g in groups], redactor)
+    out = []
+    for g, first in zip(groups, firsts, strict=True):
+        assert isinstance(first, ActionObserved)
+        out.append(ActionGroup(first, g.last_at, g.count, g.same_object, g.same_detail))
+    return out
+
+
+def _describe_group(g: ActionGroup, t0: datetime) -> tuple[str, str, str, bool] | None:
+    """A group of the observer's traffic as one entry: its first action, what they share, how many."""
+    shown = g.first.model_copy(update={"object": g.object, "detail": g.detail})
+    described = describe(shown)
+    if described is None:
+        return None
+    lane, marker, what, key = described
+    return lane, marker, f"{what} ×{g.count:,} until {signed_offset(g.last_at - t0)}", key
+
+
+def _fold_repeats(entries: list[TimelineEntry], t0: datetime) -> list[TimelineEntry]:
+    """Entries repeated more than :data:`FOLD_REPEATS_AFTER` times shown once, at the first, with a count.
+
+    Key entries and the mitigating change are never folded."""
+    counts: dict[tuple[str, str, str, str], list[TimelineEntry]] = {}
+    for e in entries:
+        if not e.key:
+            counts.setdefault((e.lane, e.marker, e.who, e.what), []).append(e)
+    folded = {k: v for k, v in counts.items() if len(v) > FOLD_REPEATS_AFTER}
+    if not folded:
+        return entries
+    out = []
+    for e in entries:
+        same = folded.get((e.lane, e.marker, e.who, e.what)) if not e.key else None
+        if same is None:
+            out.append(e)
+        elif same[0] is e:
+            until = signed_offset(same[-1].at - t0)
+            more = f" (and {len(same) - 1:,} more times until {until})"
+            out.append(replace(e, what=e.what + more))
+    return out
+
+
+def _bounded(entries: list[TimelineEntry], t0: datetime) -> list[TimelineEntry]:
+    """At most :data:`MAX_TIMELINE_ENTRIES`: every key entry, then the others in time order; a last entry
+    says how many are left out (all are in the journal)."""
+    if len(entries) <= MAX_TIMELINE_ENTRIES:
+        return entries
+    room = MAX_TIMELINE_ENTRIES - 1 - sum(e.key for e in entries)
+    kept = []
+    for e in entries:
+        if e.key:
+            kept.append(e)
+        elif room > 0:
+            kept.append(e)
+            room -= 1
+    left_out = len(entries) - len(kept)
+    last = entries[-1].at
+    kept.append(
+        TimelineEntry(
+            last,
+            last - t0,
+            "drill",
+            "drill",
+            "drills",
+            f"{left_out:,} more events are not shown here; the journal has every one",
+        )
+    )
+    return kept
 
 
 def _hint_text(e: HintUsed, started: DrillStarted | None) -> str:
