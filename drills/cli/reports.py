@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -62,6 +65,18 @@ def _warn(problems: list[Problem]) -> None:
         warn(p)
 
 
+@contextlib.contextmanager
+def _settled() -> Iterator[None]:
+    """While scoring and rendering: the events just read live until the command ends, so the cyclic
+    collector is kept from walking them again at every collection (a third of scoring a 200k-line
+    journal). They are handed back to it afterwards, for callers that run commands in process (tests)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def _journal(path: Path) -> tuple[list[Event], Traffic]:
     """A drill journal, streamed: its events but the observer traffic, and the traffic folded (a journal
     of hundreds of thousands of lines is never held whole; the scorecard is the one of every event)."""
@@ -90,11 +105,12 @@ def score_command(journal: Path, output: str, show_all: bool, policy_file: Path 
     -o json prints the scorecard (`drill schema scorecard`), each duration as `x_seconds` and ISO 8601 `x`.
     """
     events, traffic = _journal(journal)
-    scorecard = score(events, _policy(policy_file), traffic)
-    if output != "table":
-        emit(model_data(scorecard), output)
-    else:
-        show(scorecard_renderable(clean_model(scorecard), show_na=show_all))
+    with _settled():
+        scorecard = score(events, _policy(policy_file), traffic)
+        if output != "table":
+            emit(model_data(scorecard), output)
+        else:
+            show(scorecard_renderable(clean_model(scorecard), show_na=show_all))
     sys.exit(ExitCode.OK if scorecard.passed else ExitCode.SLA_BREACHED)
 
 
@@ -126,9 +142,10 @@ def report_group() -> None:
 def report_journal(journal: Path, out: Path | None, policy_file: Path | None, output: str) -> None:
     """Write postmortem.md, scorecard.json, report.html, junit.xml and the exports for a drill journal."""
     events, traffic = _journal(journal)
-    scorecard = score(events, _policy(policy_file), traffic)
-    out_dir = out or reports_dir() / scorecard.drill_id
-    paths = write_reports_for(scorecard, events, out_dir, traffic=traffic)
+    with _settled():
+        scorecard = score(events, _policy(policy_file), traffic)
+        out_dir = out or reports_dir() / scorecard.drill_id
+        paths = write_reports_for(scorecard, events, out_dir, traffic=traffic)
     files = {
         "postmortem": paths.postmortem,
         "scorecard": paths.scorecard_json,

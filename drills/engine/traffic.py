@@ -62,10 +62,11 @@ class ActionGroup:
             self.same_object = False
         if a.detail != first.detail:
             self.same_detail = False
-        if (a.at, a.id) < (first.at, first.id):
+        at = a.at
+        if at > self.last_at:
+            self.last_at = at
+        elif at <= first.at and (at, a.id) < (first.at, first.id):  # rare: the file is mostly in time order
             self.first = a
-        if a.at > self.last_at:
-            self.last_at = a.at
 
     def merge(self, other: ActionGroup) -> None:
         self.count += other.count
@@ -93,7 +94,7 @@ class ActionGroup:
 
 
 def _traffic_key(a: ActionObserved) -> tuple[object, ...]:
-    return (a.kind, a.actor, a.actor_kind, a.source, a.destructive, _scope(a.object))
+    return (a.kind, a.actor, a.actor_kind, a.source, a.destructive, a.object.rpartition("/")[0])
 
 
 def _exact_key(a: ActionObserved) -> tuple[object, ...]:
@@ -111,7 +112,8 @@ class Traffic:
 
     def add(self, a: ActionObserved) -> None:
         self.count += 1
-        if self.last_at is None or a.at > self.last_at:
+        last = self.last_at
+        if last is None or a.at > last:
             self.last_at = a.at
         key = _traffic_key(a)
         group = self.groups.get(key)

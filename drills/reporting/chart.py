@@ -392,9 +392,10 @@ def timeline_svg(view: DrillView) -> str:
     segments: list[tuple[float, float, str]] = []
     cursor, state = start_s, "unknown"
     for at, healthy in view.health:
-        if secs(at) > cursor:
-            segments.append((cursor, secs(at), state))
-        cursor, state = max(cursor, secs(at)), "healthy" if healthy else "unhealthy"
+        s_at = secs(at)
+        if s_at > cursor:
+            segments.append((cursor, s_at, state))
+        cursor, state = max(cursor, s_at), "healthy" if healthy else "unhealthy"
     segments.append((cursor, end_s, state))
     health_colour = {
         "unknown": "#d0d7de",
@@ -496,8 +497,10 @@ def _flaps(segments: list[tuple[float, float, str]], scale: _Scale) -> list[tupl
             out.append((run[0][0], run[-1][1], "flapping", len(run)))
         run.clear()
 
+    # Seconds per pixel: a segment shorter than this is narrower than a pixel.
+    pixel = (scale.end - scale.start or 1.0) / (scale.right - scale.left)
     for seg in segments:
-        if seg[1] > seg[0] and scale.x(seg[1]) - scale.x(seg[0]) < 1.0:
+        if 0 < seg[1] - seg[0] < pixel:
             run.append(seg)
             continue
         flush()

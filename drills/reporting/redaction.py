@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
+from operator import itemgetter
 from typing import Any
 
 from pydantic import BaseModel
@@ -54,9 +55,27 @@ def scrub_events(events: Iterable[Event], redact: Redactor) -> list[Event]:
             known = clean[text] = redact(text) == text
         return known
 
+    # Events that differ only in id and time (most of a big journal) are checked once.
+    texts: dict[type[Event], Callable[[dict[str, Any]], Any]] = {}
+    known: dict[object, bool] = {}
     out: list[Event] = []
     for e in events:
-        if all(_clean_value(v, is_clean) for k, v in e.__dict__.items() if k not in _EVENT_STRUCTURAL):
+        cls = type(e)
+        content = texts.get(cls)
+        if content is None:
+            names = [n for n in cls.model_fields if n not in _EVENT_STRUCTURAL]
+            content = texts[cls] = itemgetter(*names) if names else (lambda _: ())
+        values = content(e.__dict__)
+        key = (cls, values)
+        try:
+            ok = known.get(key)
+        except TypeError:  # a list or mapping among the values: not hashable, checked each time
+            key, ok = None, None
+        if ok is None:
+            ok = _clean_value(values if isinstance(values, tuple) else (values,), is_clean)
+            if key is not None:
+                known[key] = ok
+        if ok:
             out.append(e)
             continue
         data = e.model_dump(mode="json", exclude_none=True)

@@ -8,14 +8,16 @@ lay them out. Times are shown relative to T0, the true fault time, because that 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from operator import itemgetter
+from typing import Any
 
 from drills.engine.comms import get_template as comms_template
 from drills.engine.comms import incident_id
 from drills.engine.redact import Redactor
-from drills.engine.timeline import NOT_CHANGES, PEOPLE, Timeline, ordered, spans
+from drills.engine.timeline import NOT_CHANGES, PEOPLE, Timeline, spans
 from drills.engine.timeline import build as build_timeline
 from drills.engine.traffic import ActionGroup, Traffic
 from drills.errors import UsageError
@@ -205,7 +207,7 @@ class DrillView:
     impact: Impact | None
     mitigating: TimelineEntry | None  # the change that brought health back, when people made it
     ttd_human: timedelta | None = None
-    events: tuple[Event, ...] = ()  # ordered, each once, secrets redacted
+    events: tuple[Event, ...] = ()  # ordered, each once, secrets redacted; traffic: each group's first
     findings: tuple[str, ...] = ()  # the scorecard's, one per lesson
     #: What the drill left different from the world's baseline, after the fault's revert (world.drifted).
     left_behind: tuple[str, ...] = ()
@@ -676,6 +678,8 @@ def participants(events: Sequence[Event], t0: datetime, trainee: str | None) -> 
 
     for e in events:
         people = e.source in (Source.HUMAN, Source.BOT)
+        if not people and not isinstance(e, RoleAssigned | PageSent):
+            continue  # the system's own events (most of a big journal) name nobody who acted
         if isinstance(e, RoleAssigned):
             add(e.person, ROLE_NAMES.get(e.role, e.role.value), e.at)
         elif isinstance(e, Acknowledged) and people:
@@ -849,11 +853,13 @@ def build_view(
     scorecard = scrub_scorecard(scorecard, redactor)
     groups = _scrubbed_groups(traffic, redactor)
     last_traffic = traffic.last_at if traffic is not None else None
-    timeline = build_timeline(scrub_events(events, redactor), now=last_traffic)
+    firsts = [g.first for g in groups]
+    # Each group of traffic is in the timeline by its first action (the only one a report shows); traffic
+    # changes no clock, so the timeline is the journal's.
+    timeline = build_timeline([*scrub_events(events, redactor), *firsts], now=last_traffic)
     evs = list(timeline.events)
     started = timeline.started
     clocks = scorecard.clocks
-    firsts = [g.first for g in groups]
     first_at = _first(evs[0].at if evs else None, *(a.at for a in firsts)) or scorecard.started
     if first_at is None:
         raise UsageError("a report needs a journal with at least one event", hint="check the journal path")
@@ -865,17 +871,40 @@ def build_view(
     entries = []
     mitigating: TimelineEntry | None = None
     group_of = {id(g.first): g for g in groups}
-    for e in ordered([*evs, *firsts]) if groups else evs:
+    words = _Describer()
+    described: list[tuple[Event, str, str, str, str, bool]] = []
+    # (lane, marker, who, what) -> [count, last time]: repeats beyond FOLD_REPEATS_AFTER show once.
+    repeats: dict[tuple[str, str, str, str], list[Any]] = {}
+    for e in evs:
         group = group_of.get(id(e))
-        described = describe(e) if group is None or group.count == 1 else _describe_group(group, t0)
-        if described is None:
+        words_of = words(e) if group is None or group.count == 1 else _describe_group(group, t0)
+        if words_of is None:
             continue
-        lane, marker, what, key = described
-        entry = TimelineEntry(e.at, e.at - t0, lane, marker, _who(e), what, key or e is fix, e is fix)
+        lane, marker, what, key = words_of
+        key = key or e is fix
+        who = _who(e)
+        described.append((e, lane, marker, who, what, key))
+        if not key:
+            seen = repeats.get((lane, marker, who, what))
+            if seen is None:
+                repeats[(lane, marker, who, what)] = [1, e.at]
+            else:
+                seen[0] += 1
+                seen[1] = e.at
+    for e, lane, marker, who, what, key in described:
+        if not key:
+            seen = repeats[(lane, marker, who, what)]
+            count = seen[0]
+            if count < 0:
+                continue  # a folded repeat, shown at its first
+            if count > FOLD_REPEATS_AFTER:
+                seen[0] = -1
+                what += f" (and {count - 1:,} more times until {signed_offset(seen[1] - t0)})"
+        entry = TimelineEntry(e.at, e.at - t0, lane, marker, who, what, key, e is fix)
         if e is fix:
             mitigating = entry
         entries.append(entry)
-    entries = _bounded(_fold_repeats(entries, t0), t0)
+    entries = _bounded(entries, t0)
 
     # The incident commander now: the last one assigned (the role can be handed over).
     ic = next((e.person for e in reversed(evs) if isinstance(e, RoleAssigned) and e.role == Role.IC), None)
@@ -911,6 +940,33 @@ def build_view(
     )
 
 
+class _Describer:
+    """:func:`describe`, once per distinct event content: a big journal says the same thing thousands of
+    times (the same probe result, the same evidence read), and only id and time differ."""
+
+    def __init__(self) -> None:
+        self._known: dict[object, tuple[str, str, str, bool] | None] = {}
+        self._content: dict[type[Event], Callable[[dict[str, object]], object]] = {}
+
+    def __call__(self, e: Event) -> tuple[str, str, str, bool] | None:
+        cls = type(e)
+        content = self._content.get(cls)
+        if content is None:
+            names = [n for n in cls.model_fields if n not in ("id", "at", "recorded_at")]
+            content = self._content[cls] = itemgetter(*names)
+        key = (cls, content(e.__dict__))
+        try:
+            known = self._known.get(key, _UNKNOWN)
+        except TypeError:  # a list or mapping among the values: rare event types, described each time
+            return describe(e)
+        if known is _UNKNOWN:
+            known = self._known[key] = describe(e)
+        return known  # type: ignore[return-value]
+
+
+_UNKNOWN = object()
+
+
 def _scrubbed_groups(traffic: Traffic | None, redactor: Redactor) -> list[ActionGroup]:
     if traffic is None:
         return []
@@ -931,29 +987,6 @@ def _describe_group(g: ActionGroup, t0: datetime) -> tuple[str, str, str, bool] 
         return None
     lane, marker, what, key = described
     return lane, marker, f"{what} ×{g.count:,} until {signed_offset(g.last_at - t0)}", key
-
-
-def _fold_repeats(entries: list[TimelineEntry], t0: datetime) -> list[TimelineEntry]:
-    """Entries repeated more than :data:`FOLD_REPEATS_AFTER` times shown once, at the first, with a count.
-
-    Key entries and the mitigating change are never folded."""
-    counts: dict[tuple[str, str, str, str], list[TimelineEntry]] = {}
-    for e in entries:
-        if not e.key:
-            counts.setdefault((e.lane, e.marker, e.who, e.what), []).append(e)
-    folded = {k: v for k, v in counts.items() if len(v) > FOLD_REPEATS_AFTER}
-    if not folded:
-        return entries
-    out = []
-    for e in entries:
-        same = folded.get((e.lane, e.marker, e.who, e.what)) if not e.key else None
-        if same is None:
-            out.append(e)
-        elif same[0] is e:
-            until = signed_offset(same[-1].at - t0)
-            more = f" (and {len(same) - 1:,} more times until {until})"
-            out.append(replace(e, what=e.what + more))
-    return out
 
 
 def _bounded(entries: list[TimelineEntry], t0: datetime) -> list[TimelineEntry]:

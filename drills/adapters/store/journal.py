@@ -19,7 +19,8 @@ import io
 import json
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +37,6 @@ from drills.model.events import (
     DrillEnded,
     DrillStarted,
     Event,
-    EventBase,
     PostmortemCompleted,
 )
 from drills.timing import SYSTEM_CLOCK, Clock, utc
@@ -267,8 +267,8 @@ class JournalStream:
     yielded in file order, except those that may lie more than a day outside the drill (before its start,
     or over a day after it), which are held back until the end of the file tells whether the drill ended in
     time, and then yielded or reported. ``problems``, ``duplicates``, ``end_offset`` and ``drill_started``
-    are complete once the stream has been iterated (once). Memory: the ids seen and a fingerprint of each
-    event, not the events.
+    are complete once the stream has been iterated (once). Memory: the ids seen, and where each line
+    began and a hash of its bytes (to tell a redelivery from a different event), not the events.
     """
 
     def __init__(self, path: Path) -> None:
@@ -285,7 +285,7 @@ class JournalStream:
         self._used = True
         path = self.path
         fd = _open_journal(path)
-        parser = _Parser(str(path), keep_events=False)
+        parser = _Parser(str(path), reread=lambda offset: _line_at(fd, offset))
         collecting = gc.isenabled()
         gc.disable()  # as in _parse_lines
         try:
@@ -312,6 +312,19 @@ class JournalStream:
         read = parser.result(path, [])
         self.problems, self.duplicates, self.end_offset = read.problems, read.duplicates, read.end_offset
         self.drill_started = parser.started
+
+
+def _line_at(fd: int, offset: int) -> bytes:
+    """The line that starts at ``offset`` (a duplicate's first occurrence, read again)."""
+    chunks = []
+    while True:
+        chunk = os.pread(fd, 64 * 1024, offset)
+        end = chunk.find(b"\n")
+        if end >= 0 or not chunk:
+            chunks.append(chunk if end < 0 else chunk[: end + 1])
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)
 
 
 def stream_journal(path: Path) -> JournalStream:
@@ -353,18 +366,22 @@ def _parse_lines(lines: Iterable[bytes], *, file: str, path: Path | None) -> Jou
 class _Parser:
     """The rules of reading a journal, one line at a time: what is skipped and reported, and why.
 
-    ``keep_events`` (a list read) compares a duplicate with the first event of its id, which the list
-    holds; a stream holds no event, so it keeps a fingerprint of each (the event's values but
-    ``recorded_at``): equal events have equal fingerprints, and a different event with the same id and the
-    same fingerprint would need a 64-bit hash collision.
+    A duplicate id is compared with the first event of that id. A list read holds every event; a stream
+    (``reread``) holds none: it keeps where each line began and a hash of its bytes, so a byte-identical
+    redelivery is recognised at once and any other line with a seen id is compared with the first event,
+    read again from the file.
     """
 
-    def __init__(self, file: str, *, keep_events: bool = True) -> None:
+    def __init__(self, file: str, *, reread: Callable[[int], bytes] | None = None) -> None:
         self.file = file
-        self.keep_events = keep_events
+        self.reread = reread
         self.problems: list[Problem] = []
-        # id -> (line of its first event, that event or its fingerprint)
-        self.seen: dict[str, tuple[int, Event | int]] = {}
+        # id -> index of its first event in the arrays below (4 bytes a line for an array, 28 for an int)
+        self.seen: dict[str, int] = {}
+        self.linenos = array("I")
+        self.held: list[Event] = []  # a list read: the first event of each id
+        self.starts = array("Q")  # a stream: the offset of its line...
+        self.hashes = array("q")  # ...and the hash of its bytes
         # Events not yet known to be within the drill (before its start, or over a day after it): judged
         # once the whole journal (and its drill.ended) has been read. (line, event)
         self.suspects: list[tuple[int, Event]] = []
@@ -378,52 +395,70 @@ class _Parser:
 
     def feed(self, raw: bytes) -> Event | None:
         """The event of one line, or None (blank, bad, a duplicate): its problem is recorded."""
-        self.lineno += 1
-        lineno = self.lineno
-        self.offset += len(raw)
+        self.lineno = lineno = self.lineno + 1
+        start = self.offset
+        self.offset = start + len(raw)
         complete = raw.endswith(b"\n")
         if complete:
             self.end = self.offset
-        if not raw.strip():
+        if raw.isspace() or not raw:
             return None
-        file = self.file
         try:
             event = EVENT_ADAPTER.validate_json(raw)
         except ValidationError as e:
             self.problems.append(
-                _line_problem(file, lineno, e) if complete else Problem(file, lineno, "", TORN_LAST_LINE)
+                _line_problem(self.file, lineno, e)
+                if complete
+                else Problem(self.file, lineno, "", TORN_LAST_LINE)
             )
             return None
         absurd = _absurd_time(event)
         if absurd is not None:
-            self.problems.append(Problem(file, lineno, absurd[0], absurd[1]))
+            self.problems.append(Problem(self.file, lineno, absurd[0], absurd[1]))
             return None
-        first = self.seen.get(event.id)
+        seen = self.seen
+        first = seen.get(event.id)
         if first is not None:
-            self.duplicates += 1
-            line, held = first
-            same = _same(held, event) if isinstance(held, EventBase) else held == _fingerprint(event)
-            if not same:
-                self.problems.append(
-                    Problem(
-                        file,
-                        lineno,
-                        "id",
-                        f"event id {event.id} already used on line {line} by a different event: "
-                        "kept the first",
-                    )
-                )
+            self._duplicate(first, event, raw, lineno)
             return None
         if isinstance(event, DrillStarted) and self.started is None:
             self.started = event
         elif isinstance(event, DrillEnded):
             self.ended = event
         event = _compact(event, self.shared)
-        self.seen[event.id] = (lineno, event if self.keep_events else _fingerprint(event))
+        seen[event.id] = len(self.linenos)
+        self.linenos.append(lineno)
+        if self.reread is None:
+            self.held.append(event)
+        else:
+            self.starts.append(start)
+            self.hashes.append(hash(raw.rstrip(b"\r\n")))
         started = self.started
         if started is None or not (started.at - OUTSIDE_DRILL <= event.at <= started.at + OUTSIDE_DRILL):
             self.suspects.append((lineno, event))
         return event
+
+    def _duplicate(self, first: int, event: Event, raw: bytes, lineno: int) -> None:
+        self.duplicates += 1
+        if self.reread is None:
+            same = _same(self.held[first], event)
+        elif self.hashes[first] == hash(raw.rstrip(b"\r\n")):
+            same = True
+        else:
+            try:
+                same = _same(EVENT_ADAPTER.validate_json(self.reread(self.starts[first])), event)
+            except (ValidationError, OSError):  # the file changed under us: call it different
+                same = False
+        if not same:
+            self.problems.append(
+                Problem(
+                    self.file,
+                    lineno,
+                    "id",
+                    f"event id {event.id} already used on line {self.linenos[first]} by a different event: "
+                    "kept the first",
+                )
+            )
 
     def outside_drill(self) -> set[int]:
         """The ``id()`` of each suspect event that is more than a day outside the drill (reported)."""
@@ -460,15 +495,6 @@ class _Parser:
         return JournalRead(
             path=path, events=events, problems=self.problems, duplicates=self.duplicates, end_offset=self.end
         )
-
-
-def _fingerprint(event: Event) -> int:
-    """What a redelivery must repeat: every value of the event but when it was recorded."""
-    values = tuple(v for k, v in event.__dict__.items() if k != "recorded_at")
-    try:
-        return hash((type(event), values))
-    except TypeError:  # a list or a mapping among the values (labels, differences): rare event types
-        return hash(event.model_dump_json(exclude={"recorded_at"}))
 
 
 # Fields whose values repeat across a journal's events (an observer writes the same actor and reason
