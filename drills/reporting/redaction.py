@@ -66,7 +66,7 @@ def scrub_events(events: Iterable[Event], redact: Redactor) -> list[Event]:
             names = [n for n in cls.model_fields if n not in _EVENT_STRUCTURAL]
             content = texts[cls] = itemgetter(*names) if names else (lambda _: ())
         values = content(e.__dict__)
-        key = (cls, values)
+        key: object = (cls, values)
         try:
             ok = known.get(key)
         except TypeError:  # a list or mapping among the values: not hashable, checked each time
