@@ -130,8 +130,10 @@ def render_postmortem(
     *,
     due_days: int = ACTION_DUE_DAYS,
     secrets: Iterable[str] | None = None,
+    traffic: Traffic | None = None,
 ) -> str:
-    return _postmortem(build_view(scorecard, events, due_days=due_days, secrets=secrets), due_days)
+    view = build_view(scorecard, events, due_days=due_days, secrets=secrets, traffic=traffic)
+    return _postmortem(view, due_days)
 
 
 def render_html(
@@ -140,8 +142,9 @@ def render_html(
     *,
     due_days: int = ACTION_DUE_DAYS,
     secrets: Iterable[str] | None = None,
+    traffic: Traffic | None = None,
 ) -> str:
-    return _html(build_view(scorecard, events, due_days=due_days, secrets=secrets))
+    return _html(build_view(scorecard, events, due_days=due_days, secrets=secrets, traffic=traffic))
 
 
 def render_confluence(view: DrillView) -> str:
