@@ -386,6 +386,7 @@ class _Parser:
         # once the whole journal (and its drill.ended) has been read. (line, event)
         self.suspects: list[tuple[int, Event]] = []
         self.started: DrillStarted | None = None
+        self.within: tuple[datetime, datetime] | None = None  # a day either side of the start
         self.ended: DrillEnded | None = None
         self.shared: dict[Any, Any] = {}
         self.duplicates = 0
@@ -423,6 +424,7 @@ class _Parser:
             return None
         if isinstance(event, DrillStarted) and self.started is None:
             self.started = event
+            self.within = (event.at - OUTSIDE_DRILL, event.at + OUTSIDE_DRILL)
         elif isinstance(event, DrillEnded):
             self.ended = event
         event = _compact(event, self.shared)
@@ -433,8 +435,8 @@ class _Parser:
         else:
             self.starts.append(start)
             self.hashes.append(hash(raw.rstrip(b"\r\n")))
-        started = self.started
-        if started is None or not (started.at - OUTSIDE_DRILL <= event.at <= started.at + OUTSIDE_DRILL):
+        within = self.within
+        if within is None or not within[0] <= event.at <= within[1]:
             self.suspects.append((lineno, event))
         return event
 
@@ -538,7 +540,7 @@ def _absurd_time(event: Event) -> tuple[str, str] | None:
     values = event.__dict__  # not getattr: a missing attribute costs pydantic an exception
     for name in _TIME_FIELDS:
         value = values.get(name)
-        if isinstance(value, datetime) and not EARLIEST_TIME <= value <= LATEST_TIME:
+        if value is not None and isinstance(value, datetime) and not EARLIEST_TIME <= value <= LATEST_TIME:
             return name, (
                 f"{value.isoformat()} is not a time a drill can have (before 1970 or after 9000): skipped"
             )
