@@ -94,7 +94,8 @@ class ActionGroup:
 
 
 def _traffic_key(a: ActionObserved) -> tuple[object, ...]:
-    return (a.kind, a.actor, a.actor_kind, a.source, a.destructive, a.object.rpartition("/")[0])
+    obj = a.object
+    return (a.kind, a.actor, a.actor_kind, a.source, a.destructive, obj[: obj.rfind("/") + 1])
 
 
 def _exact_key(a: ActionObserved) -> tuple[object, ...]:

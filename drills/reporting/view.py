@@ -875,7 +875,10 @@ def build_view(
     described: list[tuple[Event, str, str, str, str, bool]] = []
     # (lane, marker, who, what) -> [count, last time]: repeats beyond FOLD_REPEATS_AFTER show once.
     repeats: dict[tuple[str, str, str, str], list[Any]] = {}
+    # The events of each type, gathered in this one pass over them (event types are leaf classes).
+    of_type: dict[type[Event], list[Any]] = {}
     for e in evs:
+        of_type.setdefault(type(e), []).append(e)
         group = group_of.get(id(e))
         words_of = words(e) if group is None or group.count == 1 else _describe_group(group, t0)
         if words_of is None:
@@ -907,8 +910,9 @@ def build_view(
     entries = _bounded(entries, t0)
 
     # The incident commander now: the last one assigned (the role can be handed over).
-    ic = next((e.person for e in reversed(evs) if isinstance(e, RoleAssigned) and e.role == Role.IC), None)
-    faults = [f"`{e.fault_kind}` fault on {e.target}" for e in evs if isinstance(e, FaultInjected)]
+    roles: list[RoleAssigned] = of_type.get(RoleAssigned, [])
+    ic = next((e.person for e in reversed(roles) if e.role == Role.IC), None)
+    faults = [f"`{e.fault_kind}` fault on {e.target}" for e in of_type.get(FaultInjected, [])]
     phases = phase_spans(scorecard, timeline)
     people = participants(evs, t0, scorecard.trainee)
     return DrillView(
@@ -922,21 +926,21 @@ def build_view(
         markers=sla_markers(scorecard, timeline),
         action_items=action_items(scorecard, end, due_days, started=started, people=[p.name for p in people]),
         pauses=list(timeline.pauses),
-        health=[(e.at, e.healthy) for e in evs if isinstance(e, HealthChanged)],
+        health=[(e.at, e.healthy) for e in of_type.get(HealthChanged, [])],
         whys=five_whys(scorecard, started, faults, phases, timeline, mitigating),
         ic=ic,
         faults=faults,
-        hints=[_hint_text(e, started) for e in evs if isinstance(e, HintUsed)],
+        hints=[_hint_text(e, started) for e in of_type.get(HintUsed, [])],
         root_cause_stated=timeline.resolved.root_cause if timeline.resolved else "",
         went_well=[c for c in scorecard.checks if c.status == CheckStatus.PASS],
         participants=people,
-        messages=messages(evs, t0),
+        messages=messages(of_type.get(CommsPosted, []), t0),
         impact=started.impact if started else None,
         mitigating=mitigating,
         ttd_human=clocks.ttd_human,
         events=tuple(evs),
         findings=tuple(distinct_findings(scorecard.findings)),
-        left_behind=tuple(d.text for e in evs if isinstance(e, WorldDrifted) for d in e.differences),
+        left_behind=tuple(d.text for e in of_type.get(WorldDrifted, []) for d in e.differences),
     )
 
 
