@@ -189,3 +189,43 @@ def test_the_timeline_is_bounded_with_an_honest_count(monkeypatch: pytest.Monkey
     assert left_out == len(unbounded) - (MAX_TIMELINE_ENTRIES - 1)
     # Every key entry is kept, even those after the cut (the resolution at 8m).
     assert any(e.marker == "resolved" for e in view.timeline)
+
+
+def test_reports_scrub_every_text_of_an_event_and_keep_clean_events_as_they_are() -> None:
+    from drills.model.events import AlertFired, Source, WorldDifferenceInfo, WorldDrifted
+    from drills.reporting.redaction import report_redactor, scrub_events
+
+    secret = "s3cr3t-value-4242"
+    b = passing_drill()
+    at = b.time("2m")
+    events = [
+        *b.events,
+        AlertFired(at=at, source=Source.SYSTEM, alert_name="ShopDown", labels={"team": secret, secret: "x"}),
+        WorldDrifted(
+            at=at,
+            source=Source.SYSTEM,
+            differences=[WorldDifferenceInfo(ref="configmap/p/c", change="changed", text=f"now {secret}")],
+        ),
+    ]
+    scrubbed = scrub_events(events, report_redactor([secret]))
+    assert all(a is b for a, b in zip(scrubbed[:-2], events[:-2], strict=True))  # nothing to scrub: same
+    assert secret not in scrubbed[-2].model_dump_json() and "[redacted]" in scrubbed[-2].model_dump_json()
+    assert secret not in scrubbed[-1].model_dump_json()
+    assert [e.id for e in scrubbed] == [e.id for e in events]
+
+
+def test_a_secret_in_the_observers_traffic_is_scrubbed_from_the_report() -> None:
+    secret = "s3cr3t-value-4242"
+    b = _chatty(pods=30, probes=0, reads=0)
+    end = b.events.pop()
+    b.at("4m").action(
+        ActionKind.PATCHED,
+        actor="replicaset-controller",
+        actor_kind=ActorKind.CONTROLLER,
+        object="configmap/drills-shop/cfg",
+        detail=f"password={secret}",
+    )
+    b.event(end)
+    kept, traffic = split_traffic(b.events)
+    text = render_postmortem(score(kept, None, traffic), kept, secrets=[secret], traffic=traffic)
+    assert secret not in text and "password=[redacted]" in text
