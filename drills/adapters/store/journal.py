@@ -434,7 +434,7 @@ class _Parser:
             self.held.append(event)
         else:
             self.starts.append(start)
-            self.hashes.append(hash(raw.rstrip(b"\r\n")))
+            self.hashes.append(hash(raw))
         within = self.within
         if within is None or not within[0] <= event.at <= within[1]:
             self.suspects.append((lineno, event))
@@ -444,7 +444,7 @@ class _Parser:
         self.duplicates += 1
         if self.reread is None:
             same = _same(self.held[first], event)
-        elif self.hashes[first] == hash(raw.rstrip(b"\r\n")):
+        elif self.hashes[first] == hash(raw):
             same = True
         else:
             try:
