@@ -35,6 +35,7 @@ from drills.model.events import (
     HealthChanged,
     HintInfo,
     HintUsed,
+    ImpactSampled,
     Mitigated,
     Mode,
     Note,
@@ -218,6 +219,35 @@ class DrillBuilder:
 
     def unhealthy(self, reason: str = "deployment unavailable") -> Self:
         return self.add(HealthChanged, source=Source.SYSTEM, actor="observer", healthy=False, reason=reason)
+
+    def impact(
+        self,
+        pct: float,
+        status: str | None = None,
+        *,
+        rps: float = 1000.0,
+        failed: float | None = None,
+        p99_ms: float = 120.0,
+        down: Iterable[str] = (),
+        active: int = 1000,
+    ) -> Self:
+        """An ``impact.sample``: ``pct`` % of ``active`` users affected; by default the failed requests are
+        the same share of ``rps`` and the status follows (down at 100 %, degraded over 0, else ok)."""
+        fails = rps * pct / 100 if failed is None else failed
+        st = status or ("down" if pct >= 100 else "degraded" if pct > 0 else "ok")
+        return self.add(
+            ImpactSampled,
+            source=Source.SYSTEM,
+            actor="drills-users",
+            users_affected_pct=pct,
+            users_affected=round(active * pct / 100),
+            users_active=active,
+            status=st,
+            requests_per_second=rps,
+            failed_per_second=fails,
+            p99_ms=p99_ms,
+            features_down=sorted(down),
+        )
 
     def mitigated(self, by: str = "alice", summary: str = "rolled back") -> Self:
         return self.add(Mitigated, source=Source.HUMAN, actor=by, summary=summary)

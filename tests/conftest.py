@@ -24,20 +24,29 @@ import pytest
 from drills.adapters.clusters.facade import ClusterHandle
 from drills.adapters.kube.client import Kube
 
-# DRILLS_TEST_CLUSTER names the cluster, so two checkouts can run their cluster tests side by side.
-CLUSTER_NAME = os.environ.get("DRILLS_TEST_CLUSTER", "drills-test")
+# DRILLS_TEST_CLUSTER names the cluster, so two checkouts can run their cluster tests side by side. Under
+# pytest-xdist each worker has a cluster of its own (drills-test-gw0, -gw1): the cluster tier is mostly waiting
+# on drill clocks, so two clusters on two cores halve its wall time.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+CLUSTER_NAME = os.environ.get("DRILLS_TEST_CLUSTER", "drills-test") + (f"-{WORKER}" if WORKER else "")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SKIP_ENV = "DRILLS_SKIP_CLUSTER"
 _TMP_KEY = "_drills_test_clusters_dir"
+#: Set by the process that made the temporary directories, so an xdist worker (which inherits the environment)
+#: makes its own instead of sharing the controller's: two workers' drills must not see each other's journals.
+_MADE_ENV = "_DRILLS_TEST_DIRS_MADE_BY"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Every cluster a test run creates goes into a directory of its own, removed at the end; so does the
     # state (journals, ledgers), so a run neither sees nor leaves the drills of the person running it.
     made: dict[str, str] = {}
+    inherited = os.environ.get(_MADE_ENV) not in (None, str(os.getpid()))
     for var, prefix in (("DRILLS_CLUSTERS", "drills-test-clusters-"), ("DRILLS_STATE", "drills-test-state-")):
-        if not os.environ.get(var):
-            made[var] = os.environ[var] = tempfile.mkdtemp(prefix=prefix)
+        if not os.environ.get(var) or inherited:
+            made[var] = os.environ[var] = tempfile.mkdtemp(prefix=f"{prefix}{WORKER}{'-' if WORKER else ''}")
+    if made:
+        os.environ[_MADE_ENV] = str(os.getpid())
     setattr(config, _TMP_KEY, made)
 
 

@@ -48,7 +48,7 @@ def test_up_again_returns_the_same_cluster_at_once(drill_cluster: ClusterHandle)
 def test_the_cluster_keeps_to_its_own_files(drill_cluster: ClusterHandle) -> None:
     root = Path(os.environ["DRILLS_CLUSTERS"]) / CLUSTER_NAME
     assert drill_cluster.kubeconfig == root / "kubeconfig"
-    assert drill_cluster.context == "drills-test"
+    assert drill_cluster.context == CLUSTER_NAME
     assert drill_cluster.server.startswith("https://127.0.0.1:")
     assert drill_cluster.workdir is not None and drill_cluster.workdir.is_relative_to(root)
     assert (drill_cluster.workdir / "kwok.yaml").is_file()
@@ -57,7 +57,7 @@ def test_the_cluster_keeps_to_its_own_files(drill_cluster: ClusterHandle) -> Non
     assert drill_cluster.kubeconfig.stat().st_mode & 0o077 == 0
     user_kubeconfig = Path.home() / ".kube" / "config"
     if user_kubeconfig.exists():
-        assert "drills-test" not in user_kubeconfig.read_text()
+        assert CLUSTER_NAME not in user_kubeconfig.read_text()
     kwok_home = Path.home() / ".kwok" / "clusters" / CLUSTER_NAME
     assert not kwok_home.exists()
 
@@ -208,13 +208,13 @@ def test_the_context_backend_uses_an_allow_listed_context_and_never_deletes_it(
 
     # A context that is not allow-listed is refused before anything is touched.
     foreign = tmp_path / "kubeconfig"
-    foreign.write_text(drill_cluster.kubeconfig.read_text().replace("drills-test", "prod-eu"))
+    foreign.write_text(drill_cluster.kubeconfig.read_text().replace(CLUSTER_NAME, "prod-eu"))
     with pytest.raises(SafetyError):
         clusters.up("ctx-refused", "context", context="prod-eu", kubeconfig=foreign, progress=False)
     assert clusters.status("ctx-refused").backend is None
     # drills' own contexts are allowed: the existing cluster is used, its fixtures verified Ready.
     handle = clusters.up(
-        "ctx-test", "context", context="drills-test", kubeconfig=drill_cluster.kubeconfig, progress=False
+        "ctx-test", "context", context=CLUSTER_NAME, kubeconfig=drill_cluster.kubeconfig, progress=False
     )
     try:
         assert handle.backend == "context" and handle.server == drill_cluster.server

@@ -160,3 +160,36 @@ def test_paused_and_breached_budgets_show() -> None:
 def test_same_journal_same_picture_in_any_order() -> None:
     events = journal()
     assert render(events, at(130), 100) == render(list(reversed(events)), at(130), 100)
+
+
+def test_the_users_panel_shows_what_users_see_only_with_virtual_users() -> None:
+    from drills.model.events import ImpactSampled
+
+    def sample(s: float, pct: float, status: str, p99: float, down: list[str]) -> ImpactSampled:
+        return ImpactSampled(
+            at=at(s),
+            source=Source.SYSTEM,
+            actor="drills-users",
+            users_affected_pct=pct,
+            users_affected=round(100 * pct),
+            users_active=10_000,
+            status=status,  # type: ignore[arg-type]
+            requests_per_second=1000,
+            failed_per_second=10 * pct,
+            p99_ms=p99,
+            features_down=down,
+        )
+
+    events = [
+        *journal(),
+        sample(3, 100.0, "down", 20, ["browse", "cart", "checkout"]),
+        sample(100, 48.5, "degraded", 1200, ["cart", "checkout"]),
+    ]
+    text = render(events, at(130), 100)
+    assert "Users (last 5 min)" in text
+    assert "4,850 of 10,000 (48.5%)" in text and "1,200 ms" in text
+    assert "DEGRADED" in text and "features down cart, checkout" in text
+    assert "█" in text  # the sparkline shows the outage
+    assert "Users (last 5 min)" not in render(journal(), at(130), 100)
+    # the same figures as `drill impact` would print
+    assert all(len(line) <= 100 for line in text.splitlines())

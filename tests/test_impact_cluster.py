@@ -6,13 +6,28 @@ from pathlib import Path
 
 import pytest
 from test_run_cluster import run
-from test_world_cluster import RECKLESS
 
 from drills.adapters.clusters.facade import ClusterHandle
 from drills.adapters.store.journal import read_journal
 from drills.model.events import ActionKind, ActionObserved, ImpactSampled
+from drills.model.scorecard import CheckStatus
 
 pytestmark = pytest.mark.cluster
+
+#: The good bot's rollback, then (once users are served again) a delete of the app's dependency, and a
+#: resolution as soon as the probes hold: they watch the app, not db-proxy. A profile minute is 3 s here.
+RECKLESS = """\
+name: reckless-bot
+description: Mitigates by the runbook, then deletes db-proxy and resolves on the probes' word.
+relative_to: page
+steps:
+  - {step: ack, offset: 20s}
+  - {step: role, role: ic, offset: 30s}
+  - {step: declare, severity: "true", offset: 40s}
+  - {step: mitigate, offset: 50s}
+  - {step: kubectl, args: [delete, deployment, db-proxy, -n, production], offset: 6m}
+  - {step: resolve, offset: 7m, wait: lasting}
+"""
 
 
 def test_deleting_the_dependency_takes_checkout_and_cart_down_but_not_browse(
@@ -27,7 +42,8 @@ def test_deleting_the_dependency_takes_checkout_and_cart_down_but_not_browse(
     samples = [e for e in events if isinstance(e, ImpactSampled)]
     assert samples, "the virtual users ran"
     deleted = next(
-        e for e in events
+        e
+        for e in events
         if isinstance(e, ActionObserved) and e.kind == ActionKind.DELETED and "db-proxy" in (e.object or "")
     )
     after = [s for s in samples if s.at >= deleted.at]
@@ -37,3 +53,15 @@ def test_deleting_the_dependency_takes_checkout_and_cart_down_but_not_browse(
     assert 35 < hit.users_affected_pct < 65
     assert hit.status == "degraded"
     assert hit.errors and set(hit.errors) <= {"503"}
+    # the timeline and the findings record the delete as a change that raised impact
+    sc = result.scorecard
+    assert sc is not None
+    recorded = next(a for a in sc.actions if a.get("raised_impact"))
+    assert "db-proxy" in str(recorded["object"]), sc.actions
+    assert "raised impact" in str(recorded["raised_impact"])
+    assert any(f.startswith("A responder change raised impact: deleted") for f in sc.findings), sc.findings
+    # the bot resolved once the probes held, with checkout still failing: that cannot pass
+    assert sc.clocks.resolved_while_affected
+    healthy = next(c for c in sc.checks if c.id == "resolution.healthy")
+    assert healthy.status == CheckStatus.FAIL and "of users were still affected" in healthy.detail
+    assert not sc.passed

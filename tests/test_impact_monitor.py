@@ -12,6 +12,7 @@ from drills.adapters.files.impact import load_service_graph
 from drills.adapters.monitoring.impact_exporter import ImpactMetrics
 from drills.engine.impact import ClusterView
 from drills.model.events import ImpactSampled
+from drills.model.service_graph import ServiceGraphOverride, ServicePatch
 from drills.runner.impact import ImpactMonitor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,3 +71,32 @@ def test_the_clock_thread_ticks_once_a_second_on_the_fake_clock() -> None:
     monitor._wait = clock.sleep  # type: ignore[method-assign]
     monitor._run()
     assert [t - T0 for t in ticks] == [timedelta(seconds=0), timedelta(seconds=1), timedelta(seconds=2)]
+
+
+def test_a_drill_records_the_slos_and_threshold_it_is_scored_against() -> None:
+    from drills.adapters.files.scenarios import load_scenario
+    from drills.adapters.store.paths import repo_root
+    from drills.model.events import Mode
+    from drills.runner.run import scenario_graph, started_event, world_slos
+
+    scenario = load_scenario(repo_root() / "scenarios" / "bad-deploy-rollback.yaml")
+    slos = world_slos(scenario)
+    assert [s.service for s in slos] == ["app"]
+    started = started_event(
+        scenario,
+        "d-1",
+        datetime(2026, 1, 6, tzinfo=UTC),
+        mode=Mode.TRAINING,
+        backend="embedded",
+        trainee=None,
+        seed=1,
+        slos=slos,
+    )
+    assert started.slos[0].availability_pct == 99.9
+    assert started.impact_threshold_pct == scenario.steady_state.users_affected_under_pct == 1.0
+    # the scenario's override is what the monitor runs on
+    changed = scenario.model_copy(
+        update={"service_graph": ServiceGraphOverride(services={"app": ServicePatch(capacity_rps_per_pod=7)})}
+    )
+    assert scenario_graph(changed).services["app"].capacity_rps_per_pod == 7
+    assert scenario_graph(scenario).services["app"].capacity_rps_per_pod != 7

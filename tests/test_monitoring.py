@@ -442,6 +442,29 @@ def test_stack_listens_on_loopback_only_and_stopping_leaves_no_process(
 @needs_stack
 @pytest.mark.cluster
 @pytest.mark.monitoring
+def test_drill_env_gives_the_prometheus_url_the_seeds_query_works_against(
+    drill_cluster: Any, stack: monitoring.MonitoringStack, drill_state: Path
+) -> None:
+    import json as jsonlib
+    import urllib.request
+
+    from drills.runner.respond import DrillRef, prometheus_lines
+
+    ref = DrillRef("d-env", drill_state, {"cluster": drill_cluster.name})
+    export, comment = prometheus_lines(ref)
+    assert export == f"export PROMETHEUS_URL={stack.prometheus_url}"
+    assert 'curl "$PROMETHEUS_URL/api/v1/query?query=up"' in comment
+    url = export.removeprefix("export PROMETHEUS_URL=") + "/api/v1/query?query=up"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        answer = jsonlib.loads(r.read())
+    assert answer["status"] == "success" and answer["data"]["result"], answer
+    # no stack for another cluster: no line
+    assert prometheus_lines(DrillRef("d-env", drill_state, {"cluster": "drills-nostack"})) == []
+
+
+@needs_stack
+@pytest.mark.cluster
+@pytest.mark.monitoring
 def test_stop_monitoring_leaves_no_process_behind(
     drill_cluster: Any, stack: monitoring.MonitoringStack
 ) -> None:

@@ -729,3 +729,49 @@ def test_the_postmortem_lists_what_the_drill_left_behind() -> None:
     section = text.split("## Left behind", 1)[1].split("## Action items", 1)[0]
     assert "- Deployment/production/db-proxy is missing (it was in the baseline)" in section
     assert "drill cluster reset" in section
+
+
+# ---- measured impact in the reports ----------------------------------------------------------------------
+
+
+def _impact_drill() -> DrillBuilder:
+    from drills.model.events import ActionKind
+    from drills.model.slo import Slo
+
+    b = passing_drill("P0", slos=[Slo(service="app", availability_pct=99.9)])
+    b.at("10s").impact(100, down=("browse", "cart", "checkout"))
+    b.at("5m20s").impact(0)
+    b.at("6m30s").action(ActionKind.DELETED, object="deployment/production/db-proxy", destructive=True)
+    b.at("6m32s").impact(48.5, "degraded", down=("cart", "checkout"))
+    b.at("7m").impact(0)
+    return b
+
+
+def test_the_postmortem_gives_the_measured_impact() -> None:
+    b = _impact_drill()
+    text = render_postmortem(score(b.events), b.events)
+    impact = text.split("## Impact", 1)[1].split("\n## ", 1)[0]
+    assert "Measured: users affected peaked at 1,000 (100%)" in impact
+    assert "user-minutes" in impact and "failed requests of" in impact
+    assert "Features down: browse, cart, checkout." in impact
+    assert (
+        "Impact reduced (users affected under the threshold) 5m20s after T0; the health probes held from 6m00s"
+        in impact
+    )
+    assert "of app's 99.9% availability budget" in impact
+    # the delete is in the timeline as a change that raised impact
+    row = next(line for line in text.splitlines() if "db-proxy" in line and line.startswith("|"))
+    assert "raised impact: users affected 0.0 % -> 48.5 % (cart, checkout down)" in row
+
+
+def test_the_timeline_chart_has_an_impact_lane_only_with_virtual_users() -> None:
+    b = _impact_drill()
+    svg = timeline_svg(build_view(score(b.events), b.events))
+    assert ">Users affected<" in svg
+    lane = ET.fromstring(svg).find(".//{*}g[@class='impact']")
+    assert lane is not None
+    title = lane.find("{*}title")
+    assert title is not None and title.text == "users affected: peak 100.0 % at +10s"
+    assert "change that raised impact" in svg
+    plain = passing_drill("P0")
+    assert "Users affected" not in timeline_svg(build_view(score(plain.events), plain.events))

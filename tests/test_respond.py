@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from freezegun import freeze_time
 
 from drills.adapters.files.scenarios import load_scenario
 from drills.adapters.store.journal import JOURNAL_FILE, Journal, read_journal
@@ -25,6 +26,7 @@ from drills.model.events import (
     DrillEnded,
     FaultInjected,
     HintUsed,
+    ImpactSampled,
     Mode,
     Note,
     Outcome,
@@ -302,3 +304,75 @@ def test_a_pointer_to_a_drill_whose_runner_died_is_refused(drill: Path) -> None:
     assert respond.find_drill(DRILL).drill_id == DRILL
     respond.write_meta(drill.parent, {"drill_id": DRILL, "pid": os.getpid()})
     assert respond.find_drill().drill_id == DRILL
+
+
+def _sample(at: datetime, pct: float, status: str, p99: float, down: list[str]) -> ImpactSampled:
+    return ImpactSampled(
+        at=at,
+        source=Source.SYSTEM,
+        actor="drills-users",
+        users_affected_pct=pct,
+        users_affected=round(10 * pct),
+        users_active=1000,
+        status=status,  # type: ignore[arg-type]
+        requests_per_second=1000,
+        failed_per_second=10 * pct,
+        p99_ms=p99,
+        features_down=down,
+    )
+
+
+def test_drill_impact_shows_what_users_see_live_and_once_ended(drill: Path) -> None:
+    j = Journal(drill)
+    j.append(_sample(START + timedelta(seconds=2), 100.0, "down", 20.0, ["browse", "cart", "checkout"]))
+    j.append(_sample(START + timedelta(seconds=90), 48.5, "degraded", 1200.0, ["cart", "checkout"]))
+    runner = CliRunner()
+    with freeze_time(START + timedelta(minutes=2), ignore=["kubernetes"]):
+        out = runner.invoke(cli, ["impact", "-o", "json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    impact = data["impact"]
+    assert (impact["users_affected"], impact["users_affected_pct"], impact["status"]) == (
+        485,
+        48.5,
+        "degraded",
+    )
+    assert impact["error_rate_pct"] == 48.5 and impact["p99_ms"] == 1200.0
+    assert impact["features_down"] == ["cart", "checkout"] and impact["peak_users_affected_pct"] == 100.0
+    users = impact["sparklines"]["users_affected"]
+    # 5 minutes in 30 columns: nothing before T0, everyone from +2s, half from +90s
+    assert len(users) == 30 and users.startswith("▁") and "█" in users and users.endswith("▄")
+    with freeze_time(START + timedelta(minutes=2), ignore=["kubernetes"]):
+        table = runner.invoke(cli, ["impact"])
+    assert table.exit_code == 0, table.output
+    assert "485 of 1,000 (48.5%)" in table.output and "1,200 ms" in table.output
+    assert "features down: cart, checkout" in table.output
+    # ended: the figures as at the end, however long after
+    j.append(_sample(START + timedelta(seconds=150), 0.0, "ok", 40.0, []))
+    j.append(DrillEnded(at=START + timedelta(seconds=160), source=Source.SYSTEM, outcome=Outcome.RESOLVED))
+    with freeze_time(START + timedelta(days=3), ignore=["kubernetes"]):
+        ended = runner.invoke(cli, ["impact", "--drill", DRILL, "-o", "yaml"])
+    assert ended.exit_code == 0, ended.output
+    assert "users_affected_pct: 0.0" in ended.output and "ended: true" in ended.output
+
+
+def test_drill_impact_without_virtual_users_says_so(drill: Path) -> None:
+    out = CliRunner().invoke(cli, ["impact"])
+    assert out.exit_code == 0, out.output
+    assert "no impact samples in this drill" in out.output
+    assert json.loads(CliRunner().invoke(cli, ["impact", "-o", "json"]).output)["impact"] is None
+
+
+def test_drill_env_names_no_prometheus_without_a_running_stack(drill: Path) -> None:
+    # the drill's cluster has no monitoring stack recorded: only the identity line
+    respond.write_meta(
+        drill.parent,
+        {
+            "drill_id": DRILL,
+            "cluster": "drills-nostack",
+            "kubeconfigs": {"responder": "/k/responder.kubeconfig"},
+        },
+    )
+    env = CliRunner().invoke(cli, ["env"])
+    assert env.exit_code == 0, env.output
+    assert env.output.strip() == "export KUBECONFIG=/k/responder.kubeconfig"

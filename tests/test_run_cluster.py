@@ -191,7 +191,10 @@ def test_self_healing_scenario_credits_the_system(drill_env: ClusterHandle, tmp_
     assert clocks.ttm is None  # no human time to mitigate is claimed
     assert clocks.mitigated is not None and clocks.t0 is not None
     back = [e for e in events if isinstance(e, HealthChanged) and e.healthy and e.at > clocks.t0]
-    assert back and clocks.mitigated == back[0].at
+    # with virtual users the mitigation is impact reduced (users served again), which can come before the
+    # probes hold again; without users affected over the threshold it is the probes' healthy period
+    assert back and clocks.mitigated == (clocks.impact_reduced or back[0].at)
+    assert clocks.mitigated <= back[0].at
     people = [
         e
         for e in events

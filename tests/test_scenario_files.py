@@ -174,7 +174,8 @@ def test_every_problem_is_reported_at_once_in_line_order() -> None:
         "write it like '90s', '5m', '1h' or '1h30m'",
         f"{FILE}:21: hints[0].cost: must be <= 100 (got 500)",
         f"{FILE}:22: bogus: unknown field (allowed: category, description, detection, difficulty, "
-        "expected_response, faults, hints, id, impact, safety, self_healing, sla, steady_state, tags, "
+        "expected_response, faults, hints, id, impact, safety, self_healing, service_graph, sla, "
+        "steady_state, tags, "
         "target, time_budget, title)",
     ]
 
@@ -506,3 +507,68 @@ def test_problem_lines_match_the_yaml_for_every_top_level_field() -> None:
         outcome = check_outcome(text)
         assert isinstance(outcome, list)
         assert [(p.line, p.field) for p in outcome] == [(line, field)], outcome
+
+
+# ---- service_graph: a scenario's change to the world's graph ---------------------------------------------
+
+
+def test_a_service_graph_override_extends_and_overrides_the_worlds_graph() -> None:
+    text = VALID + textwrap.dedent(
+        """\
+        service_graph:
+          services:
+            app:
+              capacity_rps_per_pod: 200
+            search:
+              deployment: search
+              service: search
+              capacity_rps_per_pod: 300
+              latency: {p50: 10ms, p99: 80ms}
+          users:
+            population: 50000
+        """
+    )
+    scenario = parse_scenario(text, file=FILE, base_dir=SCENARIOS)
+    from drills.adapters.files.impact import load_service_graph
+
+    world = load_service_graph()
+    graph = world.merged(scenario.service_graph)
+    assert graph.services["app"].capacity_rps_per_pod == 200
+    # the rest of app stays the world's: its features and dependency calls
+    assert graph.services["app"].features == world.services["app"].features
+    assert graph.services["search"].latency.p99.total_seconds() == 0.08
+    assert graph.users.population == 50000
+    assert graph.users.requests_per_user_per_minute == world.users.requests_per_user_per_minute
+
+
+def test_a_broken_service_graph_override_names_its_line_and_field() -> None:
+    text = VALID + textwrap.dedent(
+        """\
+        service_graph:
+          services:
+            search:
+              capacity_rps_per_pod: 300
+            app:
+              capacity_rps_per_pod: -1
+        """
+    )
+    assert problems_of(text) == [
+        f"{FILE}:27: service_graph.services.app.capacity_rps_per_pod: must be > 0 (got -1)",
+    ]
+    missing = VALID + "service_graph:\n  services:\n    search:\n      capacity_rps_per_pod: 300\n"
+    assert problems_of(missing) == [
+        f"{FILE}:24: service_graph.services.search: a new service needs deployment, service, latency "
+        "(it is not in the world's graph)",
+    ]
+    shares = VALID + textwrap.dedent(
+        """\
+        service_graph:
+          services:
+            app:
+              features:
+                search: {share: 0.3}
+        """
+    )
+    (problem,) = problems_of(shares)
+    assert problem.startswith(f"{FILE}:24: service_graph.services.app: ")
+    assert "feature shares must add up to 1 (they add up to 1.3)" in problem

@@ -143,6 +143,7 @@ COMMANDS: dict[str, LazyCommand] = _table(
     ("resume", "drills.cli.respond:resume_cmd", "Game master: resume a paused drill."),
     ("abort", "drills.cli.respond:abort_cmd", "Game master: end the drill now; the runner reverts the fault and writes the reports."),
     ("status", "drills.cli.respond:status_cmd", "Show where the drill stands: phase, clocks, SLA budgets, health, actions, hints."),
+    ("impact", "drills.cli.respond:impact_cmd", "Show what users see: users affected, error rate and p99 latency, with sparklines."),
     ("env", "drills.cli.respond:env_cmd", 'Print the export line for your own cluster identity in this drill: eval "$(drill env)".'),
     ("cluster", "drills.cli.cluster:cluster", "The drill cluster: `up`, `down`, `status`, `kubeconfig`, `logs`, `build`, `reset`, `baseline`."),
     ("faults", "drills.cli.faults:faults_command", "List the fault kinds drills can inject."),

@@ -24,6 +24,7 @@ from drills.cli._app import (
     model_data,
     output_option,
     plain,
+    print_table,
     say,
     show,
 )
@@ -33,7 +34,7 @@ from drills.errors import UsageError
 from drills.model.durations import format_duration
 from drills.model.events import Role, Source
 from drills.model.severity import Severity
-from drills.runner.respond import ResponderSession, env_line, find_drill
+from drills.runner.respond import ResponderSession, env_line, find_drill, prometheus_lines
 from drills.timing import SYSTEM_CLOCK
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -320,6 +321,51 @@ def status_cmd(drill_id: str | None, policy: Path | None, output: str) -> None:
 
 
 @exits()
+@click.command("impact")
+@click.option(
+    "--drill",
+    "drill_id",
+    metavar="ID",
+    shell_complete=complete_drills,
+    help="The drill (default: the running one).",
+)
+@output_option
+@handle_errors
+def impact_cmd(drill_id: str | None, output: str) -> None:
+    """Show what users see: users affected, error rate and p99 latency, with sparklines.
+
+    From the journal's impact samples (the virtual users), so it works for a running drill and for one that
+    ended (then as at its end). The sparklines cover the last 5 minutes.
+    """
+    from drills.reporting.impact_panel import impact_now, rows
+
+    s = ResponderSession.open(drill_id)
+    events = s.events()
+    state = s.state()
+    at = state.ended.at if state.ended is not None else SYSTEM_CLOCK.now()
+    current = impact_now(events, at)
+    if output != "table":
+        emit(
+            {
+                "drill_id": s.ref.drill_id,
+                "ended": state.ended is not None,
+                "impact": None if current is None else current.data(),
+            },
+            output,
+        )
+        return
+    if current is None:
+        say(
+            "no impact samples in this drill: its service graph has no virtual users in the drill's namespace"
+        )
+        return
+    print_table(["", "now", "last 5 min"], rows(current), title=f"users of drill {s.ref.drill_id}")
+    say(f"status {current.status}; features down: {', '.join(current.features_down) or 'none'}")
+    if state.ended is not None:
+        say(f"this drill ended: {state.ended.outcome.value} (figures as at its end)")
+
+
+@exits()
 @click.command("env")
 @click.option(
     "--drill",
@@ -331,9 +377,15 @@ def status_cmd(drill_id: str | None, policy: Path | None, output: str) -> None:
 @click.option("--bot", is_flag=True, help="The bot's identity instead of the responder's.")
 @handle_errors
 def env_cmd(drill_id: str | None, bot: bool) -> None:
-    """Print the export line for your own cluster identity in this drill: eval "$(drill env)"."""
+    """Print the export line for your own cluster identity in this drill: eval "$(drill env)".
+
+    While the drill's monitoring stack runs, also ``PROMETHEUS_URL`` for the seed's health check
+    (``curl "$PROMETHEUS_URL/api/v1/query?query=up"``) and any query of the users' metrics.
+    """
     ref = find_drill(drill_id)
     echo(env_line(ref, "bot" if bot else "responder"))
+    for line in prometheus_lines(ref):
+        echo(line)
 
 
 __all__ = ["ExitCode"]

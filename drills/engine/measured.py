@@ -60,6 +60,8 @@ class MeasuredImpact:
     user_minutes: float
     failed_requests: float
     features_down: tuple[str, ...] = field(default_factory=tuple)
+    requests: float = 0.0
+    peak_users_affected: float = 0.0
 
     def as_impact(self, declared: Impact | None) -> Impact:
         """An :class:`Impact` with the measured rows and the declared data-loss and revenue rows."""
@@ -100,6 +102,8 @@ def measured_impact(points: Sequence[ImpactPoint], start: datetime, end: datetim
     user_minutes = 0.0
     failed = 0.0
     down: list[str] = []
+    requests = 0.0
+    peak_users = 0.0
     for i, p in enumerate(ordered):
         until = ordered[i + 1].at if i + 1 < len(ordered) else end
         lo, hi = max(p.at, start), min(until, end)
@@ -107,13 +111,42 @@ def measured_impact(points: Sequence[ImpactPoint], start: datetime, end: datetim
             continue  # not in force during the drill (before T0, after the end, or replaced at once)
         seconds = (hi - lo).total_seconds()
         peak = max(peak, p.users_affected_pct)
+        peak_users = max(peak_users, p.users_affected)
+        requests += p.requests_per_second * seconds
         status = STATUS_ROW.get(p.status)
         if _STATUS_ORDER[status] > _STATUS_ORDER[worst]:
             worst = status
         user_minutes += p.users_affected * seconds / 60.0
         failed += p.failed_per_second * seconds
         down.extend(f for f in p.features_down if f not in down)
-    return MeasuredImpact(peak, worst, user_minutes, failed, tuple(sorted(down)))
+    return MeasuredImpact(
+        peak,
+        worst,
+        user_minutes,
+        failed,
+        tuple(sorted(down)),
+        requests=requests,
+        peak_users_affected=peak_users,
+    )
+
+
+def fault_error_ratio(points: Sequence[ImpactPoint], start: datetime, end: datetime) -> float:
+    """The error ratio users saw while the fault was at its worst: over the samples from ``start`` whose
+    error ratio is at least half the peak's, until ``end``. An SLO alert's floor is read at this ratio."""
+    ordered = _ordered(points)
+    spans: list[tuple[float, float, float]] = []  # (seconds, requests/s, failed/s)
+    for i, p in enumerate(ordered):
+        until = ordered[i + 1].at if i + 1 < len(ordered) else end
+        lo, hi = max(p.at, start), min(until, end)
+        if hi > lo and p.requests_per_second > 0:
+            spans.append(((hi - lo).total_seconds(), p.requests_per_second, p.failed_per_second))
+    if not spans:
+        return 0.0
+    peak = max(f / r for _, r, f in spans)
+    if peak <= 0:
+        return 0.0
+    worst = [(s, r, f) for s, r, f in spans if f / r >= peak / 2]
+    return sum(s * f for s, _, f in worst) / sum(s * r for s, r, _ in worst)
 
 
 def measured_severity(measured: MeasuredImpact, declared: Impact | None = None) -> Severity:

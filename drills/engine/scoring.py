@@ -27,6 +27,7 @@ from datetime import timedelta
 
 from pydantic import ValidationError
 
+from drills.engine.impact_score import impact_parts
 from drills.engine.judges import JUDGES, Drill, Judged, fmt
 from drills.engine.judges.discipline import DOCUMENTATION_WINDOW
 from drills.engine.judges.mitigation import recovery_when, recovery_words, revert_before_recovery
@@ -119,7 +120,9 @@ def score(events: Sequence[Event], policy: Policy | None = None, traffic: Traffi
     value = round(min(100.0, max(0.0, base - charged)), 1)
 
     failed = [c for c in checks if c.status == FAIL]
-    core_failed = [c for c in failed if c.id in CORE[drill.severity]]
+    # Resolving while users are still affected is as bad as a missed core SLA: the drill cannot pass.
+    core = CORE[drill.severity] + (("resolution.healthy",) if tl.resolved_while_affected else ())
+    core_failed = [c for c in failed if c.id in core]
     explained = f"weighted family mean {base:.1f}"
     if charged:
         explained += f" - {charged} for hints = {value:.1f}"
@@ -141,6 +144,8 @@ def score(events: Sequence[Event], policy: Policy | None = None, traffic: Traffi
     by_importance = sorted(failed, key=lambda c: (-weight(c), RULE_ORDER[c.id]))
     finding_of = {j.check.id: j.finding for j in judged}
     findings = [finding_of[c.id] for c in by_importance if finding_of[c.id]]
+    impact = impact_parts(drill)
+    findings.extend(impact.findings)
     findings.extend(_observations(drill, {c.id: c for c in checks}, hints, hint_cost))
     improve_next = None
     if by_importance:
@@ -148,7 +153,8 @@ def score(events: Sequence[Event], policy: Policy | None = None, traffic: Traffi
         improve_next = f"{top.id}: {finding_of[top.id] or top.detail}"
 
     declared = tl.severity_final.severity if tl.severity_final else None
-    actions, actions_omitted = action_entries(tl.actions, traffic)
+    raised = {r.action.id: r.describe() for r in tl.raised_impact}
+    actions, actions_omitted = action_entries(tl.actions, traffic, raised)
     return Scorecard(
         drill_id=started.drill_id,
         scenario_id=started.scenario_id,
@@ -160,7 +166,7 @@ def score(events: Sequence[Event], policy: Policy | None = None, traffic: Traffi
         started=started.at,
         true_severity=started.true_severity,
         declared_severity=declared,
-        severity_correct=declared == started.true_severity,
+        severity_correct=declared == (drill.measured_severity or started.true_severity),
         clocks=tl.clocks(),
         checks=checks,
         outcome=tl.ended.outcome.value if tl.ended else "",
@@ -176,6 +182,10 @@ def score(events: Sequence[Event], policy: Policy | None = None, traffic: Traffi
         improve_next=improve_next,
         actions=actions,
         actions_omitted=actions_omitted,
+        impact=impact.summary,
+        error_budget=impact.error_budget,
+        alert_floors=impact.alert_floors,
+        scenario_warnings=impact.scenario_warnings,
     )
 
 

@@ -20,18 +20,24 @@ The rules of measurement are in docs/scoring.md; the ones that need judgement, i
 - A relapse (healthy -> unhealthy once mitigated or resolved) is a reopen; an explicit ``reopened`` counts
   only if the incident was not already reopened by a relapse. The first mitigation is kept; the resolution
   is the last ``resolved`` not followed by a reopen.
+- With virtual users (``impact.sample`` events), mitigation is *impact reduced*: users affected back under
+  the scenario's threshold for the exit window (:func:`drills.engine.measured.impact_reduced_at`); the
+  probes' healthy period is kept beside it (``health_mitigated``). A responder change followed within
+  :data:`RAISE_WINDOW` by a rise of users affected is recorded as one that raised impact.
 - Pauses (``drill.paused`` .. ``drill.resumed``) are cut out of every *active* duration; a pause never
   resumed runs to the end. SLAs are judged on active time; wall time is shown next to it.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
+from drills.engine.measured import ImpactPoint, impact_reduced_at, points
 from drills.engine.rules import RULE_BY_ID, RULES, Rule
 from drills.model.events import (
     Acknowledged,
@@ -48,6 +54,7 @@ from drills.model.events import (
     FaultInjected,
     FaultReverted,
     HealthChanged,
+    ImpactSampled,
     Mitigated,
     Paused,
     PostmortemCompleted,
@@ -86,6 +93,9 @@ _RANK = {
     "action.observed": 3,
     "fault.reverted": 4,
     "health.changed": 5,
+    # What users saw is an observation of the system like health: after the changes that cause it, before
+    # the alert and any human step that reads it.
+    "impact.sample": 5,
     "alert.fired": 6,
     "page.sent": 7,
     "detected": 8,
@@ -102,6 +112,31 @@ _RANK = {
     "drill.ended": 30,
 }
 _MIDDLE = 15
+
+#: A responder change followed this soon by a rise of users affected raised the impact (the model reacts
+#: within a second or two of the observer seeing the change).
+RAISE_WINDOW = timedelta(seconds=10)
+#: The rise that counts, in points of users affected (the sampling's own noise is under 0.5).
+RAISE_MIN_PCT = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RaisedImpact:
+    """A responder's change after which more users were affected."""
+
+    action: ActionObserved
+    at: datetime  # when the rise was seen
+    before_pct: float
+    after_pct: float
+    features_down: tuple[str, ...]  # features that went down with it
+
+    def describe(self) -> str:
+        what = f"{self.action.kind.value} {self.action.object}".strip()
+        down = f"; {', '.join(self.features_down)} went down" if self.features_down else ""
+        return (
+            f"{what} by {self.action.actor} raised impact: users affected {self.before_pct:.1f} % -> "
+            f"{self.after_pct:.1f} % within {(self.at - self.action.at).total_seconds():.0f}s{down}"
+        )
 
 
 def _key(e: Event) -> tuple[datetime, int, int, str]:
@@ -194,6 +229,17 @@ class Timeline:
     escalations: tuple[EscalationNotified, ...]
     actions: tuple[ActionObserved, ...]
     postmortems: tuple[PostmortemCompleted, ...]
+    #: The virtual users' samples (empty without them), in time order.
+    impact: tuple[ImpactPoint, ...] = ()
+    impact_threshold_pct: float = 1.0
+    #: Users affected back under the threshold for the window; None if not (yet), or nobody was affected.
+    impact_reduced: datetime | None = None
+    #: The steady-state probes' mitigation, kept beside impact reduced.
+    health_mitigated: datetime | None = None
+    health_mitigated_by: Literal["human", "system", "none"] = "none"
+    raised_impact: tuple[RaisedImpact, ...] = ()
+    #: Users affected (%) in force at the final resolution; None without samples or resolution.
+    affected_at_resolve: float | None = None
 
     # ---- instants -----------------------------------------------------------------------------------------
 
@@ -233,6 +279,15 @@ class Timeline:
     @property
     def resolved_while_unhealthy(self) -> bool:
         return self.resolved is not None and self.health_at_resolve is False
+
+    @property
+    def resolved_while_affected(self) -> bool:
+        """Resolved while users affected were still at or over the scenario's threshold."""
+        return (
+            self.resolved is not None
+            and self.affected_at_resolve is not None
+            and self.affected_at_resolve >= self.impact_threshold_pct
+        )
 
     @property
     def end(self) -> datetime | None:
@@ -279,6 +334,10 @@ class Timeline:
         human_mitigation = self.mitigated if self.mitigated_by == "human" else None
         # The seed's MTTM is "impact reduced - alert acknowledged": no acknowledgement, no MTTM.
         ttm, ttm_active = both(self.acknowledged.at if self.acknowledged else None, human_mitigation)
+        _, ttm_health = both(
+            self.acknowledged.at if self.acknowledged else None,
+            self.health_mitigated if self.health_mitigated_by == "human" else None,
+        )
         ttr, ttr_active = both(t0, self.resolved.at if self.resolved else None)
         end = self.end
         wall, active = both(t0, end)
@@ -319,6 +378,10 @@ class Timeline:
             alert_delivery_delay=(
                 alert.received_at - alert.at if alert is not None and alert.received_at is not None else None
             ),
+            impact_reduced=self.impact_reduced,
+            health_mitigated=self.health_mitigated,
+            ttm_health=ttm_health,
+            resolved_while_affected=self.resolved_while_affected,
         )
 
     def phase(self, at: datetime) -> Phase:
@@ -368,6 +431,7 @@ def build(events: Iterable[Event], now: datetime | None = None) -> Timeline:
     actions: list[ActionObserved] = []
     postmortems: list[PostmortemCompleted] = []
     resolutions: list[Resolved] = []
+    samples: list[ImpactSampled] = []
 
     healthy: bool | None = None
     period: datetime | None = None  # start of the current healthy period, if it can count as mitigation
@@ -468,6 +532,8 @@ def build(events: Iterable[Event], now: datetime | None = None) -> Timeline:
                 escalations.append(e)
         elif isinstance(e, PostmortemCompleted):
             postmortems.append(e)
+        elif isinstance(e, ImpactSampled):
+            samples.append(e)
         elif isinstance(e, Paused):
             if not pauses or pauses[-1][1] is not None:
                 pauses.append((at, None))
@@ -484,6 +550,38 @@ def build(events: Iterable[Event], now: datetime | None = None) -> Timeline:
         and horizon - period >= window
     ):
         confirm(period)
+
+    impact = tuple(points(samples))
+    threshold = started.impact_threshold_pct if started else 1.0
+    health_mitigated, health_mitigated_by = mitigated, mitigated_by
+    reduced: datetime | None = None
+    affected_at_resolve: float | None = None
+    raised: tuple[RaisedImpact, ...] = ()
+    if impact and origin is not None:
+        start = t0 or origin
+        reduced = impact_reduced_at(
+            impact, start, threshold_pct=threshold, healthy_for=window, now=horizon or start
+        )
+        if _ever_affected(impact, start, threshold):
+            # What users saw decides: the probes' health is kept beside it.
+            mitigated = reduced
+            if reduced is None:
+                mitigated_by = "none"
+                if status == "mitigated":
+                    status = "open"
+            else:
+                acted = first_change is not None and first_change <= reduced
+                undone_by_drills = reverted is not None and reverted <= reduced
+                mitigated_by = "human" if acted and not undone_by_drills else "system"
+                if (
+                    status == "open"
+                    and resolved is None
+                    and _in_force(impact, horizon or reduced) < threshold
+                ):
+                    status = "mitigated"
+        if resolved is not None:
+            affected_at_resolve = _in_force(impact, resolved.at)
+        raised = _raised_impact(impact, actions, t0)
 
     return Timeline(
         events=tuple(evs),
@@ -513,7 +611,62 @@ def build(events: Iterable[Event], now: datetime | None = None) -> Timeline:
         escalations=tuple(escalations),
         actions=tuple(actions),
         postmortems=tuple(postmortems),
+        impact=impact,
+        impact_threshold_pct=threshold,
+        impact_reduced=reduced,
+        health_mitigated=health_mitigated,
+        health_mitigated_by=health_mitigated_by,
+        raised_impact=raised,
+        affected_at_resolve=affected_at_resolve,
     )
+
+
+def _in_force(impact: Sequence[ImpactPoint], at: datetime) -> float:
+    """Users affected (%) in force at ``at``: the last sample at or before it (none yet: 0)."""
+    i = bisect_right(impact, at, key=lambda p: p.at)
+    return impact[i - 1].users_affected_pct if i else 0.0
+
+
+def _ever_affected(impact: Sequence[ImpactPoint], start: datetime, threshold: float) -> bool:
+    """Users were affected at or over the threshold at some point from ``start`` on."""
+    return _in_force(impact, start) >= threshold or any(
+        p.at >= start and p.users_affected_pct >= threshold for p in impact
+    )
+
+
+def _raised_impact(
+    impact: Sequence[ImpactPoint], actions: Sequence[ActionObserved], t0: datetime | None
+) -> tuple[RaisedImpact, ...]:
+    """Responder changes after which users affected rose by :data:`RAISE_MIN_PCT` or more within
+    :data:`RAISE_WINDOW`; a rise goes to the latest change before it. Each change looks only at the samples
+    of its window (bisected), so a long journal costs changes x log(samples)."""
+    changes = [
+        a
+        for a in actions
+        if a.actor_kind in PEOPLE and a.kind not in NOT_CHANGES and (t0 is None or a.at >= t0)
+    ]
+    out: list[RaisedImpact] = []
+    for i, a in enumerate(changes):
+        first = bisect_right(impact, a.at, key=lambda p: p.at)
+        before = impact[first - 1].users_affected_pct if first else 0.0
+        down_before = set(impact[first - 1].features_down) if first else set()
+        following = changes[i + 1].at if i + 1 < len(changes) else None
+        for j in range(first, len(impact)):
+            p = impact[j]
+            if p.at - a.at > RAISE_WINDOW or (following is not None and p.at > following):
+                break
+            if p.users_affected_pct - before >= RAISE_MIN_PCT:
+                out.append(
+                    RaisedImpact(
+                        action=a,
+                        at=p.at,
+                        before_pct=before,
+                        after_pct=p.users_affected_pct,
+                        features_down=tuple(f for f in p.features_down if f not in down_before),
+                    )
+                )
+                break
+    return tuple(out)
 
 
 def compute_clocks(events: Sequence[Event]) -> Clocks:

@@ -15,7 +15,7 @@ entry per group, and at most :data:`MAX_ACTIONS` entries with an honest count of
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -136,11 +136,14 @@ def split_traffic(events: Iterable[Event]) -> tuple[list[Event], Traffic]:
     return kept, traffic
 
 
-def action_groups(actions: Iterable[ActionObserved], traffic: Traffic | None = None) -> list[ActionGroup]:
+def action_groups(
+    actions: Iterable[ActionObserved], traffic: Traffic | None = None, apart: Container[str] = ()
+) -> list[ActionGroup]:
     """The actions (and ``traffic``) as groups in time order: identical actions of people, the bot or an
     unattributed writer are one group, each distinct one its own; the traffic groups as :class:`Traffic`.
 
-    The same actions give the same groups whether the traffic was split off first or not.
+    The same actions give the same groups whether the traffic was split off first or not. An action whose
+    id is in ``apart`` (one that raised the users' impact) is a group of its own.
     """
     folded = Traffic()
     exact: dict[tuple[object, ...], ActionGroup] = {}
@@ -148,7 +151,7 @@ def action_groups(actions: Iterable[ActionObserved], traffic: Traffic | None = N
         if is_traffic(a):
             folded.add(a)
             continue
-        key = _exact_key(a)
+        key = ("apart", a.id) if a.id in apart else _exact_key(a)
         group = exact.get(key)
         if group is None:
             exact[key] = ActionGroup(a, a.at)
@@ -169,17 +172,23 @@ def action_groups(actions: Iterable[ActionObserved], traffic: Traffic | None = N
 
 
 def action_entries(
-    actions: Iterable[ActionObserved], traffic: Traffic | None = None, limit: int = MAX_ACTIONS
+    actions: Iterable[ActionObserved],
+    traffic: Traffic | None = None,
+    raised: Mapping[str, str] | None = None,
+    limit: int = MAX_ACTIONS,
 ) -> tuple[list[dict[str, Any]], int]:
     """The scorecard's ``actions`` and how many actions they leave out.
 
     One entry per group (:func:`action_groups`), as an action was always written (``at``, ``kind``,
     ``actor``, ``actor_kind``, ``object``, ``detail``, ``destructive``), plus ``count`` and ``last_at`` when
     it stands for more than one; a group of different objects names their common part (``pod/ns/*``).
+    ``raised``: action id -> how it raised the users' impact (``raised_impact``; such an action is never
+    counted with others).
     Past ``limit`` entries, the actions of people and the bot are kept before the traffic, and the
     actions of the groups left out are counted.
     """
-    groups = action_groups(actions, traffic)
+    raised = raised or {}
+    groups = action_groups(actions, traffic, raised)
     omitted = 0
     if len(groups) > limit:
         ranked = sorted(range(len(groups)), key=lambda i: (is_traffic(groups[i].first), i))
@@ -201,6 +210,8 @@ def action_entries(
         if g.count > 1:
             entry["count"] = g.count
             entry["last_at"] = g.last_at.isoformat()
+        if a.id in raised:
+            entry["raised_impact"] = raised[a.id]
         out.append(entry)
     return out, omitted
 

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from drills.model.severity import Impact, Severity
+from drills.model.slo import Slo
 
 JOURNAL_VERSION = 1
 
@@ -148,6 +149,17 @@ class DrillStarted(EventBase):
     impact: Impact | None = Field(
         default=None,
         description="The scenario's declared impact (users, features, revenue), for the postmortem.",
+    )
+    impact_threshold_pct: float = Field(
+        default=1.0,
+        ge=0,
+        le=100,
+        description="Impact is reduced once users affected stay under this share (%) for the healthy window.",
+    )
+    slos: list[Slo] = Field(
+        default_factory=list,
+        description="The SLOs of the world's services when the drill started: the error budget it burned and "
+        "the fastest each SLO alert can fire are judged from them.",
     )
 
 

@@ -26,6 +26,7 @@ from pydantic import (
 
 from drills.model.durations import Duration, format_duration
 from drills.model.policy import SlaOverrides
+from drills.model.service_graph import ServiceGraphOverride
 from drills.model.severity import Impact, Severity, true_severity
 
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -315,6 +316,13 @@ class SteadyState(_Strict):
 
     probes: list[Probe] = Field(min_length=1)
     healthy_for: Duration = Field(default=timedelta(seconds=30), description="Exit criteria window.")
+    users_affected_under_pct: float = Field(
+        default=1.0,
+        ge=0,
+        le=100,
+        description="Measured impact is reduced once users affected stay under this share (%) for "
+        "`healthy_for` (with virtual users; TTM ends there).",
+    )
 
 
 # ---- expected response, hints ---------------------------------------------------------------------------
@@ -394,6 +402,11 @@ class Scenario(_Strict):
     safety: Safety = Field(default_factory=Safety)
     self_healing: StrictBool = Field(
         default=False, description="The system is expected to recover without a human (a chaos test)."
+    )
+    service_graph: ServiceGraphOverride | None = Field(
+        default=None,
+        description="Extends or overrides the world's service graph for this drill (services added, a "
+        "service's capacity or latency changed, more users): see docs/impact.md.",
     )
 
     @field_validator("tags")

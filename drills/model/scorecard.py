@@ -96,6 +96,68 @@ class Clocks(BaseModel):
     detection_gap: bool = Field(default=False, description="No alert fired.")
     alert_rule_delay: timedelta | None = None
     alert_delivery_delay: timedelta | None = None
+    impact_reduced: AwareDatetime | None = Field(
+        default=None,
+        description="Users affected back under the scenario's threshold for the healthy window (measured "
+        "impact); when set, the mitigation (and TTM) ends here.",
+    )
+    health_mitigated: AwareDatetime | None = Field(
+        default=None, description="Start of the first lasting healthy period of the steady-state probes."
+    )
+    ttm_health: timedelta | None = Field(
+        default=None, description="TTM to the probes' health, kept beside the TTM to impact reduced."
+    )
+    resolved_while_affected: bool = Field(
+        default=False, description="Resolved while users affected were at or over the threshold."
+    )
+
+
+class MeasuredImpactSummary(BaseModel):
+    """What users saw during the drill, from the virtual users' samples (drills.engine.measured)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    severity: Severity = Field(description="The seed's matrix over the measured impact.")
+    declared_severity: Severity = Field(description="The scenario's declared impact through the same matrix.")
+    peak_users_affected_pct: float
+    peak_users_affected: int = 0
+    worst_status: str = Field(description="ok, slow, degraded or down (the seed's service status).")
+    user_minutes: float
+    requests: float = 0.0
+    failed_requests: float
+    features_down: list[str] = Field(default_factory=list)
+    affected_at_end_pct: float = 0.0
+
+
+class ErrorBudgetBurn(BaseModel):
+    """The availability error budget one SLO gave for its window, and the share of it the drill spent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service: str
+    availability_pct: float
+    window: timedelta
+    time_scale: float
+    requests: float
+    failed: float
+    error_ratio: float
+    #: Failed requests the budget allows over the whole (drill-scaled) window at this traffic.
+    budget_requests: float
+    burned_pct: float = Field(description="Share of the window's budget the drill's failures spent, %.")
+
+
+class AlertFloor(BaseModel):
+    """The fastest an expected SLO alert can fire at this fault's error ratio (engine.slo.rule_floor)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alert: str
+    error_ratio: float
+    drill_seconds: float | None
+    production_seconds: float | None
+    mttd_target_seconds: float
+    meets_mttd: bool
+    text: str
 
 
 class Scorecard(BaseModel):
@@ -137,6 +199,22 @@ class Scorecard(BaseModel):
     )
     actions_omitted: int = Field(
         default=0, ge=0, description="Actions not listed in `actions` (it holds at most 200 entries)."
+    )
+    impact: MeasuredImpactSummary | None = Field(
+        default=None, description="What the virtual users saw (from the journal's impact samples)."
+    )
+    error_budget: list[ErrorBudgetBurn] = Field(
+        default_factory=list, description="Each SLO's availability error budget the drill burned."
+    )
+    alert_floors: list[AlertFloor] = Field(
+        default_factory=list,
+        description="For each SLO alert the scenario expects: the fastest TTD its rule can reach at this "
+        "fault's error rate, next to the seed's MTTD target.",
+    )
+    scenario_warnings: list[str] = Field(
+        default_factory=list,
+        description="Checks on the scenario itself (its author's, not the responder's): e.g. a declared "
+        "impact the measured one contradicts.",
     )
 
     @model_serializer(mode="wrap")

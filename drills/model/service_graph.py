@@ -156,20 +156,64 @@ class ServiceGraph(_Strict):
         return self
 
     def merged(self, override: ServiceGraphOverride | None) -> ServiceGraph:
-        """This graph with a scenario's additions and replacements (whole services, users)."""
+        """This graph with a scenario's changes: services added, a service's fields replaced (its
+        features merged one by one), the users' fields replaced. Raises ValueError when the result is not a
+        valid graph (a new service without its deployment, shares that no longer add up)."""
         if override is None:
             return self
-        services = {**self.services, **override.services}
-        return ServiceGraph(
-            entry=override.entry or self.entry,
-            services=services,
-            users=override.users or self.users,
-        )
+        services = dict(self.services)
+        for name, patch in override.services.items():
+            changes = patch.model_dump(exclude_unset=True, exclude={"features"})
+            base = services.get(name)
+            if base is None:
+                missing = [
+                    f
+                    for f in ("deployment", "service", "capacity_rps_per_pod", "latency")
+                    if f not in changes
+                ]
+                if missing:
+                    raise ValueError(
+                        f"services.{name}: a new service needs {', '.join(missing)} (it is not in the world's graph)"
+                    )
+                data = changes
+                data["features"] = dict(patch.features or {})
+            else:
+                data = {**base.model_dump(), **changes}
+                data["features"] = {**base.features, **(patch.features or {})}
+            services[name] = Service.model_validate(data)
+        users = self.users
+        if override.users is not None:
+            users = Users.model_validate(
+                {**self.users.model_dump(), **override.users.model_dump(exclude_unset=True)}
+            )
+        return ServiceGraph(entry=override.entry or self.entry, services=services, users=users)
+
+
+class ServicePatch(_Strict):
+    """A scenario's change to one service: any field of :class:`Service`; ``features`` are merged by name."""
+
+    namespace: str | None = Field(default=None, pattern=_NAME)
+    deployment: str | None = Field(default=None, pattern=_NAME)
+    service: str | None = Field(default=None, pattern=_NAME)
+    capacity_rps_per_pod: float | None = Field(default=None, gt=0, le=1_000_000)
+    latency: Latency | None = None
+    features: dict[str, Feature] | None = None
+    circuit_breaker: CircuitBreaker | None = None
+
+
+class UsersPatch(_Strict):
+    """A scenario's change to the users: any field of :class:`Users`."""
+
+    population: int | None = Field(default=None, ge=1, le=100_000_000, strict=True)
+    requests_per_user_per_minute: float | None = Field(default=None, gt=0, le=6000)
+    spikes: list[Spike] | None = None
+    latency_slo: Duration | None = None
+    seed: int | None = Field(default=None, strict=True)
 
 
 class ServiceGraphOverride(_Strict):
-    """A scenario's change to the world's graph: services added or replaced, another population."""
+    """A scenario's ``service_graph:``: extends or overrides the world's graph (see :meth:`ServiceGraph.merged`)."""
 
     entry: str | None = Field(default=None, pattern=_NAME)
-    services: dict[str, Service] = Field(default_factory=dict)
-    users: Users | None = None
+    services: dict[str, ServicePatch] = Field(default_factory=dict)
+    users: UsersPatch | None = None

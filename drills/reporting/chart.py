@@ -44,6 +44,8 @@ STATUS_COLOURS = {
     CheckStatus.NOT_APPLICABLE: "#6e7781",
 }
 EVENT_LANES = (("signal", "Signals"), ("response", "Response"), ("action", "Changes"), ("health", "Health"))
+#: Below the health strip when the drill had virtual users: the share of users affected over time.
+IMPACT_LANE = ("impact", "Users affected")
 
 #: marker -> (shape, colour, legend text)
 MARKERS: dict[str, tuple[str, str, str]] = {
@@ -65,6 +67,7 @@ MARKERS: dict[str, tuple[str, str, str]] = {
     "resolved": ("star", "#1a7f37", "mitigated / resolved"),
     "reopened": ("star", "#cf222e", "reopened"),
     "action": ("square", "#0550ae", "change by responder"),
+    "raised-impact": ("square", "#cf222e", "change that raised impact"),
     "system-action": ("square", "#8c959f", "change by system"),
     "healthy": ("circle", "#1a7f37", "health change"),
     "unhealthy": ("circle", "#cf222e", "health change"),
@@ -257,7 +260,8 @@ def timeline_svg(view: DrillView) -> str:
     lanes_top = 16 + used_rows * SLA_ROW + 6 if used_rows else 24
     phases_bottom = lanes_top + PHASE_LANE * len(view.phases)
     events_top = phases_bottom + 10
-    lanes_bottom = events_top + EVENT_LANE * len(EVENT_LANES)
+    event_lanes = EVENT_LANES + ((IMPACT_LANE,) if view.impact_series else ())
+    lanes_bottom = events_top + EVENT_LANE * len(event_lanes)
 
     svg = ET.Element(
         "svg",
@@ -292,7 +296,7 @@ def timeline_svg(view: DrillView) -> str:
         _rect(svg, LEFT, y, WIDTH - RIGHT - LEFT, PHASE_LANE, fill="#ffffff" if i % 2 else "#f6f8fa")
         _text(svg, phase.name, LEFT - 12, y + PHASE_LANE / 2 + 4, "lane phase", "end")
         layout.take(layout.box(phase.name, LEFT - 12, y + PHASE_LANE / 2 + 4, 12, "end"))
-    for i, (_, label) in enumerate(EVENT_LANES):
+    for i, (_, label) in enumerate(event_lanes):
         y = events_top + i * EVENT_LANE
         _rect(svg, LEFT, y, WIDTH - RIGHT - LEFT, EVENT_LANE, fill="#ffffff" if i % 2 else "#f6f8fa")
         _text(svg, label, LEFT - 12, y + EVENT_LANE / 2 + 4, "lane", "end")
@@ -415,6 +419,9 @@ def timeline_svg(view: DrillView) -> str:
         else:
             _title(g, f"{st} from {_tick_label(s_from)} to {_tick_label(s_to)}")
 
+    if view.impact_series:
+        _impact_lane(svg, view, scale, events_top + len(EVENT_LANES) * EVENT_LANE, start_s, end_s)
+
     # T0.
     x0 = scale.x(0)
     _line(svg, x0, lanes_top - 6, x0, axis_y, class_="t0")
@@ -507,6 +514,26 @@ def _flaps(segments: list[tuple[float, float, str]], scale: _Scale) -> list[tupl
         out.append((*seg, 0))
     flush()
     return out
+
+
+def _impact_lane(
+    svg: ET.Element, view: DrillView, scale: _Scale, top: float, start_s: float, end_s: float
+) -> None:
+    """Users affected as a step area (0 % at the lane's bottom, 100 % at its top), a sample holding until
+    the next; its tooltip gives the peak."""
+    bottom, height = top + EVENT_LANE - 4, EVENT_LANE - 8
+    t0 = view.t0
+    pts: list[tuple[float, float]] = [(scale.x(start_s), bottom)]
+    level = 0.0
+    for at, pct in view.impact_series:
+        x = scale.x(max(start_s, min(end_s, (at - t0).total_seconds())))
+        pts += [(x, bottom - level / 100 * height), (x, bottom - pct / 100 * height)]
+        level = pct
+    pts += [(scale.x(end_s), bottom - level / 100 * height), (scale.x(end_s), bottom)]
+    g = _sub(svg, "g", class_="impact")
+    _sub(g, "polygon", points=_points(*pts), fill="#ff8182", stroke="#cf222e", stroke_width="1")
+    peak_at, peak = max(view.impact_series, key=lambda p: (p[1], -p[0].timestamp()))
+    _title(g, f"users affected: peak {peak:.1f} % at {signed_offset(peak_at - t0)}")
 
 
 def event_label(entry: TimelineEntry) -> str:

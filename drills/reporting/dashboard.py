@@ -33,6 +33,7 @@ from drills.model.events import (
     HintUsed,
 )
 from drills.model.policy import SlaTargets
+from drills.reporting.impact_panel import impact_panel
 from drills.reporting.view import describe
 
 PHASE_STYLE = {
@@ -263,7 +264,11 @@ def render_dashboard(
         lower.add_column(ratio=3)
         lower.add_column(ratio=1)
         lower.add_row(_actions(observed, origin, actions), _hints(started, used, view.elapsed_active))
-    body = Group(header, Text(""), budgets, Text(""), lower, Text(""), _recent(evs, origin, recent))
+    users = impact_panel(evs, now)
+    parts: list[RenderableType] = [header, Text(""), budgets, Text("")]
+    if users is not None:
+        parts += [users, Text("")]
+    body = Group(*parts, lower, Text(""), _recent(evs, origin, recent))
     return Panel(
         body, title=f"[bold]{title}[/]", border_style=PHASE_STYLE.get(view.phase, "white"), width=width
     )

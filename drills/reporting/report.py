@@ -83,10 +83,44 @@ def declared_impact_lines(view: DrillView) -> list[str]:
     return lines
 
 
+def measured_impact_lines(view: DrillView) -> list[str]:
+    """What the virtual users saw: users affected (peak and user-minutes), failed requests, features down,
+    the error budget burned, and when impact was reduced next to the probes' health."""
+    sc = view.scorecard
+    m, c = sc.impact, sc.clocks
+    if m is None:
+        return []
+    lines = [
+        f"Measured: users affected peaked at {m.peak_users_affected:,} ({m.peak_users_affected_pct:g}%), "
+        f"{m.user_minutes:,.1f} user-minutes; {m.failed_requests:,.0f} failed requests of {m.requests:,.0f}; "
+        f"worst service status {m.worst_status}.",
+        "Features down: " + (", ".join(m.features_down) if m.features_down else "none") + ".",
+        f"Measured severity {m.severity.value} by the severity matrix (the scenario declares "
+        f"{m.declared_severity.value}).",
+    ]
+    if c.impact_reduced is not None:
+        health = (
+            f"; the health probes held from {format_duration(c.health_mitigated - view.t0)}"
+            if c.health_mitigated is not None
+            else "; the health probes never held for the exit window"
+        )
+        lines.append(
+            f"Impact reduced (users affected under the threshold) {format_duration(c.impact_reduced - view.t0)} after T0{health}."
+        )
+    lines.extend(
+        f"Error budget: {b.burned_pct:g}% of {b.service}'s {b.availability_pct:g}% availability budget "
+        f"({format_duration(b.window)} window, scaled 1/{b.time_scale:g} for the drill) burned."
+        for b in sc.error_budget
+    )
+    lines.extend(f"SLO alert floor: {f.text}." for f in sc.alert_floors)
+    lines.extend(sc.scenario_warnings)
+    return lines
+
+
 def impact_lines(view: DrillView) -> list[str]:
     sc = view.scorecard
     c = sc.clocks
-    lines = declared_impact_lines(view)
+    lines = declared_impact_lines(view) + measured_impact_lines(view)
     if c.mitigated is not None:
         who = {"human": " by the response", "system": " by the system itself (self-healing)"}
         lines.append(

@@ -19,6 +19,34 @@ _STYLE = {
 }
 
 
+def _measured(sc: Scorecard) -> list[RenderableType]:
+    """What users saw, when the drill had virtual users: TTM to impact reduced beside the probes' TTM, the
+    figures, the error budget, the SLO alert's floor and the scenario checks."""
+    m, c = sc.impact, sc.clocks
+    if m is None:
+        return []
+    lines = [
+        Text("\nWhat users saw:", style="bold"),
+        Text(
+            f"  TTM to impact reduced {format_duration(c.ttm)}; to the probes' health "
+            f"{format_duration(c.ttm_health)}"
+        ),
+        Text(
+            f"  users affected peak {m.peak_users_affected:,} ({m.peak_users_affected_pct:g}%), "
+            f"{m.user_minutes:,.1f} user-minutes; {m.failed_requests:,.0f} failed requests; worst status "
+            f"{m.worst_status}; features down: {', '.join(m.features_down) or 'none'}; measured "
+            f"{m.severity.value}"
+        ),
+    ]
+    lines.extend(
+        Text(f"  error budget: {b.burned_pct:g}% of {b.service}'s {b.availability_pct:g}% budget burned")
+        for b in sc.error_budget
+    )
+    lines.extend(Text(f"  SLO alert floor: {f.text}") for f in sc.alert_floors)
+    lines.extend(Text(f"  {w}", style="yellow") for w in sc.scenario_warnings)
+    return list(lines)
+
+
 def scorecard_renderable(scorecard: Scorecard, *, show_na: bool = False) -> RenderableType:
     """Header with score and grade, the clocks, every check (n/a ones only with ``show_na``) and findings."""
     sc = scorecard
@@ -81,6 +109,7 @@ def scorecard_renderable(scorecard: Scorecard, *, show_na: bool = False) -> Rend
                 f"{hidden} checks n/a for a {sc.true_severity.value} incident (--all shows them)", style="dim"
             )
         )
+    parts.extend(_measured(sc))
     if sc.findings:
         parts.append(Text("\nWhat we learned:", style="bold"))
         parts.extend(Text(f"  - {f}") for f in sc.findings)

@@ -211,6 +211,8 @@ class DrillView:
     findings: tuple[str, ...] = ()  # the scorecard's, one per lesson
     #: What the drill left different from the world's baseline, after the fault's revert (world.drifted).
     left_behind: tuple[str, ...] = ()
+    #: Users affected (%) over time, from the virtual users' samples (each holds until the next).
+    impact_series: tuple[tuple[datetime, float], ...] = ()
 
     @property
     def kind(self) -> str:
@@ -868,6 +870,7 @@ def build_view(
     end = max(t for t in (clocks.ended, clocks.resolved, last_at) if t is not None)
 
     fix = mitigating_change(evs, clocks)
+    raised = {r.action.id: r for r in timeline.raised_impact}
     entries = []
     mitigating: TimelineEntry | None = None
     group_of = {id(g.first): g for g in groups}
@@ -884,6 +887,13 @@ def build_view(
         if words_of is None:
             continue
         lane, marker, what, key = words_of
+        rise = raised.get(e.id)
+        if rise is not None:
+            # A change after which more users were affected: recorded as such, and worth a label.
+            what = f"{what}; raised impact: users affected {rise.before_pct:.1f} % -> {rise.after_pct:.1f} %"
+            if rise.features_down:
+                what += f" ({', '.join(rise.features_down)} down)"
+            marker, key = "raised-impact", True
         key = key or e is fix
         who = _who(e)
         described.append((e, lane, marker, who, what, key))
@@ -941,6 +951,7 @@ def build_view(
         events=tuple(evs),
         findings=tuple(distinct_findings(scorecard.findings)),
         left_behind=tuple(d.text for e in of_type.get(WorldDrifted, []) for d in e.differences),
+        impact_series=tuple((p.at, p.users_affected_pct) for p in timeline.impact),
     )
 
 

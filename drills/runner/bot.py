@@ -719,12 +719,16 @@ class Bot:
                     self._kubectl(action, argv, check=False)
 
     def _wait_healthy(self, *, lasting: bool) -> bool:
-        """Until the service is healthy (``lasting``: and has been for the scenario's healthy window)."""
+        """Until the service is healthy (``lasting``: and has been for the scenario's healthy window).
+
+        The bot verifies as the runbook does, with the steady-state probes (``health_mitigated``), not with
+        the users' impact: a bot that broke a dependency the probes don't see resolves anyway, and is
+        scored for it (resolving while users are affected cannot pass)."""
         while not self._stop.is_set():
             tl = build(self.session.events(), now=self.clock.now())
             if tl.ended is not None:
                 return False
-            if tl.healthy_now and (tl.mitigated is not None or not lasting):
+            if tl.healthy_now and (tl.health_mitigated is not None or not lasting):
                 return True
             self._stop.wait(max(self.poll, 0.2))
         return False

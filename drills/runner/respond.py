@@ -24,10 +24,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from drills.adapters.monitoring import stack as monitoring
 from drills.adapters.store import paths
 from drills.adapters.store.journal import JOURNAL_FILE, Journal, read_journal
 from drills.engine import comms
-from drills.errors import JournalError, NoActiveDrill, UsageError
+from drills.errors import DrillError, JournalError, NoActiveDrill, UsageError
 from drills.model.events import (
     Acknowledged,
     CommsPosted,
@@ -459,6 +460,27 @@ def env_line(ref: DrillRef, who: str = "responder") -> str:
     return f"export KUBECONFIG={path}"
 
 
+def prometheus_lines(ref: DrillRef) -> list[str]:
+    """``export PROMETHEUS_URL=...`` for the drill's cluster while its monitoring stack's Prometheus is up,
+    with the seed's health check (``curl .../api/v1/query?query=up``) written against it; else nothing."""
+    cluster = ref.meta.get("cluster")
+    if not isinstance(cluster, str) or not cluster:
+        return []
+    try:
+        stack = monitoring.load_stack(cluster)
+    except DrillError:
+        return []
+    if stack is None or not any(
+        h.component == "prometheus" and h.ready for h in monitoring.stack_health(stack)
+    ):
+        return []
+    return [
+        f"export PROMETHEUS_URL={stack.prometheus_url}",
+        "# the seed's health check, against this drill's Prometheus: "
+        'curl "$PROMETHEUS_URL/api/v1/query?query=up"',
+    ]
+
+
 __all__ = [
     "ABORT_MARKER",
     "META_FILE",
@@ -474,6 +496,7 @@ __all__ = [
     "env_line",
     "find_drill",
     "next_hint",
+    "prometheus_lines",
     "set_active",
     "write_meta",
 ]

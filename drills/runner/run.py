@@ -47,7 +47,7 @@ from drills.adapters.clusters import fixtures
 from drills.adapters.clusters.facade import ClusterHandle
 from drills.adapters.faults import FaultHandle, FaultPlan, inject, plan_scenario
 from drills.adapters.faults.ledger import Ledger
-from drills.adapters.files.impact import load_service_graph
+from drills.adapters.files.impact import load_service_graph, load_slo, slo_paths
 from drills.adapters.files.scenarios import find_scenario, load_model, load_policy, load_scenario
 from drills.adapters.kube import identities
 from drills.adapters.kube.client import Kube
@@ -85,6 +85,8 @@ from drills.model.policy import Policy, SlaTargets
 from drills.model.responder import ResponderProfile
 from drills.model.scenario import Scenario
 from drills.model.scorecard import Scorecard
+from drills.model.service_graph import ServiceGraph
+from drills.model.slo import Slo
 from drills.reporting.dashboard import render_dashboard
 from drills.reporting.report import ReportPaths, write_reports_for
 from drills.reporting.view import describe
@@ -194,6 +196,38 @@ def shipped_profiles() -> list[str]:
     return sorted(p.stem for p in (paths.fixtures_dir() / "responders").glob("*.yaml"))
 
 
+def scenario_graph(scenario: Scenario) -> ServiceGraph:
+    """The world's service graph with the scenario's ``service_graph:`` merged in (validated when the
+    scenario was loaded; a graph file changed since is a UsageError)."""
+    try:
+        return load_service_graph().merged(scenario.service_graph)
+    except ValueError as e:
+        raise UsageError(
+            f"the scenario's service_graph does not fit the world's graph: {e}",
+            hint="run `drill validate` on the scenario for the line at fault",
+        ) from e
+
+
+def world_slos(scenario: Scenario) -> list[Slo]:
+    """The SLO of the service the virtual users call in this drill (none when they do not run)."""
+    try:
+        graph = scenario_graph(scenario)
+    except DrillError:
+        return []
+    if not any(svc.namespace == scenario.target.namespace for svc in graph.services.values()):
+        return []
+    out = []
+    for path in slo_paths():
+        try:
+            slo = load_slo(path)
+        except DrillError:
+            continue  # a broken SLO file is reported by `drill monitoring` and the rule generator
+        # The samples are the users' traffic, i.e. the entry service's: its SLO is the one they measure.
+        if slo.service == graph.entry:
+            out.append(slo)
+    return out
+
+
 def started_event(
     scenario: Scenario,
     drill_id: str,
@@ -205,6 +239,7 @@ def started_event(
     seed: int | None,
     plan_id: str | None = None,
     team: str | None = None,
+    slos: Sequence[Slo] = (),
 ) -> DrillStarted:
     """The journal's first event: everything the scorer needs to know about the scenario.
 
@@ -236,6 +271,8 @@ def started_event(
         plan_id=plan_id,
         team=team,
         impact=scenario.impact,
+        impact_threshold_pct=scenario.steady_state.users_affected_under_pct,
+        slos=list(slos),
     )
 
 
@@ -419,6 +456,7 @@ class DrillRun:
             seed=self.options.responder.seed,
             plan_id=self.options.plan_id,
             team=self.options.team,
+            slos=world_slos(self.scenario),
         )
         self.state.journal = Journal.create(self.state.drill_dir / JOURNAL_FILE, started, self.clock)
         self.state.follower = Follower(self.state.journal.path)
@@ -870,7 +908,7 @@ class DrillRun:
         if observer is None or journal is None:
             return
         try:
-            graph = load_service_graph()
+            graph = scenario_graph(self.scenario)
         except DrillError as e:
             self._note(f"no virtual users: the service graph cannot be read: {e.message}")
             return

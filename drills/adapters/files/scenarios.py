@@ -35,6 +35,7 @@ from drills.engine.slo import alert_name, slis
 from drills.errors import Problem, ScenarioError, UsageError
 from drills.model.policy import Policy
 from drills.model.scenario import ChaosToolkitFault, NamespaceLostFault, PluginFault, Scenario, rule_problems
+from drills.model.service_graph import ServiceGraphOverride
 from drills.model.slo import Slo
 
 M = TypeVar("M", bound=BaseModel)
@@ -696,6 +697,7 @@ def scenario_problems(loaded: Loaded[Scenario], base_dir: Path) -> list[Problem]
                     f"{_did_you_mean(alert, names)} (known: {', '.join(sorted(names))})",
                 )
             )
+    problems.extend(_service_graph_problems(loaded))
     for i, template in enumerate(scenario.expected_response.comms or []):
         if template.strip().lower().replace("-", "_") not in TEMPLATE_IDS:
             problems.append(
@@ -705,6 +707,44 @@ def scenario_problems(loaded: Loaded[Scenario], base_dir: Path) -> list[Problem]
                     f"(known: {', '.join(TEMPLATE_IDS)})",
                 )
             )
+    return problems
+
+
+def _graph_error(e: ValueError) -> str:
+    if isinstance(e, ValidationError):
+        return "; ".join(
+            (f"{'.'.join(str(p) for p in err['loc'])}: " if err["loc"] else "")
+            + str(err["msg"]).removeprefix("Value error, ")
+            for err in e.errors()
+        )
+    return str(e)
+
+
+def _service_graph_problems(loaded: Loaded[Scenario]) -> list[Problem]:
+    """A scenario's ``service_graph:`` must leave a valid graph once merged into the world's."""
+    override = loaded.model.service_graph
+    if override is None:
+        return []
+    from drills.adapters.files.impact import (
+        load_service_graph,
+    )  # the graph's file loader builds on this module
+
+    try:
+        world = load_service_graph()
+    except ScenarioError:
+        return []  # the world's own graph is broken: reported where it is loaded
+    problems: list[Problem] = []
+    for name, patch in override.services.items():
+        try:
+            world.merged(ServiceGraphOverride(services={name: patch}))
+        except ValueError as e:
+            words = _graph_error(e).removeprefix(f"services.{name}: ")
+            problems.append(loaded.problem(("service_graph", "services", name), words))
+    if not problems:
+        try:
+            world.merged(override)
+        except ValueError as e:
+            problems.append(loaded.problem(("service_graph",), _graph_error(e)))
     return problems
 
 

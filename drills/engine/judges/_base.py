@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from drills.engine.measured import MeasuredImpact, measured_impact, measured_severity
 from drills.engine.rules import RULE_BY_ID, Rule
 from drills.engine.timeline import NOT_CHANGES, PEOPLE, ZERO, Span, Timeline, spans
 from drills.model.durations import format_duration
@@ -89,6 +90,13 @@ class Drill:
             if a.actor_kind in PEOPLE and a.kind not in NOT_CHANGES and (tl.t0 is None or a.at >= tl.t0)
         ]
         self.healed_alone = self._healed_alone()
+        #: What the virtual users saw from T0 on (None without impact samples or without T0).
+        self.measured: MeasuredImpact | None = None
+        #: The seed's matrix over it; severity accuracy is judged against this when there is one.
+        self.measured_severity: Severity | None = None
+        if tl.impact and tl.t0 is not None and self.end is not None:
+            self.measured = measured_impact(tl.impact, tl.t0, self.end)
+            self.measured_severity = measured_severity(self.measured, started.impact)
 
     def _healed_alone(self) -> bool:
         """A chaos test the system passed: health came back by itself and nobody had to start a response.

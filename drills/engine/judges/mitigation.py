@@ -55,7 +55,12 @@ def mttm(d: Drill, r: Rule) -> Judged:
         )
     return d.timed(
         r,
-        never="impact was never reduced (no healthy period lasted the exit window)",
+        never=(
+            f"impact was never reduced (users affected never stayed under {tl.impact_threshold_pct:g} % for "
+            "the exit window)"
+            if tl.impact and tl.health_mitigated != tl.mitigated
+            else "impact was never reduced (no healthy period lasted the exit window)"
+        ),
         label="Mitigation",
         why="the runbook may lack a quick mitigation for this failure",
     )

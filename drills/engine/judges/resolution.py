@@ -29,6 +29,18 @@ def resolution_healthy(d: Drill, r: Rule) -> Judged:
                 "may make it clearer when the incident can be resolved.",
             )
         return d.pending(r, "not resolved")
+    if tl.resolved_while_affected:
+        assert tl.affected_at_resolve is not None
+        return d.check(
+            r,
+            FAIL,
+            f"resolved while {tl.affected_at_resolve:.1f} % of users were still affected (impact is reduced "
+            f"under {tl.impact_threshold_pct:g} %)",
+            finding=(
+                f"The incident was marked resolved while {tl.affected_at_resolve:.1f} % of users were still "
+                "affected; the users-affected panel (`drill impact`) before resolving would have shown it."
+            ),
+        )
     if tl.health_at_resolve is None:
         return d.unmeasured(
             r, "health at resolution is unknown (no health observations, and the resolver did not say)"

@@ -51,12 +51,14 @@ def roles_ic(d: Drill, r: Rule) -> Judged:
 @judge("severity.accuracy")
 def severity_accuracy(d: Drill, r: Rule) -> Judged:
     tl = d.tl
-    true = d.severity
+    # What users saw decides when it was measured; the declared impact is then a check on the scenario.
+    true = d.measured_severity or d.severity
+    truth = "measured" if d.measured_severity is not None else "true"
     if tl.severity_final is None:
         if _overdue(d):
             return d.not_done(
                 r,
-                f"no severity was ever declared (true severity {true.value})",
+                f"no severity was ever declared ({truth} severity {true.value})",
                 f"No severity was declared for a {true.value} incident; the severity matrix (line 54) may "
                 "need to be part of the first steps.",
             )
@@ -66,16 +68,26 @@ def severity_accuracy(d: Drill, r: Rule) -> Judged:
     if tl.severity_first is not None and tl.severity_first.severity != declared:
         changed = f" (first declared {tl.severity_first.severity.value}, revised)"
     if declared == true:
-        return d.check(r, PASS, f"declared {declared.value}{changed}, true {true.value}")
+        return d.check(
+            r, PASS, f"declared {declared.value}{changed}, {truth} {true.value}{_measured_words(d)}"
+        )
     direction = "under" if declared.rank > true.rank else "over"
     levels = abs(declared.rank - true.rank)
     return d.check(
         r,
         FAIL,
-        f"declared {declared.value}{changed}, true {true.value}: {direction}-declared by {levels} "
-        f"level{'s' if levels > 1 else ''}",
+        f"declared {declared.value}{changed}, {truth} {true.value}{_measured_words(d)}: {direction}-declared "
+        f"by {levels} level{'s' if levels > 1 else ''}",
         finding=(
             f"The incident was declared {declared.value} but its impact made it {true.value}; the severity "
             "matrix may be hard to apply under pressure (a short decision aid could help)."
         ),
     )
+
+
+def _measured_words(d: Drill) -> str:
+    m = d.measured
+    if m is None:
+        return ""
+    status = m.worst_status.value if m.worst_status is not None else "ok"
+    return f" (peak {m.peak_users_affected_pct:.1f} % of users affected, {status})"
