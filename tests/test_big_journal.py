@@ -229,3 +229,19 @@ def test_a_secret_in_the_observers_traffic_is_scrubbed_from_the_report() -> None
     kept, traffic = split_traffic(b.events)
     text = render_postmortem(score(kept, None, traffic), kept, secrets=[secret], traffic=traffic)
     assert secret not in text and "password=[redacted]" in text
+
+
+def test_a_change_that_raised_impact_is_never_counted_with_its_repeats() -> None:
+    from drills.engine.traffic import action_entries
+    from drills.model.events import ActionObserved
+
+    b = passing_drill()
+    for _ in range(3):
+        b.at("5m30s").action(ActionKind.SCALE, object="deployment/drills-shop/shop")
+    same = [e for e in b.events if isinstance(e, ActionObserved) and e.kind == ActionKind.SCALE]
+    entries, omitted = action_entries(same, raised={same[1].id: "users affected 0.0 % -> 40.0 %"})
+    assert omitted == 0
+    assert [(e.get("count", 1), e.get("raised_impact")) for e in entries] == [
+        (2, None),
+        (1, "users affected 0.0 % -> 40.0 %"),
+    ]
