@@ -21,6 +21,7 @@ A drill that breaches its SLAs is *not* an error: it is a result (a failing scor
     ├── FaultError                 a fault could not be planned, injected, confirmed or reverted
     │   └── RevertError            a revert failed: the ledger keeps it pending for `drill recover`
     ├── ChaosToolkitError          a Chaos Toolkit experiment is invalid or failed
+    │   └── SteadyStateNotMet      its hypothesis did not hold before the fault (exit 7)
     ├── MonitoringError            Prometheus / Alertmanager could not be started or reached
     └── WebhookError               an inbound webhook was refused (token, signature, size, body)
 """
@@ -125,6 +126,13 @@ class ChaosToolkitError(DrillError):
     pass
 
 
+class SteadyStateNotMet(ChaosToolkitError):
+    """A Chaos Toolkit experiment's steady-state hypothesis did not hold before the fault: nothing was
+    injected, the drill did not happen. Its own exit code, as it is neither bad input nor drills failing."""
+
+    exit_code = 7
+
+
 class MonitoringError(DrillError):
     pass
 
@@ -154,6 +162,7 @@ __all__ = [
     "RevertError",
     "SafetyError",
     "ScenarioError",
+    "SteadyStateNotMet",
     "UsageError",
     "WebhookError",
 ]

@@ -7,7 +7,8 @@ the person running it, and it is torn down at the end. ``DRILLS_SKIP_CLUSTER=1``
 
 Also here: ``kube`` (the Python client for it), ``kubectl`` (the real kubectl from the wheel, with the
 cluster's kubeconfig; ``kubectl.shell(line)`` runs a verbatim command line), and for tests that change the
-runbook's world: ``world`` (resets it after the test) and ``reset_fixtures`` (a callable).
+runbook's world: ``world`` (resets it after the test) and ``reset_fixtures`` (a callable); and ``postgres``,
+a real PostgreSQL server started for the session (tests/postgres.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+# The real PostgreSQL server (tests/postgres.py), for any test that takes ``postgres``.
+from postgres import postgres  # noqa: F401
 
 from drills.adapters.clusters.facade import ClusterHandle
 from drills.adapters.kube.client import Kube

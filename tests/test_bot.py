@@ -33,6 +33,7 @@ from drills.model.events import (
     FaultInjected,
     HealthChanged,
     Mode,
+    Note,
     Outcome,
     PageSent,
     Paused,
@@ -318,7 +319,15 @@ class SimulatedCluster:
         )
 
 
-def simulate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, s: Scenario) -> list[Any]:
+def simulate(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    s: Scenario,
+    *,
+    broken: bool = True,
+    writes: list[list[str]] | None = None,
+) -> list[Any]:
     monkeypatch.setenv("DRILLS_STATE", str(tmp_path / "state"))
     # a short exit window keeps the test quick; it is about the scenario, not about the responder
     s = s.model_copy(
@@ -334,15 +343,22 @@ def simulate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, s: Scen
     journal.append(
         FaultInjected(at=t0, source=Source.SYSTEM, fault_kind="bad-deploy", target="deployment/app")
     )
-    journal.append(HealthChanged(at=t0 + timedelta(milliseconds=50), source=Source.SYSTEM, healthy=False))
+    journal.append(
+        HealthChanged(at=t0 + timedelta(milliseconds=50), source=Source.SYSTEM, healthy=not broken)
+    )
     journal.append(AlertFired(at=t0 + timedelta(milliseconds=50), source=Source.SYSTEM, alert_name="A"))
     journal.append(PageSent(at=t0 + timedelta(milliseconds=60), source=Source.SYSTEM))
     session = respond.ResponderSession(
         respond.find_drill(drill_id), actor=profile(name).name, source=Source.BOT, journal=journal
     )
-    bot = Bot(
-        profile(name), s, session, CannedKubectl(WORLD, cluster.on_write), seed=1, time_scale=SCALE
-    ).start()
+
+    def on_write(args: list[str]) -> None:
+        if writes is not None:
+            writes.append(args)
+        cluster.on_write(args)
+
+    kubectl = CannedKubectl(WORLD, on_write)
+    bot = Bot(profile(name), s, session, kubectl, seed=1, time_scale=SCALE).start()
     bot.join(timeout=60)
     assert bot.done, "the bot did not finish"
     assert [a.error for a in bot.actions if a.error] == []
@@ -363,6 +379,16 @@ def test_good_profile_passes_every_check(tmp_path: Path, monkeypatch: pytest.Mon
     assert failed(events) == set(), [c for c in card.checks if c.status == CheckStatus.FAIL]
     assert card.passed and card.severity_correct
     assert card.clocks.mitigated_by == "human"
+
+
+def test_the_bot_never_mitigates_a_healthy_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    writes: list[list[str]] = []
+    events = simulate(
+        tmp_path, monkeypatch, "good", scenario("bad-deploy-rollback"), broken=False, writes=writes
+    )
+    assert writes == []  # no kubectl write: nothing was rolled back or scaled
+    notes = [e.text for e in events if isinstance(e, Note)]
+    assert any("the service is healthy: no rollback" in n for n in notes), notes
 
 
 def test_slow_profile_fails_exactly_the_timed_checks_it_breaches(

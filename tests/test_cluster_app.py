@@ -94,3 +94,56 @@ def test_fault_crash_makes_the_process_exit_like_a_panic() -> None:
 def test_the_dockerfile_runs_the_app_unprivileged() -> None:
     text = (APP.parent / "Dockerfile").read_text()
     assert "COPY app.py" in text and "USER 65534" in text
+
+
+def _metric(text: str, prefix: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def test_the_users_routes_export_the_embedded_clusters_metric_names(tmp_path: Path) -> None:
+    """On kind the app's own /metrics carries http_requests_total{service,route,code} and the duration
+    histogram, so the SLO rules are the same as on the embedded cluster; the dependency is the same app."""
+    dep_gen = _serve({})
+    dep = next(dep_gen)
+    port = dep.rsplit(":", 1)[1]
+    notes = tmp_path / "annotations"
+    notes.write_text('kubernetes.io/config.seen="x"\n')
+    app_gen = _serve({"DB_HOST": "127.0.0.1", "DB_PORT": port, "ANNOTATIONS_FILE": str(notes)})
+    url = next(app_gen)
+    try:
+        for route in ("checkout", "cart", "browse"):
+            assert _get(f"{url}/{route}")[0] == 200
+        _, text = _get(f"{url}/metrics")
+        assert 'http_requests_total{service="app",route="checkout",code="200"} 1' in text
+        assert _metric(text, 'http_request_duration_seconds_count{service="app",route="cart"}') == 1
+        assert 'http_request_duration_seconds_bucket{service="app",route="browse",le="+Inf"} 1' in text
+        # a fault's annotation, as the downward API updates the file: every request of this pod fails
+        time.sleep(0.05)
+        notes.write_text(f'{app.ERROR_RATE}="1"\n')
+        os.utime(notes, (time.time() + 5, time.time() + 5))
+        assert _get(f"{url}/browse")[0] == 500
+    finally:
+        for gen in (app_gen, dep_gen):
+            with pytest.raises(StopIteration):
+                next(gen)
+
+
+def test_a_dependency_that_does_not_answer_fails_checkout_until_the_breaker_degrades_it() -> None:
+    gone = {"DB_HOST": "127.0.0.1", "DB_PORT": "9"}  # discard port: nobody listens
+    gen = _serve(gone)
+    url = next(gen)
+    try:
+        assert _get(f"{url}/checkout")[0] == 503
+        assert _get(f"{url}/browse")[0] == 200
+    finally:
+        with pytest.raises(StopIteration):
+            next(gen)
+    gen = _serve({**gone, "CIRCUIT_BREAKER_ENABLED": "true", "CIRCUIT_BREAKER_THRESHOLD": "50"})
+    url = next(gen)
+    try:
+        codes = [_get(f"{url}/cart")[0] for _ in range(8)]
+        # the first calls fail; once failures reach the threshold the breaker serves a degraded page
+        assert codes[0] == 503 and codes[-1] == 200, codes
+    finally:
+        with pytest.raises(StopIteration):
+            next(gen)

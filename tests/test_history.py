@@ -1,4 +1,5 @@
-"""Trainee history in SQLite: migrations, crash survival (a real SIGKILL), reconciliation from journals."""
+"""Trainee history in SQLite: Alembic migrations (and the hand-written store's databases), crash survival (a
+real SIGKILL), reconciliation from journals."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from drills.adapters.store.history import MIGRATIONS, SCHEMA_VERSION, History, HistoryError, roles_from_events
+from drills.adapters.store.history import (
+    LEGACY_FENCE,
+    LEGACY_MIGRATIONS,
+    History,
+    HistoryError,
+    roles_from_events,
+)
 from drills.adapters.store.journal import Journal
 from drills.engine.ladder import DrillStatus, HeldRole
 from drills.engine.schedule import pick_monthly
@@ -109,50 +116,87 @@ def finished_drill(h: History, drill_id: str, at: datetime, **kw: object) -> Non
 # ---- migrations ----------------------------------------------------------------------------------
 
 
-def test_new_database_is_at_the_latest_version_in_wal_mode(tmp_path: Path) -> None:
+def test_new_database_is_at_the_latest_revision_in_wal_mode(tmp_path: Path) -> None:
     with History(tmp_path / "h.sqlite3") as h:
-        assert h.version() == SCHEMA_VERSION == len(MIGRATIONS)
+        assert h.version() == h.head() == "0002"
     db = sqlite3.connect(tmp_path / "h.sqlite3")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    rows = db.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
-    assert [r[0] for r in rows] == [m.version for m in MIGRATIONS]
+    assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {
+        "drills",
+        "check_results",
+        "roles_held",
+        "monthly_picks",
+        "drill_summaries",
+        "action_items",
+    } <= tables
+    assert "schema_migrations" not in tables  # only the hand-written store had it
     db.close()
 
 
-def test_an_old_database_is_upgraded_in_place_keeping_its_rows(tmp_path: Path) -> None:
-    path = tmp_path / "h.sqlite3"
-    # A database as a drills with only migration 1 left it.
+def _legacy_database(path: Path, version: int) -> None:
+    """A database as the hand-written sqlite3 store left it at ``version``."""
     db = sqlite3.connect(path, isolation_level=None)
     db.execute(
         "CREATE TABLE schema_migrations "
         "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
-    for statement in MIGRATIONS[0].statements:
-        db.execute(statement)
-    db.execute("INSERT INTO schema_migrations VALUES (1, 'v1', '2025-01-01T00:00:00+00:00')")
+    for m in LEGACY_MIGRATIONS[:version]:
+        for statement in m.statements:
+            db.execute(statement)
+        db.execute(
+            "INSERT INTO schema_migrations VALUES (?, ?, '2025-01-01T00:00:00+00:00')", (m.version, m.name)
+        )
     db.execute(
         "INSERT INTO drills (id, scenario, mode, status, started) VALUES ('old-1', 'bad-deploy-rollback', "
         "'training', 'finished', '2025-06-01T10:00:00+00:00')"
     )
     db.close()
+
+
+@pytest.mark.parametrize("version", [1, 3])
+def test_an_old_database_is_upgraded_in_place_keeping_its_rows(tmp_path: Path, version: int) -> None:
+    path = tmp_path / "h.sqlite3"
+    _legacy_database(path, version)
     with History(path) as h2:
-        assert h2.version() == SCHEMA_VERSION
+        assert h2.version() == h2.head()
         assert h2.drill_ids() == {"old-1"}
         assert h2.drills()[0].scenario == "bad-deploy-rollback"
-        # migration 3's columns are usable
+        # the legacy migration 3's columns and the new index are usable
         finished_drill(h2, "new-1", T0)
         assert {d.drill_id for d in h2.drills()} == {"old-1", "new-1"}
+    with History(path) as h3:  # opened again: already on Alembic, nothing to adopt
+        assert h3.drill_ids() == {"old-1", "new-1"}
+    db = sqlite3.connect(path)
+    # An older drills reading this database sees a version from its future and refuses it.
+    assert db.execute("SELECT MAX(version) FROM schema_migrations").fetchone() == (LEGACY_FENCE,)
+    db.close()
+
+
+def test_a_newer_legacy_database_is_refused_not_misread(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    _legacy_database(path, 3)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("INSERT INTO schema_migrations VALUES (4, 'from the future', '2030-01-01T00:00:00+00:00')")
+    db.close()
+    with pytest.raises(HistoryError) as e:
+        History(path)
+    assert "schema version 4" in e.value.message and "upgrade drills" in (e.value.hint or "")
 
 
 def test_a_newer_database_is_refused_not_misread(tmp_path: Path) -> None:
     path = tmp_path / "h.sqlite3"
     History(path).close()
     db = sqlite3.connect(path, isolation_level=None)
-    db.execute("INSERT INTO schema_migrations VALUES (99, 'from the future', '2030-01-01T00:00:00+00:00')")
+    db.execute("UPDATE alembic_version SET version_num = '0099'")
     db.close()
     with pytest.raises(HistoryError) as e:
         History(path)
-    assert "schema version 99" in e.value.message and "upgrade drills" in (e.value.hint or "")
+    assert "schema revision 0099" in e.value.message and "upgrade drills" in (e.value.hint or "")
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0099",)]  # left untouched
+    db.close()
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
@@ -332,11 +376,15 @@ def test_a_writer_killed_at_a_random_moment_loses_no_committed_drill(tmp_path: P
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=10)
     with History(path) as h:
-        assert h._rows("PRAGMA integrity_check")[0][0] == "ok"
+        db = sqlite3.connect(path)
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.close()
         ids = h.drill_ids()
         # Every drill the writer reported as recorded is there, complete with its checks.
         for i in range(last + 1):
             assert f"w{i:06d}" in ids
-        n_checks = h._rows("SELECT COUNT(*) FROM check_results")[0][0]
+        from drills.adapters.store.history import CHECK_RESULTS
+
+        n_checks = h.count(CHECK_RESULTS)
         finished = len([d for d in h.drills() if d.status == DrillStatus.FINISHED])
         assert n_checks == 2 * finished

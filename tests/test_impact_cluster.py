@@ -46,11 +46,15 @@ def test_deleting_the_dependency_takes_checkout_and_cart_down_but_not_browse(
         for e in events
         if isinstance(e, ActionObserved) and e.kind == ActionKind.DELETED and "db-proxy" in (e.object or "")
     )
-    after = [s for s in samples if s.at >= deleted.at]
-    hit = next((s for s in after if s.features_down == ["cart", "checkout"]), None)
-    assert hit is not None, [(s.at, s.users_affected_pct, s.features_down) for s in samples]
+    # The bad release takes two of the three app pods at once (max_unavailable 67 %): until the bot's
+    # rollback brings the app's capacity back, every route suffers. From then on only db-proxy is missing.
+    rollback = next(e for e in events if isinstance(e, ActionObserved) and e.kind == ActionKind.ROLLBACK)
+    after = [s for s in samples if s.at >= max(deleted.at, rollback.at)]
     # half of the traffic is browse, which needs no db-proxy: about half the active users are affected
-    assert 35 < hit.users_affected_pct < 65
+    hit = next(
+        (s for s in after if s.features_down == ["cart", "checkout"] and 35 < s.users_affected_pct < 65), None
+    )
+    assert hit is not None, [(s.at, s.users_affected_pct, s.features_down) for s in samples]
     assert hit.status == "degraded"
     assert hit.errors and set(hit.errors) <= {"503"}
     # the timeline and the findings record the delete as a change that raised impact

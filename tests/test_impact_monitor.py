@@ -100,3 +100,33 @@ def test_a_drill_records_the_slos_and_threshold_it_is_scored_against() -> None:
     )
     assert scenario_graph(changed).services["app"].capacity_rps_per_pod == 7
     assert scenario_graph(scenario).services["app"].capacity_rps_per_pod != 7
+
+
+def test_a_change_between_two_seconds_moves_the_gauges_at_once_and_the_counters_wait() -> None:
+    graph = load_service_graph(REPO / "fixtures" / "service-graph.yaml")
+    current: dict[str, ClusterView] = {"view": world()}
+    journal = Journal()
+    metrics = ImpactMetrics("app")
+    monitor = ImpactMonitor(graph, lambda: current["view"], journal, T0, metrics=metrics)
+    monitor.step(T0)
+    assert monitor.react(T0 + timedelta(milliseconds=100)) is None  # nothing changed: nothing done
+
+    def totals() -> tuple[float, float]:
+        families = {m.name: m for m in metrics.collect()}
+        requests = sum(s.value for s in families["http_requests"].samples)
+        ratio = families["drills_users_affected_ratio"].samples[0].value
+        return requests, ratio
+
+    counted, healthy = totals()
+    assert healthy < 0.01
+    current["view"] = world(app_ready=False)
+    seen = monitor.react(T0 + timedelta(milliseconds=400))
+    assert seen is not None and seen.status == "down"
+    after, ratio = totals()
+    assert ratio > 0.99  # the gauge shows it now
+    assert after == counted  # no second counted twice
+    assert journal.events[-1].at == T0 + timedelta(milliseconds=400)
+    assert journal.events[-1].status == "down"
+    monitor.step(T0 + timedelta(seconds=1))
+    assert totals()[0] > counted
+    assert len(journal.events) == 2  # the next whole second saw nothing new

@@ -140,3 +140,27 @@ def test_recover_only_one_drill() -> None:
     results = recover(lambda kubeconfig, context: object(), drill_id="d8")
     assert [r.entry.drill_id for r in results] == ["d8"]
     assert [e.drill_id for e in ledger_mod.pending_entries()] == ["d7"]
+
+
+def test_a_revert_resolved_by_hand_stops_repeating_and_says_who_and_why() -> None:
+    from click.testing import CliRunner
+
+    from drills.cli import cli
+
+    led = Ledger.for_drill("d9")
+    record = {"v": 1, "record": "planned", "entry": "e9", "at": "2026-01-09T09:00:00+00:00", "drill_id": "d9",
+              "fault_kind": "chaostoolkit", "target": "t", "kubeconfig": "/k", "context": None,
+              "ops": [{"op": "from-the-future"}]}  # fmt: skip
+    led.path.parent.mkdir(parents=True, exist_ok=True)
+    led.path.write_text(json.dumps(record) + "\n")  # a revert that can never succeed
+    assert [r.ok for r in recover(lambda kubeconfig, context: object())] == [False]
+    result = CliRunner().invoke(
+        cli, ["recover", "--resolved-by-hand", "d9", "--why", "uncordoned by hand", "--by", "ana"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "resolved by hand: drill d9" in result.output
+    assert recover(lambda kubeconfig, context: object()) == []  # nothing left to repeat
+    (entry,) = read_ledger(led.path).entries
+    assert (entry.resolved_by, entry.resolved_why) == ("ana", "uncordoned by hand")
+    missing = CliRunner().invoke(cli, ["recover", "--resolved-by-hand", "d9", "--why", "again"])
+    assert missing.exit_code == 2 and "no pending revert" in missing.output

@@ -130,7 +130,7 @@ def test_unknown_field_names_the_allowed_ones_and_a_close_match() -> None:
     text = VALID.replace("    image: myapp:v2.1.0", "    imagee: myapp:v2.1.0")
     assert problems_of(text) == [
         f"{FILE}:11: faults[0].imagee: unknown field; did you mean 'image'? "
-        "(allowed: delay, effect, image, kind, workload)"
+        "(allowed: delay, effect, image, kind, max_unavailable, workload)"
     ]
 
 
@@ -258,7 +258,7 @@ def test_a_missing_chaostoolkit_experiment_is_reported_at_its_line(tmp_path: Pat
         f"{path}:11: faults[0].experiment: no Chaos Toolkit experiment at {tmp_path / 'nope.json'}"
     ]
     (tmp_path / "nope.json").write_text('{"title": "t", "description": "d"}')
-    with pytest.raises(ScenarioError, match="lacks method"):
+    with pytest.raises(ScenarioError, match="method: an experiment needs a method"):
         load_scenario(path)
 
 

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import threading
 import warnings
 from collections.abc import Iterator, Mapping
@@ -22,13 +23,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
 from chaoslib.exceptions import ChaosException
 from chaoslib.run import EventHandlerRegistry, RunEventHandler, apply_rollbacks
 from chaoslib.types import Strategy
 from kubernetes import client as k8s_client
 from kubernetes.config import kube_config
 
+from drills.adapters.core_yaml import core_safe_load
 from drills.adapters.reading import UnreadableFile, read_bounded
 from drills.adapters.store import paths
 from drills.engine.redact import scrub, secrets_from_env
@@ -41,8 +42,16 @@ from drills.timing import SYSTEM_CLOCK, Clock
 _ENV_LOCK = threading.RLock()
 
 
-def load_experiment(path: Path) -> dict[str, Any]:
-    """Read and validate an experiment (JSON or YAML); ChaosToolkitError naming the file otherwise."""
+def parse_experiment(text: str, path: Path) -> Any:
+    """An experiment's data: JSON, or YAML read as YAML 1.2 (``yes`` stays text, as ``chaos run`` would not
+    have it, but as the YAML the experiment's author's tools show; PyYAML's 1.1 would make it True)."""
+    if path.suffix == ".json":
+        return json.loads(text)
+    return core_safe_load(text)
+
+
+def read_experiment(path: Path) -> dict[str, Any]:
+    """Read an experiment (JSON or YAML 1.2) without validating it; ChaosToolkitError naming the file."""
     try:
         text = read_bounded(path).decode("utf-8")
     except (UnreadableFile, UnicodeDecodeError) as e:
@@ -51,19 +60,31 @@ def load_experiment(path: Path) -> dict[str, Any]:
             hint="the fault's `experiment:` is relative to the scenario file",
         ) from e
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as e:
+        data = parse_experiment(text, path)
+    except Exception as e:  # PyYAML's constructors raise more than YAMLError on explicit tags
         raise ChaosToolkitError(
             f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {e}"
         ) from e
     if not isinstance(data, dict):
         raise ChaosToolkitError(f"{path}: an experiment is a mapping with title, method, ...")
-    from chaoslib.experiment import ensure_experiment_is_valid
+    return data
 
-    try:
-        ensure_experiment_is_valid(data)
-    except ChaosException as e:
-        raise ChaosToolkitError(f"{path}: invalid Chaos Toolkit experiment: {e}") from e
+
+def load_experiment(
+    path: Path,
+    *,
+    configuration: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Read and validate an experiment (every problem of :func:`experiment_problems`, the scenario's
+    configuration and secrets merged in first); ChaosToolkitError naming the file and each problem otherwise."""
+    data = read_experiment(path)
+    problems = experiment_problems(data, configuration=configuration, secrets=secrets)
+    if problems:
+        raise ChaosToolkitError(
+            f"{path}: invalid Chaos Toolkit experiment:\n" + "\n".join(f"  {p}" for p in problems),
+            hint="`drill validate` on the scenario lists the same problems",
+        )
     return data
 
 
@@ -121,8 +142,16 @@ class JournalEvents(RunEventHandler):  # type: ignore[misc]
         self.title = title
         self.method_started_at: datetime | None = None
         self.first_action_at: datetime | None = None
+        #: When the method's first action was handed to its provider (after its ``pauses.before``).
+        self.first_action_started_at: datetime | None = None
         self.interrupted_by: str | None = None
         self.failed: list[str] = []
+        self.activities: list[dict[str, Any]] = []
+        #: Set when the method's first action starts, or when the run ends without one.
+        self.acting = threading.Event()
+        #: Set when the method's first action has completed (or the run ended without one).
+        self.acted = threading.Event()
+        self.done = threading.Event()
 
     def _emit(self, phase: str, **detail: Any) -> None:
         if self.sink is not None:
@@ -142,19 +171,35 @@ class JournalEvents(RunEventHandler):  # type: ignore[misc]
     def hypothesis_before_completed(self, experiment: Any, state: Any, journal: Any) -> None:
         self._emit("hypothesis-before", met=bool((state or {}).get("steady_state_met")))
 
+    def hypothesis_after_completed(self, experiment: Any, state: Any, journal: Any) -> None:
+        self._emit("hypothesis-after", met=bool((state or {}).get("steady_state_met")))
+
     def start_method(self, experiment: Any) -> None:
         self.method_started_at = self.clock.now()
         self._emit("method-started")
+
+    def start_activity(self, activity: Any) -> None:
+        if (
+            activity.get("type") == "action"
+            and self.method_started_at
+            and self.first_action_started_at is None
+        ):
+            self.first_action_started_at = self.clock.now()
+            self.acting.set()
 
     def activity_completed(self, activity: Any, run: Any) -> None:
         status = (run or {}).get("status")
         if activity.get("type") == "action" and self.first_action_at is None and self.method_started_at:
             self.first_action_at = self.clock.now()
+            self.acted.set()
         if status not in (None, "succeeded"):
             self.failed.append(
                 f"{activity.get('name')}: {status}: {(run or {}).get('exception') and 'error'}"
             )
         run = run or {}
+        self.activities.append(
+            {"name": activity.get("name"), "status": status, "duration": run.get("duration")}
+        )
         self._emit(
             "activity",
             name=activity.get("name"),
@@ -184,11 +229,32 @@ class JournalEvents(RunEventHandler):  # type: ignore[misc]
         self._emit("interrupted", by="signal")
 
     def finish(self, journal: Any) -> None:
-        self._emit("finished", status=(journal or {}).get("status"), deviated=(journal or {}).get("deviated"))
+        ok = sum(1 for a in self.activities if a["status"] == "succeeded")
+        self._emit(
+            "finished",
+            status=(journal or {}).get("status"),
+            deviated=(journal or {}).get("deviated"),
+            summary=f"{ok} of {len(self.activities)} activities succeeded",
+        )
+        self.acting.set()
+        self.acted.set()
+
+
+def merge_secrets(experiment: Any, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The experiment's secrets with the scenario's merged over them, scope by scope."""
+    merged = {k: dict(v) if isinstance(v, Mapping) else v for k, v in dict(experiment or {}).items()}
+    for scope, values in dict(overrides or {}).items():
+        base = merged.get(scope)
+        merged[scope] = {**(base if isinstance(base, dict) else {}), **dict(values)}
+    return merged
 
 
 def resolve_configuration(
-    experiment: Mapping[str, Any], overrides: Mapping[str, Any], *, label: str
+    experiment: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+    *,
+    label: str,
+    secret_overrides: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The experiment's configuration and secrets as chaoslib resolves them for a run (env-typed values read,
     defaults applied, dynamic values loaded), with the scenario's ``configuration:`` merged in first.
@@ -202,7 +268,7 @@ def resolve_configuration(
     raw = {**dict(experiment.get("configuration") or {}), **dict(overrides)}
     try:
         configuration = load_configuration(raw)
-        secrets = load_secrets(dict(experiment.get("secrets") or {}), configuration)
+        secrets = load_secrets(merge_secrets(experiment.get("secrets"), secret_overrides), configuration)
         configuration = load_dynamic_configuration(configuration, secrets)
     except ChaosException as e:
         raise ChaosToolkitError(
@@ -215,32 +281,59 @@ def resolve_configuration(
 def run_rollbacks(
     op: ChaosToolkitRollbacks, *, sink: EventSink | None = None, clock: Clock = SYSTEM_CLOCK
 ) -> str:
-    """Play an experiment's rollbacks (the ``chaostoolkit-rollbacks`` revert operation)."""
+    """Play an experiment's rollbacks (the ``chaostoolkit-rollbacks`` revert operation), when its rollback
+    strategy says ``chaos run`` would; one line naming each rollback's outcome, or why none was played."""
     path = Path(op.experiment)
-    experiment = load_experiment(path)
+    experiment = read_experiment(path)
     rollbacks = experiment.get("rollbacks") or []
     if not rollbacks:
         return f"Chaos Toolkit experiment {path.name}: no rollbacks to play"
-    configuration, secrets = resolve_configuration(experiment, op.configuration, label=path.name)
+    # No run journal kept (no drill directory, or a ledger from before strategies): played, as drills did.
+    strategy = op.strategy or "always" if op.run_journal else "always"
+    play, why = rollbacks_wanted(strategy, _read_run_journal(op.run_journal))
+    if not play:
+        names = ", ".join(str(a.get("name") or a.get("ref")) for a in rollbacks)
+        return f"Chaos Toolkit experiment {path.name}: rollbacks not played ({why}); not restored: {names}"
+    configuration, secrets = resolve_configuration(
+        experiment, op.configuration, label=path.name, secret_overrides=op.secrets
+    )
     handler = JournalEvents(sink, clock, str(op.title or experiment.get("title", "")))
     registry = EventHandlerRegistry()
     registry.register(handler)
     runs: list[Any] = []
-    with kube_env(op.kubeconfig, op.context), chaoslib_logs(None):
+    with kube_env(op.kubeconfig, op.context), chaoslib_logs(_log_beside(op.run_journal)):
         try:
             handler.start_rollbacks(experiment)
             apply_rollbacks(experiment, configuration, secrets, None, None, registry, runs)
             handler.rollbacks_completed(experiment, {})
         except ChaosException as e:
             raise ChaosToolkitError(f"Chaos Toolkit rollbacks of {path.name} failed: {e}") from e
+    outcomes = "; ".join(
+        f"{(x.get('activity') or {}).get('name')}: {x.get('status')} ({float(x.get('duration') or 0):.1f}s)"
+        for x in runs
+    )
     failed = [x for x in runs if x.get("status") != "succeeded"]
     if failed:
         names = ", ".join(str((x.get("activity") or {}).get("name")) for x in failed)
         raise ChaosToolkitError(
-            f"Chaos Toolkit rollbacks of {path.name} failed: {names}",
+            f"Chaos Toolkit rollbacks of {path.name}: {outcomes}; not restored: {names}",
             hint="the revert stays pending in the ledger; fix the cause and run `drill recover`",
         )
-    return f"Chaos Toolkit experiment {path.name}: {len(runs)} rollbacks played"
+    return f"Chaos Toolkit experiment {path.name}: {len(runs)} rollbacks played ({why}): {outcomes}"
+
+
+def _read_run_journal(path: str | None) -> dict[str, Any] | None:
+    if not path:
+        return None
+    try:
+        data = json.loads(read_bounded(Path(path)).decode("utf-8"))
+    except (UnreadableFile, UnicodeDecodeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _log_beside(run_journal: str | None) -> Path | None:
+    return Path(run_journal).parent / "chaostoolkit.log" if run_journal else None
 
 
 def versions() -> dict[str, str]:
@@ -294,11 +387,59 @@ def chaoslib_logs(log_file: Path | None) -> Iterator[None]:
         logger.handlers = saved[2]
 
 
+def substitute_arguments(
+    arguments: Mapping[str, Any], configuration: Mapping[str, Any], secrets: Mapping[str, Any]
+) -> dict[str, Any]:
+    """An activity's arguments with ``${key}`` filled in from the resolved configuration, as chaoslib does."""
+    from chaoslib import substitute
+
+    return dict(substitute(dict(arguments), dict(configuration), dict(secrets)) or {})
+
+
+def write_run_journal(journal: Mapping[str, Any], path: Path) -> None:
+    """Chaos Toolkit's run journal (what ``chaos run`` writes as journal.json), secrets left out and scrubbed."""
+    kept = json.loads(json.dumps(journal, default=str))
+    experiment = kept.get("experiment")
+    if isinstance(experiment, dict) and experiment.get("secrets"):
+        experiment["secrets"] = dict.fromkeys(experiment["secrets"], "(not recorded)")
+    text = scrub(json.dumps(kept, indent=2), secrets_from_env(os.environ))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+#: ``--hypothesis-strategy`` values, as chaos run spells them.
+HYPOTHESIS_STRATEGIES = {
+    "default": Strategy.DEFAULT,
+    "before-method-only": Strategy.BEFORE_METHOD,
+    "after-method-only": Strategy.AFTER_METHOD,
+    "continuously": Strategy.CONTINUOUS,
+}
+
+
+def rollbacks_wanted(strategy: str, journal: Mapping[str, Any] | None) -> tuple[bool, str]:
+    """Whether ``chaos run --rollback-strategy STRATEGY`` would play the rollbacks after this run, and why.
+
+    No run journal (drills stopped mid-method) reads as an interrupted run, as chaos run would see it.
+    """
+    status = str((journal or {}).get("status") or "interrupted")
+    deviated = bool((journal or {}).get("deviated"))
+    if strategy == "always":
+        return True, "rollback strategy always"
+    if strategy == "never":
+        return False, "rollback strategy never"
+    if strategy == "deviated":
+        return deviated, "the experiment deviated" if deviated else "rollback strategy deviated: no deviation"
+    if status in ("failed", "interrupted"):
+        return False, f"rollback strategy default: the experiment {status}"
+    return True, f"rollback strategy default: the experiment {status}"
+
+
 def run_experiment(
     experiment: dict[str, Any],
     settings: dict[str, Any],
     handler: JournalEvents,
     *,
+    hypothesis_strategy: str = "default",
     kubeconfig: str | Path,
     context: str | None,
     label: str,
@@ -312,11 +453,82 @@ def run_experiment(
             # chaoslib's own entry point (what `chaos run` calls): it fills the activity cache that `ref`
             # steps are looked up in, which driving its Runner directly does not.
             journal: dict[str, Any] = chaoslib_run_experiment(
-                experiment, settings=settings, strategy=Strategy.BEFORE_METHOD, event_handlers=[handler]
+                experiment,
+                settings=settings,
+                strategy=HYPOTHESIS_STRATEGIES[hypothesis_strategy],
+                event_handlers=[handler],
             )
         except ChaosException as e:
             raise ChaosToolkitError(f"Chaos Toolkit experiment {label} failed: {e}") from e
     return journal
+
+
+class ExperimentRun:
+    """An experiment run in a background thread, so that the drill goes on while its method does.
+
+    A drill's clock starts when the first action changes the cluster, and the page goes out on detection:
+    neither may wait for the rest of the method (a slow drain, a pause of minutes). chaoslib installs its own
+    SIGTERM/SIGUSR handlers around a run, which only the main thread may do and which would take the drill's
+    own (the drill reverts on a signal): in the thread its ``exit_signals`` is left out.
+    """
+
+    def __init__(
+        self,
+        experiment: dict[str, Any],
+        settings: dict[str, Any],
+        handler: JournalEvents,
+        *,
+        kubeconfig: str | Path,
+        context: str | None,
+        label: str,
+        log_file: Path | None = None,
+        hypothesis_strategy: str = "default",
+    ) -> None:
+        self.handler = handler
+        self.journal: dict[str, Any] | None = None
+        self.error: ChaosToolkitError | None = None
+        self._args = (experiment, settings, handler)
+        self._kw: dict[str, Any] = {
+            "kubeconfig": kubeconfig,
+            "context": context,
+            "label": label,
+            "log_file": log_file,
+            "hypothesis_strategy": hypothesis_strategy,
+        }
+        self._thread = threading.Thread(target=self._run, name=f"drills-ctk-{label}", daemon=True)
+
+    def start(self) -> ExperimentRun:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        import chaoslib.run as chaoslib_run
+
+        try:
+            with _ENV_LOCK:
+                saved = chaoslib_run.exit_signals
+                chaoslib_run.exit_signals = contextlib.nullcontext
+                try:
+                    self.journal = run_experiment(*self._args, **self._kw)
+                finally:
+                    chaoslib_run.exit_signals = saved
+        except ChaosToolkitError as e:
+            self.error = e
+        except Exception as e:  # a provider's bug must not vanish with its thread
+            self.error = ChaosToolkitError(f"Chaos Toolkit experiment {self._kw['label']} crashed: {e}")
+        finally:
+            self.handler.done.set()
+            self.handler.acting.set()
+            self.handler.acted.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the run to end; whether it did."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
 
 # ---- validation, as chaoslib does it, every problem at once ---------------------------------------------
@@ -335,24 +547,39 @@ class ExperimentProblem:
         who = f" (activity {self.activity!r})" if self.activity else ""
         return f"{self.where}{who}: {self.field}: {self.message}"
 
+    @property
+    def path(self) -> tuple[str | int, ...]:
+        """Where in the experiment's data (``("method", 1, "ref")``), to find its line in the file."""
+        parts: list[str | int] = []
+        for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", self.where):
+            parts.append(int(index) if index else name)
+        if self.field not in ("activity", "experiment") and self.field != self.where:
+            parts.append(self.field)
+        return tuple(parts)
+
 
 def _env_problems(
-    section: str, values: Mapping[str, Any], given: Mapping[str, Any]
+    section: str, values: Mapping[str, Any], given: Mapping[str, Any], *, defaults: bool = True
 ) -> list[ExperimentProblem]:
+    """Env-typed values with no value. chaoslib honours ``default`` for configuration, not for secrets."""
     problems = []
-    for key, value in values.items():
-        if key in given:
-            continue
+    for key, value in {**values, **given}.items():
         if isinstance(value, Mapping) and value.get("type") == "env":
             var = str(value.get("key", ""))
-            if "default" not in value and var not in os.environ:
+            if not (defaults and "default" in value) and var not in os.environ:
                 problems.append(
                     ExperimentProblem(
                         section,
                         None,
                         str(key),
-                        f"reads the environment variable {var} which is not set and has no default; set it, "
-                        f"give a `default`, or give `{key}` in the scenario's `configuration:`",
+                        f"reads the environment variable {var} which is not set"
+                        + (
+                            f" and has no default; set it, give a `default`, or give `{key}` in the "
+                            "scenario's `configuration:`"
+                            if defaults
+                            else f" (chaoslib has no defaults for secrets); set it, or give `{key}` in the "
+                            "scenario's `secrets:`"
+                        ),
                     )
                 )
     return problems
@@ -395,6 +622,7 @@ def experiment_problems(
     given_config = dict(configuration or {})
     merged = dict(experiment)
     merged["configuration"] = {**dict(experiment.get("configuration") or {}), **given_config}
+    merged["secrets"] = merge_secrets(experiment.get("secrets"), secrets)
     problems: list[ExperimentProblem] = []
     problems += _env_problems("configuration", dict(experiment.get("configuration") or {}), given_config)
     for scope, values in dict(experiment.get("secrets") or {}).items():
@@ -404,7 +632,7 @@ def experiment_problems(
                 if isinstance((secrets or {}).get(scope), Mapping)
                 else {}
             )
-            problems += _env_problems(f"secrets.{scope}", values, given)
+            problems += _env_problems(f"secrets.{scope}", values, given, defaults=False)
     activities: list[tuple[str, Any]] = []
     hypothesis = experiment.get("steady-state-hypothesis") or {}
     if isinstance(hypothesis, Mapping):

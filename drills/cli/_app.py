@@ -58,6 +58,7 @@ class ExitCode(IntEnum):
     ENVIRONMENT = 4
     REFUSED = 5
     ABORTED = 6
+    NOT_STEADY = 7
     INTERRUPTED = 130
     TERMINATED = 143
 
@@ -70,6 +71,8 @@ EXIT_MEANINGS: dict[ExitCode, str] = {
     ExitCode.ENVIRONMENT: "drills or its environment failed (cluster, binaries, a revert)",
     ExitCode.REFUSED: "refused by a safety rail",
     ExitCode.ABORTED: "the drill was aborted or timed out",
+    ExitCode.NOT_STEADY: "the system was not in its steady state before the fault (a Chaos Toolkit "
+    "hypothesis did not hold): nothing was injected",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
     ExitCode.TERMINATED: "terminated by SIGTERM (after reverting and reporting)",
 }
@@ -148,6 +151,7 @@ COMMANDS: dict[str, LazyCommand] = _table(
     ("cluster", "drills.cli.cluster:cluster", "The drill cluster: `up`, `down`, `status`, `kubeconfig`, `logs`, `build`, `reset`, `baseline`."),
     ("faults", "drills.cli.faults:faults_command", "List the fault kinds drills can inject."),
     ("inject", "drills.cli.faults:inject_command", "Inject a scenario's faults (or print them with --dry-run), then revert them."),
+    ("ctk", "drills.cli.ctk:ctk_group", "Chaos Toolkit experiments: `import` one as a scenario."),
     ("recover", "drills.cli.faults:recover_command", "Replay the fault reverts that a crashed or killed drill left pending."),
     ("monitoring", "drills.cli.monitoring:monitoring_group", "Prometheus and Alertmanager for a drill cluster: `up`, `down`, `status`, `alerts`, `rules`."),
     ("plan", "drills.cli.programs:plan_group", "DR plans: several scenarios and teams, each runbook step timed (scenarios/plans/)."),

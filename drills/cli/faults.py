@@ -278,11 +278,32 @@ def _inject_and_hold(
     help="Only this drill's pending reverts.",
 )
 @click.option("--list", "list_only", is_flag=True, help="Only list what is pending.")
+@click.option(
+    "--resolved-by-hand",
+    "by_hand",
+    metavar="ID",
+    default=None,
+    help="Mark the pending reverts of drill (or entry) ID as restored by hand, so they stop repeating.",
+)
+@click.option("--why", default="", help="With --resolved-by-hand: what was done by hand (recorded).")
+@click.option("--by", "who", default=None, help="With --resolved-by-hand: who did it (default: $USER).")
 @output_option
 @handle_errors
-def recover_command(drill_id: str | None, list_only: bool, output: str) -> None:
+def recover_command(
+    drill_id: str | None, list_only: bool, by_hand: str | None, why: str, who: str | None, output: str
+) -> None:
     """Replay the fault reverts that a crashed or killed drill left pending."""
-    from drills.adapters.faults.ledger import pending_entries, recover
+    from drills.adapters.faults.ledger import pending_entries, recover, resolve_by_hand
+
+    if by_hand is not None:
+        import getpass
+
+        marked = resolve_by_hand(by_hand, by=who or getpass.getuser(), why=why)
+        if output != "table":
+            emit([{"drill_id": e.drill_id, "entry": e.entry, "target": e.target} for e in marked], output)
+        for e in marked if output == "table" else []:
+            say(f"resolved by hand: drill {e.drill_id}: {e.fault_kind} on {e.target}")
+        return
 
     pending = [e for e in pending_entries() if drill_id is None or e.drill_id == drill_id]
     rows = [

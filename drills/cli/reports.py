@@ -36,6 +36,7 @@ from drills.engine.traffic import Traffic, split_traffic
 from drills.errors import Problem, ScenarioError
 from drills.model.events import Event
 from drills.model.policy import Policy
+from drills.model.summary import DrillSummary
 from drills.reporting.catalog import Catalog, scan
 from drills.reporting.handoff import build_handoff, render_handoff_markdown
 from drills.reporting.monthly import (
@@ -43,6 +44,7 @@ from drills.reporting.monthly import (
     parse_month,
     render_monthly_html,
     render_monthly_markdown,
+    report_window,
 )
 from drills.reporting.report import write_reports_for
 from drills.reporting.terminal import scorecard_renderable
@@ -181,15 +183,38 @@ def _catalog(reports: Path | None, journals: Path | None, policy_file: Path | No
     return catalog
 
 
+def _summaries(
+    reports: Path | None,
+    journals: Path | None,
+    policy_file: Path | None,
+    window: tuple[datetime, datetime] | None = None,
+) -> list[DrillSummary]:
+    """The drills on record: from the team history's index, brought up to date first.
+
+    Directories given with --reports/--journals are read as files instead, without the index (someone
+    else's reports, a copy).
+    """
+    if reports is not None or journals is not None:
+        return _catalog(reports, journals, policy_file).summaries
+    from drills.adapters.store.history import History
+    from drills.reporting.index import refresh
+
+    since, until = window or (None, None)
+    with History() as history:
+        _warn(refresh(history, drills_dir(), reports_dir(), policy=_policy(policy_file)).problems)
+        return history.summaries(since=since, until=until)
+
+
 _reports_option = click.option(
     "--reports",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Reports directory to read [default: $DRILLS_REPORTS or ./reports].",
+    help="Reports directory to read as files, without the history index [default: the index, kept from "
+    "$DRILLS_REPORTS (or ./reports) and the state directory's journals].",
 )
 _journals_option = click.option(
     "--journals",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Drills directory whose unreported journals are scored too [default: $DRILLS_STATE/drills].",
+    help="Drills directory whose unreported journals are scored too, read as files without the index.",
 )
 
 
@@ -217,8 +242,7 @@ def report_monthly(
     """The seed's Monthly Reporting template, drills apart from real incidents."""
     month = month or f"{SYSTEM_CLOCK.now():%Y-%m}"
     parse_month(month)  # a bad --month is a usage error before any file is read
-    catalog = _catalog(reports, journals, policy_file)
-    report = monthly_report(catalog.summaries, month)
+    report = monthly_report(_summaries(reports, journals, policy_file, report_window(month)), month)
     markdown = render_monthly_markdown(report)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -245,8 +269,9 @@ def handoff_command(since: datetime | None, reports: Path | None, journals: Path
     """The seed's on-call handoff, from the drills and incidents on record."""
     now = SYSTEM_CLOCK.now()
     start = utc(since) if since is not None else now - timedelta(days=7)
-    catalog = _catalog(reports, journals, None)
-    handoff = build_handoff(catalog.summaries, since=start, until=now, today=now.astimezone(UTC).date())
+    handoff = build_handoff(
+        _summaries(reports, journals, None), since=start, until=now, today=now.astimezone(UTC).date()
+    )
     if output != "table":
         emit(model_data(handoff), output)
     else:

@@ -50,6 +50,7 @@ RUN_EXITS = (
     ExitCode.INVALID_INPUT,
     ExitCode.REFUSED,
     ExitCode.ABORTED,
+    ExitCode.NOT_STEADY,
     ExitCode.INTERRUPTED,
     ExitCode.TERMINATED,
 )
@@ -174,7 +175,8 @@ def print_result(result: DrillResult, output: str = "table") -> None:
     type=click.FloatRange(min=0.001),
     default=1.0,
     show_default=True,
-    help="Multiply the bot's offsets by this (0.1: ten times faster; for demos and CI).",
+    help="Multiply the bot's delays by this (0.1: ten times faster; for demos and CI). The scenario's clocks "
+    "(healthy window, time budget, alert timing) are not scaled.",
 )
 @duration_option("--wrap-up", help="Time after resolution to post final comms: 90s, 5m (default 60s).")
 @duration_option(

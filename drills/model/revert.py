@@ -68,6 +68,13 @@ class ChaosToolkitRollbacks(_Op):
     experiment: str
     title: str | None = None
     configuration: dict[str, Any] = Field(default_factory=dict)
+    #: The scenario's secrets overrides, as written (env-typed: no secret value sits in the ledger).
+    secrets: dict[str, dict[str, Any]] | None = None
+    #: ``chaos run --rollback-strategy``: default, always, never, deviated. None (a ledger written before
+    #: strategies): always, as drills then did.
+    strategy: Literal["default", "always", "never", "deviated"] | None = None
+    #: Chaos Toolkit's run journal of the drill (status, deviated), which the strategy reads.
+    run_journal: str | None = None
     kubeconfig: str
     context: str | None = None
     #: How many rollbacks the experiment declares (for what ``--dry-run`` and the ledger show).

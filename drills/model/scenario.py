@@ -96,6 +96,12 @@ class BadDeployFault(_FaultBase):
     kind: Literal["bad-deploy"]
     image: str = Field(default="myapp:v2.1.0", description="The new (broken) image.")
     effect: Literal["crash", "oom", "unready"] = "crash"
+    max_unavailable: Annotated[str, Field(pattern=r"^([0-9]|[1-9][0-9]|100)%$|^[0-9]{1,4}$")] | None = Field(
+        default=None,
+        description="The release's rollout strategy (maxUnavailable, e.g. '67%' or '2'): how many old pods "
+        "it takes down before new ones are ready. A pipeline that skipped its canary rolls out like this; "
+        "unset, the Deployment's own strategy holds (old pods keep serving while the new ones crash).",
+    )
 
 
 class CrashLoopFault(_FaultBase):
@@ -169,6 +175,12 @@ class LoadSpikeFault(_FaultBase):
         description="CPU each pod uses at injection (a Kubernetes quantity); the total (cpu x replicas) "
         "stays as replicas change.",
     )
+    traffic: Annotated[StrictFloat, Field(gt=1, le=100)] | None = Field(
+        default=None,
+        description="The users send this many times their base traffic (the Deployment's "
+        "impact.drills.io/load-factor, which the virtual users read; docs/impact.md). Unset: the users' "
+        "traffic is unchanged and only the pods' CPU and readiness show the spike.",
+    )
 
     @field_validator("cpu")
     @classmethod
@@ -178,6 +190,62 @@ class LoadSpikeFault(_FaultBase):
         if float(v.removesuffix("m")) == 0:
             raise ValueError("a load spike of no CPU is no spike; give the CPU each pod uses, e.g. '300m'")
         return v
+
+
+class DependencyLatencyFault(_FaultBase):
+    """The dependency answers slowly (its pod template carries ``impact.drills.io/extra-latency-ms``): the
+    callers' calls time out, retry, and the requests that need it fail after the wait (504)."""
+
+    kind: Literal["dependency-latency"]
+    dependency: Name = Field(default="db-proxy", description="The dependency deployment that gets slow.")
+    latency: Duration = Field(default=timedelta(milliseconds=1500), description="Added to every response.")
+
+    @field_validator("latency")
+    @classmethod
+    def _some(cls, v: timedelta) -> timedelta:
+        if v <= timedelta(0) or v > timedelta(minutes=10):
+            raise ValueError(
+                "give the latency the dependency adds, more than 0s and at most 10m, e.g. '1500ms'"
+            )
+        return v
+
+
+class DependencyErrorsFault(_FaultBase):
+    """A share of the dependency's answers are errors (``impact.drills.io/error-rate`` on its pod template)."""
+
+    kind: Literal["dependency-errors"]
+    dependency: Name = Field(default="db-proxy", description="The dependency deployment that errs.")
+    error_rate: Annotated[StrictFloat, Field(gt=0, le=1)] = Field(
+        default=0.6, description="Share (0-1] of the dependency's answers that are errors."
+    )
+
+
+class PartialFailureFault(_FaultBase):
+    """One bad pod of N: ``count`` of the target's pods (the newest) fail a share of their requests; the
+    Deployment's fresh pods are clean, so deleting the bad pod is the fix."""
+
+    kind: Literal["partial-failure"]
+    count: Annotated[StrictInt, Field(ge=1, le=MAX_REPLICAS)] = 1
+    error_rate: Annotated[StrictFloat, Field(gt=0, le=1)] = Field(
+        default=1.0, description="Share (0-1] of the bad pod's requests that fail (500)."
+    )
+
+
+class NodePartitionFault(_FaultBase):
+    """The node is cut off the network (``impact.drills.io/partitioned``): its pods stop serving while the
+    node still reports Ready, so nothing in Kubernetes reacts. Drain it."""
+
+    kind: Literal["node-partition"]
+    node: SubdomainName | None = Field(
+        default=None, description="A node name; default: the node with most target pods."
+    )
+
+
+class DependencyDnsFault(_FaultBase):
+    """The dependency's name no longer resolves: its Service is gone (the pods still run)."""
+
+    kind: Literal["dependency-dns"]
+    dependency: Name = Field(default="db-proxy", description="The Service whose name stops resolving.")
 
 
 class BrokenConfigFault(_FaultBase):
@@ -207,7 +275,30 @@ class ChaosToolkitFault(_FaultBase):
     experiment: str = Field(
         description="Path of a Chaos Toolkit experiment (JSON or YAML), relative to the scenario."
     )
-    configuration: dict[str, JsonValue] = Field(default_factory=dict)
+    configuration: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="Merged over the experiment's `configuration` before it is validated and run; a value "
+        "may be env-typed (`{type: env, key: VAR, default: ...}`) as in the experiment.",
+    )
+    secrets: dict[str, dict[str, JsonValue]] = Field(
+        default_factory=dict,
+        description="Merged over the experiment's `secrets`, scope by scope; give values env-typed "
+        "(`{type: env, key: VAR}`) so that no secret is written in the scenario.",
+    )
+    rollback_strategy: Literal["default", "always", "never", "deviated"] = Field(
+        default="default",
+        description="When the experiment's rollbacks are played, as `chaos run --rollback-strategy`: "
+        "`default` unless the experiment failed or was interrupted, `always`, `never`, `deviated` only if "
+        "the steady state deviated after the method. drills plays them at the drill's revert.",
+    )
+    hypothesis_strategy: Literal["default", "before-method-only", "after-method-only", "continuously"] = (
+        Field(
+            default="default",
+            description="When the steady-state hypothesis is checked, as `chaos run --hypothesis-strategy`: "
+            "`default` before and after the method; a hypothesis that does not hold before is its own "
+            "result (exit 6), never a fault.",
+        )
+    )
 
 
 class PluginFault(_FaultBase):
@@ -231,6 +322,11 @@ Fault = Annotated[
     | NodeDrainStuckFault
     | DependencyOutageFault
     | LoadSpikeFault
+    | DependencyLatencyFault
+    | DependencyErrorsFault
+    | PartialFailureFault
+    | NodePartitionFault
+    | DependencyDnsFault
     | BrokenConfigFault
     | SecretFault
     | NamespaceLostFault
@@ -252,6 +348,11 @@ FAULT_KINDS: tuple[str, ...] = (
     "node-drain-stuck",
     "dependency-outage",
     "load-spike",
+    "dependency-latency",
+    "dependency-errors",
+    "partial-failure",
+    "node-partition",
+    "dependency-dns",
     "broken-config",
     "secret-missing",
     "secret-rotated",

@@ -27,61 +27,17 @@ from drills.engine.traffic import split_traffic
 from drills.errors import DrillError, Problem
 from drills.model.policy import Policy
 from drills.model.scorecard import Check, Scorecard
+from drills.model.summary import DrillSummary, TrackedAction
 from drills.reporting.report import POSTMORTEM, SCORECARD, render_postmortem
 from drills.reporting.view import cause_of
 
 _DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
-
-#: Status words that close an action item (the postmortem's Status column, edited by people).
-DONE_WORDS = frozenset({"done", "completed", "complete", "closed", "fixed", "resolved", "✅", "[x]", "x"})
 
 _CELL = r"([^|\\\n]*(?:\\.[^|\\\n]*)*)"  # a table cell: anything but an unescaped pipe
 _ACTION_ROW = re.compile(
     rf"^[ \t]*\|[ \t]*(A\d+)[ \t]*\|{_CELL}\|{_CELL}\|{_CELL}\|{_CELL}\|{_CELL}\|[ \t]*$", re.MULTILINE
 )
 _ACTIONS_HEADING = "\n## Action items"
-
-
-@dataclass(frozen=True, slots=True)
-class TrackedAction:
-    """An action item as the postmortem says now (status edited by people)."""
-
-    drill_id: str
-    id: str
-    text: str
-    owner: str
-    due: str
-    check_id: str
-    status: str
-
-    @property
-    def done(self) -> bool:
-        return self.status.strip().lower() in DONE_WORDS
-
-
-@dataclass(frozen=True, slots=True)
-class DrillSummary:
-    """One drill or incident, reduced to what the roll-ups need. Durations in seconds, active time."""
-
-    drill_id: str
-    scenario_id: str
-    title: str
-    category: str
-    is_drill: bool
-    started: datetime | None
-    true_severity: str
-    declared_severity: str | None
-    outcome: str
-    score: float
-    grade: str
-    passed: bool
-    ttd: float | None
-    tta: float | None
-    ttm: float | None
-    ttr: float | None
-    resolved: bool
-    actions: tuple[TrackedAction, ...]
-    team: str | None = None  # the team that ran it (a DR plan's team), from the postmortem's summary
 
 
 @dataclass(frozen=True)

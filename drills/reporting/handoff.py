@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict
 
 from drills.engine.comms import incident_id
 from drills.model.durations import format_duration
+from drills.model.summary import DrillSummary, TrackedAction
 from drills.reporting import _templates
-from drills.reporting.catalog import DrillSummary, TrackedAction
 from drills.reporting.text import plural
 
 

@@ -239,6 +239,36 @@ def _who(e: Event) -> str:
     return e.actor or e.source.value
 
 
+def chaostoolkit_text(e: ChaosToolkitEvent) -> str:
+    """One Chaos Toolkit run event in words: each activity by name with its status and duration."""
+    d = e.detail
+    title = d.get("experiment") or "experiment"
+    match e.phase:
+        case "started":
+            versions = ", ".join(
+                f"{name} {d[key]}"
+                for key, name in (("chaoslib_version", "chaoslib"), ("chaosk8s_version", "chaosk8s"))
+                if d.get(key)
+            )
+            return f"Chaos Toolkit experiment started: {title}" + (f" ({versions})" if versions else "")
+        case "hypothesis-before" | "hypothesis-after":
+            when = "before" if e.phase.endswith("before") else "after"
+            met = "met" if d.get("met") else "NOT met"
+            return f"Chaos Toolkit steady-state hypothesis {when} the method: {met}"
+        case "activity":
+            duration = d.get("duration")
+            took = f" ({float(duration):.1f}s)" if isinstance(duration, int | float) else ""
+            return f"Chaos Toolkit {d.get('kind') or 'activity'} {d.get('name')}: {d.get('status')}{took}"
+        case "finished":
+            summary = f", {d['summary']}" if d.get("summary") else ""
+            deviated = ", deviated" if d.get("deviated") else ""
+            return f"Chaos Toolkit experiment finished: {d.get('status')}{deviated}{summary}"
+        case "method-started" | "method-completed" | "rollbacks-started" | "rollbacks-completed":
+            what, _, when = e.phase.partition("-")
+            return f"Chaos Toolkit {what} {when}"
+    return f"Chaos Toolkit: {e.phase}"
+
+
 def describe(e: Event) -> tuple[str, str, str, bool] | None:
     """(lane, marker, text, key) for one event, in neutral words: what happened, not who was at fault."""
     match e:
@@ -270,6 +300,8 @@ def describe(e: Event) -> tuple[str, str, str, bool] | None:
             except UsageError:
                 title = e.template
             missing = f" (fields left to fill: {', '.join(e.missing_fields)})" if e.missing_fields else ""
+            # The seed titles one template "(P0)"; the drill's own severity is in what was posted, not here.
+            title = re.sub(r"\s*\(P[0-3]\)$", "", title)
             return "response", "comms", f"Posted {title}{missing}", False
         case EscalationNotified():
             return "response", "escalation", f"Escalated to {e.whom} via {e.channel}", False
@@ -316,7 +348,7 @@ def describe(e: Event) -> tuple[str, str, str, bool] | None:
         case RunbookStep():
             return "response", "runbook", f"Runbook step {e.step}: {e.status}", False
         case ChaosToolkitEvent():
-            return "drill", "drill", f"Chaos Toolkit: {e.phase}", False
+            return "drill", "drill", chaostoolkit_text(e), False
         case DrillEnded():
             return (
                 "drill",

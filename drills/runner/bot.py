@@ -34,6 +34,7 @@ from drills.adapters.clusters.binaries import kubectl_binary
 from drills.adapters.store import paths
 from drills.engine import comms
 from drills.engine.health import pod_ready
+from drills.engine.measured import measured_impact, measured_severity, points
 from drills.engine.timeline import build
 from drills.errors import ClusterError, DrillError, EnvironmentProblem, Forbidden, NotFound, UsageError
 from drills.model.durations import format_duration
@@ -516,6 +517,10 @@ def escalation_for(severity: Severity) -> str | None:
     return None
 
 
+#: Seconds the bot waits for a first health reading before it decides a mitigation is not needed.
+EVIDENCE_WAIT = 10.0
+
+
 class Bot:
     """Runs a responder profile in a thread against one drill's journal and cluster."""
 
@@ -628,6 +633,21 @@ class Bot:
     def _started(self) -> DrillStarted:
         return self.session.state().started
 
+    def _evident_severity(self) -> Severity:
+        """The severity a responder reads off what users see so far (the seed's matrix over the impact
+        samples since the fault), as the scorer measures it; the scenario's stated severity when the drill has
+        no virtual users, or they have seen nothing yet."""
+        events = self.session.events()
+        started = self._started()
+        t0 = next((e.at for e in events if isinstance(e, FaultInjected)), None)
+        samples = points(events)
+        if t0 is None or not samples:
+            return started.true_severity
+        seen = measured_impact(samples, t0, max(self.clock.now(), samples[-1].at))
+        if seen.peak_users_affected_pct <= 0 and seen.worst_status is None:
+            return started.true_severity
+        return measured_severity(seen, started.impact)
+
     def _record(self, action: BotAction, event: Event | None) -> None:
         if event is not None:
             action.events.append(event.id)
@@ -659,7 +679,7 @@ class Bot:
             case AckStep():
                 self._record(action, s.ack(via="bot"))
             case DeclareStep():
-                self._record(action, s.declare(severity_for(step.severity, self._started().true_severity)))
+                self._record(action, s.declare(severity_for(step.severity, self._evident_severity())))
             case RoleStep():
                 self._record(action, s.role(step.role, step.person or self.profile.name))
             case CommsStep():
@@ -690,6 +710,13 @@ class Bot:
                 mitigation = step.mitigation or self.scenario.expected_response.mitigations[0]
                 if self.kubectl is None:
                     raise EnvironmentProblem("the bot has no kubeconfig to act with")
+                if not self._health_broken():
+                    # A responder acts on evidence: scaling a healthy app 3 -> 15 fixes nothing and leaves
+                    # a change nobody reverts (and a self-healing chaos test would be "resolved" by the bot).
+                    self._record(
+                        action, s.note(f"the service is healthy: no {mitigation.value}, nothing to mitigate")
+                    )
+                    return
                 retry = 30.0 if mitigation == Mitigation.RESTORE_BACKUP else 0.0
                 for argv in mitigation_commands(mitigation, self.scenario, self.kubectl):
                     self._kubectl(action, argv, forbidden_retry=retry)
@@ -717,6 +744,17 @@ class Bot:
                 for argv in evidence_commands(self.scenario, self.kubectl):
                     # evidence is best effort: a namespace that is gone has no logs to read
                     self._kubectl(action, argv, check=False)
+
+    def _health_broken(self) -> bool:
+        """Whether the observer has seen health broken now; waits up to :data:`EVIDENCE_WAIT` s of drill
+        time while there is no health reading yet (the observer's first one may lag the page)."""
+        deadline = self.clock.monotonic() + EVIDENCE_WAIT
+        while not self._stop.is_set():
+            healthy = build(self.session.events(), now=self.clock.now()).healthy_now
+            if healthy is not None or self.clock.monotonic() >= deadline:
+                return healthy is False
+            self._stop.wait(max(self.poll, 0.2))
+        return False
 
     def _wait_healthy(self, *, lasting: bool) -> bool:
         """Until the service is healthy (``lasting``: and has been for the scenario's healthy window).

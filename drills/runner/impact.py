@@ -5,6 +5,11 @@ second of traffic; this monitor runs that every second from T0, journals an ``im
 users see changed (rounded, so noise does not flood the journal), and feeds the exporter Prometheus scrapes.
 Deriving the services' state is redone only when the view changed (the observer hands over the same
 objects while nothing moves), so a quiet second costs microseconds.
+
+Between two seconds the monitor looks at the view every :attr:`ImpactMonitor.poll` seconds: when the cluster
+changed, what users see now is journaled and shown on the exporter's gauges at once, so a change reaches
+``/metrics`` in about the watch's delay plus ``poll``, not up to a whole second later
+(``benchmarks/bench_impact.py --cluster`` measures it). The counters still add whole seconds only.
 """
 
 from __future__ import annotations
@@ -83,6 +88,8 @@ class ImpactMonitor:
         self.clock = clock
         # The seconds are real ones even when the drill's clock is a fake (as the observer's waits are).
         self.pacing = pacing
+        #: How often the view is looked at between two whole seconds (seconds).
+        self.poll = 0.05
         self.last_sample: ImpactSampled | None = None
         self.last_second: ImpactSecond | None = None
         self._view: ClusterView | None = None
@@ -91,26 +98,54 @@ class ImpactMonitor:
         self._thread: threading.Thread | None = None
 
     def step(self, now: datetime) -> ImpactSecond:
+        """One whole second: simulated, added to the counters, journaled when users see a change."""
+        self._refresh(self.view())
+        second = self._simulate(now)
+        if self.metrics is not None:
+            self.metrics.add(second)
+        self._journal(second, now)
+        return second
+
+    def react(self, now: datetime) -> ImpactSecond | None:
+        """Between two seconds: if the cluster changed, what users see now (journaled, on the gauges)."""
         view = self.view()
+        if view == self._view:
+            return None
+        self._refresh(view)
+        second = self._simulate(now)
+        if self.metrics is not None:
+            self.metrics.show(second)
+        self._journal(second, now)
+        return second
+
+    def _refresh(self, view: ClusterView) -> None:
         if view != self._view:
             self._states = derive_states(self.graph, view)
             self._view = view
+
+    def _simulate(self, now: datetime) -> ImpactSecond:
         second = simulate_second(self.graph, self._states, max(0, int((now - self.t0).total_seconds())))
         self.last_second = second
-        if self.metrics is not None:
-            self.metrics.add(second)
+        return second
+
+    def _journal(self, second: ImpactSecond, now: datetime) -> None:
         sample = sample_event(second, now)
         if _changed(self.last_sample, sample, self.graph.users.latency_slo.total_seconds() * 1000):
             self.sink.append(sample)
             self.last_sample = sample
-        return second
 
     def _run(self) -> None:
         next_tick = self.pacing.monotonic()
         while not self._stop.is_set():
             self.step(self.clock.now())
             next_tick += 1.0
-            self._wait(max(0.0, next_tick - self.pacing.monotonic()))
+            while not self._stop.is_set():
+                left = next_tick - self.pacing.monotonic()
+                if left <= 1e-6:
+                    break
+                self._wait(min(self.poll, left))
+                if not self._stop.is_set():
+                    self.react(self.clock.now())
 
     def _wait(self, seconds: float) -> None:
         """Until the next tick, or less if stopped (a test with a fake pacing clock replaces this)."""

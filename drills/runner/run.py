@@ -50,6 +50,7 @@ from drills.adapters.faults.ledger import Ledger
 from drills.adapters.files.impact import load_service_graph, load_slo, slo_paths
 from drills.adapters.files.scenarios import find_scenario, load_model, load_policy, load_scenario
 from drills.adapters.kube import identities
+from drills.adapters.kube.audit import audit_log_readable
 from drills.adapters.kube.client import Kube
 from drills.adapters.kube.observer import Observer
 from drills.adapters.kube.preflight import preflight, world_namespaces
@@ -88,6 +89,7 @@ from drills.model.scorecard import Scorecard
 from drills.model.service_graph import ServiceGraph
 from drills.model.slo import Slo
 from drills.reporting.dashboard import render_dashboard
+from drills.reporting.index import from_report_dir
 from drills.reporting.report import ReportPaths, write_reports_for
 from drills.reporting.view import describe
 from drills.runner import respond
@@ -425,7 +427,15 @@ class DrillRun:
             clock=self.clock,
             allow_system_namespaces=self.options.cluster.allow_system_namespaces,
             scenario_dir=self.scenario_dir,
+            audit_log=self._audit_log(),
         )
+
+    def _audit_log(self) -> Path | None:
+        """The API server's audit log, which times a fault whose first change comes late (a Chaos Toolkit
+        action after its pauses); None when drills cannot read it."""
+        handle = self.cluster
+        path = handle.audit_log if handle is not None else None
+        return path if path is not None and audit_log_readable(path) else None
 
     def _prepare(self) -> None:
         self.state.kube = self._kube()
@@ -532,16 +542,23 @@ class DrillRun:
             log.warning("the drill is not recorded in the history database: %s", e)
             self.state.history = None
 
-    def _history_end(self, scorecard: Scorecard, events: Sequence[Event]) -> None:
+    def _history_end(self, scorecard: Scorecard, events: Sequence[Event], reports: Path) -> None:
         if self.state.history is None:
             return
         status = DrillStatus.CRASHED if self.outcome is Outcome.CRASHED else DrillStatus.FINISHED
+        try:
+            # The report index's summary as the reports just written give it, in the same transaction.
+            summary = from_report_dir(reports)
+        except (OSError, ValueError, KeyError) as e:
+            log.warning("the drill's summary is not indexed (the next `drill history` does it): %s", e)
+            summary = None
         try:
             self.state.history.record_result(
                 scorecard,
                 events,
                 journal=self.state.journal.path if self.state.journal else None,
                 status=status,
+                summary=summary,
             )
         except DrillError as e:
             log.warning("the drill's result is not in the history database: %s", e)
@@ -570,6 +587,7 @@ class DrillRun:
                 scenario_dir=self.scenario_dir,
                 handles=self.state.handles,
                 plan_=self.state.fault_plan if injector_kube is self.state.kube else None,
+                audit_log=self._audit_log(),
             )
 
     def _start_watchers(self) -> None:
@@ -1016,6 +1034,9 @@ class DrillRun:
         outcome = self.outcome
         at = self.state.end_at or self.clock.now()
         self._world_left_behind()
+        if self.state.follower is not None and not self.options.reporting.dashboard:
+            # What the revert wrote (a Chaos Toolkit method that outlived the drill, its rollbacks) is shown too.
+            self._narrate(self._poll())
         self.state.journal.append(
             DrillEnded(at=at, source=Source.SYSTEM, actor=RUNNER_ACTOR, outcome=outcome, reason=self.reason)
         )
@@ -1024,7 +1045,7 @@ class DrillRun:
         root = self.options.reporting.reports_root or paths.reports_dir()
         with self._status("writing the reports..."):
             reports = write_reports_for(scorecard, journal.events, root / self.state.drill_id)
-        self._history_end(scorecard, journal.events)
+        self._history_end(scorecard, journal.events, reports.directory)
         self._write_meta(outcome=outcome.value, reports=str(reports.directory))
         return DrillResult(
             drill_id=self.state.drill_id,

@@ -97,11 +97,19 @@ def plan_scenario(
     allowed: tuple[str, ...] | None = None,
     scenario_dir: Path | None = None,
     journal: EventSink | None = None,
+    audit_log: Path | None = None,
 ) -> FaultPlan:
     """Plan every fault (reads the cluster, changes nothing). A non-allow-listed context raises SafetyError
     before anything is read; the other rails are reported in ``refusals``."""
     context = check_kube_context(kube, allowed if allowed is not None else allowed_contexts())
-    ctx = FaultContext(scenario=scenario, kube=kube, clock=clock, scenario_dir=scenario_dir, journal=journal)
+    ctx = FaultContext(
+        scenario=scenario,
+        kube=kube,
+        clock=clock,
+        scenario_dir=scenario_dir,
+        journal=journal,
+        audit_log=audit_log,
+    )
     injectors = [make_injector(f, ctx) for f in scenario.faults]
     changes = [c for inj in injectors for c in inj.plan()]
     radius = total(inj.blast_radius() for inj in injectors)
@@ -230,6 +238,7 @@ def inject(
     confirm_timeout: float | None = None,
     handles: MutableSequence[FaultHandle] | None = None,
     plan_: FaultPlan | None = None,
+    audit_log: Path | None = None,
 ) -> FaultHandle:
     """Inject the scenario's faults; see the module docstring. ``handles`` (e.g. the list given to
     :func:`revert_on_signals`) receives the handle *before* the first change, so a signal arriving
@@ -242,8 +251,13 @@ def inject(
         allowed=allowed,
         scenario_dir=scenario_dir,
         journal=journal,
+        audit_log=audit_log,
     )
     _refuse(p)
+    for injector in p.injectors:
+        # planned before the drill had a journal (preflight): its events go to this one
+        injector.ctx.journal = injector.ctx.journal or journal
+        injector.ctx.audit_log = injector.ctx.audit_log or audit_log
     ledger.claim()
     handle = FaultHandle(scenario, kube, ledger, journal, clock)
     if handles is not None:

@@ -105,6 +105,9 @@ class FaultContext:
     journal: EventSink | None = None
     #: Who the journal names as the actor of drills' own changes.
     actor: str = "drills:injector"
+    #: The API server's audit log, when drills can read it: a fault whose change takes a while to start
+    #: (a Chaos Toolkit action after its pauses) takes T0 from the first write it records.
+    audit_log: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

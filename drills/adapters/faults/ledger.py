@@ -40,7 +40,7 @@ from pydantic import ValidationError
 
 from drills.adapters.store import paths
 from drills.engine.redact import scrub, secrets_from_env
-from drills.errors import DrillError, JournalError
+from drills.errors import DrillError, JournalError, UsageError
 from drills.model.revert import RevertOp, dump_ops, op_problems, parse_ops
 from drills.timing import SYSTEM_CLOCK, Clock
 
@@ -64,6 +64,9 @@ class LedgerEntry:
     injected_at: str | None = None
     reverted_at: str | None = None
     failures: list[str] = field(default_factory=list)
+    #: Who put it back by hand and why (``drill recover --resolved-by-hand``), when nobody's revert did.
+    resolved_by: str | None = None
+    resolved_why: str | None = None
     ledger_path: Path | None = None
     #: Why the recorded undo cannot be played (``file:line: ops[0]: ...``), when its operations are broken:
     #: the entry stays pending, and ``drill recover`` says so instead of reverting half of it.
@@ -196,6 +199,11 @@ class Ledger:
     def reverted(self, entry: str) -> None:
         self._append({"record": "reverted", "entry": entry, "at": self._now()})
 
+    def resolved_by_hand(self, entry: str, *, by: str, why: str) -> None:
+        """Someone restored what this revert could not: it stops being pending, and the ledger says who/why."""
+        text = scrub(why[:2000], secrets_from_env(os.environ))
+        self._append({"record": "resolved_by_hand", "entry": entry, "at": self._now(), "by": by, "why": text})
+
     def revert_failed(self, entry: str, error: str) -> None:
         # The error is free text (an API server's message may quote a header or a value): scrubbed. The
         # ops are not: they hold what the revert must put back, a rotated Secret's old value included.
@@ -256,6 +264,10 @@ def read_ledger(path: Path) -> LedgerState:
                 known.reverted_at = str(rec.get("at"))
             elif kind == "revert_failed":
                 known.failures.append(str(rec.get("error", "")))
+            elif kind == "resolved_by_hand":
+                known.reverted_at = str(rec.get("at"))
+                known.resolved_by = str(rec.get("by", ""))
+                known.resolved_why = str(rec.get("why", ""))
         else:
             problems.append(f"{path}:{number}: record for unknown entry {entry_id}: skipped")
     return LedgerState(list(entries.values()), problems)
@@ -325,6 +337,29 @@ class Recovery:
 
 
 KubeFactory = Callable[[str, "str | None"], Any]
+
+
+def resolve_by_hand(ident: str, *, by: str, why: str, clock: Clock = SYSTEM_CLOCK) -> list[LedgerEntry]:
+    """Mark the pending reverts of a drill (or one entry, by its id) as restored by hand; those marked.
+
+    A revert that cannot succeed (the object it restores was replaced by hand, a rollback that fails) would
+    otherwise be replayed by every ``drill recover`` and warned about by every command.
+    """
+    if not why.strip():
+        raise UsageError(
+            "say why the revert is resolved by hand (--why)", hint="e.g. --why 'uncordoned by hand'"
+        )
+    marked: list[LedgerEntry] = []
+    for pending in pending_entries(include_owned=False):
+        if ident in (pending.drill_id, pending.entry):
+            assert pending.ledger_path is not None
+            Ledger(pending.ledger_path, clock=clock).resolved_by_hand(pending.entry, by=by, why=why)
+            marked.append(pending)
+    if not marked:
+        raise UsageError(
+            f"no pending revert with drill or entry id {ident!r}", hint="`drill recover --list` shows them"
+        )
+    return marked
 
 
 def recover(

@@ -21,9 +21,10 @@ from drills.adapters.faults.base import NODE_FAULT_LABEL, Injector, PlannedChang
 from drills.adapters.faults.revert import restore_op
 from drills.adapters.kube import resources as r
 from drills.engine.health import match_labels_selector
+from drills.engine.impact import NODE_PARTITIONED
 from drills.engine.safety import BlastRadius
 from drills.errors import FaultError, NotFound
-from drills.model.scenario import NodeDrainStuckFault, NodeLostFault, NodeNotReadyFault
+from drills.model.scenario import NodeDrainStuckFault, NodeLostFault, NodeNotReadyFault, NodePartitionFault
 
 DRAIN_GUARD_PDB = "{workload}-drain-guard"
 
@@ -133,6 +134,48 @@ class NodeLost(_NodeFault):
     label_value = "lost"
     words = "stops its heartbeat, as if the machine vanished"
     fault: NodeLostFault
+
+
+class NodePartition(_NodeFault):
+    """The node is cut off the network: its pods stop serving, but its kubelet (kwok's) still reports Ready,
+    so no controller moves anything and every probe that reads object state holds. Only the users (the
+    model reads the node's ``impact.drills.io/partitioned`` annotation) see it. The fix is the seed's drain:
+    ``kubectl drain`` evicts the pods, and the ReplicaSet starts them on reachable nodes."""
+
+    summary = "the busiest node is cut off the network while it still reports Ready"
+    kind = "node-partition"
+    label_value = ""
+    words = "is cut off the network (still Ready)"
+    fault: NodePartitionFault
+
+    def _count(self) -> int:
+        return 1
+
+    def _label_changes(self, nodes: list[dict[str, Any]]) -> tuple[list[PlannedChange], list[dict[str, Any]]]:
+        changes = [
+            PlannedChange(
+                "PATCH",
+                "Node",
+                None,
+                n["metadata"]["name"],
+                f"annotate {NODE_PARTITIONED}=true: the node {self.words}",
+                {"metadata": {"annotations": {NODE_PARTITIONED: "true"}}},
+                patch_type="merge",
+            )
+            for n in nodes
+        ]
+        ops = [restore_op(n, [["metadata", "annotations", NODE_PARTITIONED]]) for n in nodes]
+        return changes, ops
+
+    def effect(self) -> str | None:
+        seen = []
+        for name in self._nodes:
+            node = r.get(self.kube, "Node", name)
+            if node is None or (node["metadata"].get("annotations") or {}).get(NODE_PARTITIONED) != "true":
+                return None
+            state = "still Ready" if node_trouble(node) is None else node_trouble(node)
+            seen.append(f"{name} partitioned ({state})")
+        return "; ".join(seen)
 
 
 class NodeDrainStuck(_NodeFault):

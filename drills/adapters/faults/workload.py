@@ -35,6 +35,7 @@ from drills.adapters.faults.base import (
 from drills.adapters.faults.revert import restore_op
 from drills.adapters.kube import resources as r
 from drills.engine.health import match_labels_selector
+from drills.engine.impact import LOAD_FACTOR
 from drills.engine.safety import BlastRadius
 from drills.errors import DrillError, FaultError, NotFound
 from drills.model.scenario import (
@@ -78,17 +79,27 @@ class _Rollout(Injector):
         self._baseline = dep
         container = _first_container(dep)
         patch_container, cause, summary = self._new_container(container)
-        body = {
-            "metadata": {"annotations": {CHANGE_CAUSE: cause}},
-            "spec": {"template": {"spec": {"containers": [{"name": container["name"], **patch_container}]}}},
+        spec: dict[str, Any] = {
+            "template": {"spec": {"containers": [{"name": container["name"], **patch_container}]}}
         }
+        body = {"metadata": {"annotations": {CHANGE_CAUSE: cause}}, "spec": spec}
+        paths = [["spec", "template"], ["metadata", "annotations", CHANGE_CAUSE]]
+        strategy = self._strategy()
+        if strategy is not None:
+            spec["strategy"] = strategy
+            summary += f" (rollout maxUnavailable {strategy['rollingUpdate']['maxUnavailable']})"
+            paths.append(["spec", "strategy"])
         change = PlannedChange(
             "PATCH", "Deployment", self.namespace, self.workload, summary, body, patch_type="strategic"
         )
         replicas = _replicas(dep)
         radius = BlastRadius(pods=replicas, target_pods=replicas, namespaces=frozenset({self.namespace}))
-        ops = [restore_op(dep, [["spec", "template"], ["metadata", "annotations", CHANGE_CAUSE]])]
+        ops = [restore_op(dep, paths)]
         return [change], radius, ops
+
+    def _strategy(self) -> dict[str, Any] | None:
+        """A rollout strategy the release brings with it (None: the Deployment's own)."""
+        return None
 
     def _fault_pods(self) -> list[dict[str, Any]]:
         """Pods running the faulty template (identified by image and env, not by name)."""
@@ -128,6 +139,15 @@ class BadDeploy(_Rollout):
     summary = "a release whose pods crash, OOM or never get ready (new image, FAULT=<effect>)"
     kind = "bad-deploy"
     fault: BadDeployFault
+
+    def _strategy(self) -> dict[str, Any] | None:
+        # A pipeline that skips its canary takes this many old pods down at once: capacity drops while the
+        # new pods crash, which is what makes a bad release hurt users (docs/impact.md).
+        text = self.fault.max_unavailable
+        if text is None:
+            return None
+        value: int | str = int(text) if text.isdigit() else text
+        return {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": value}}
 
     def _new_container(self, container: dict[str, Any]) -> tuple[dict[str, Any], str, str]:
         f = self.fault
@@ -410,7 +430,7 @@ class LoadSpike(Injector):
             )
         )
         radius = BlastRadius(pods=len(pods), target_pods=len(pods), namespaces=frozenset({self.namespace}))
-        ops = [
+        ops: list[dict[str, Any]] = [
             {
                 "op": "pod-annotations",
                 "namespace": self.namespace,
@@ -418,6 +438,22 @@ class LoadSpike(Injector):
                 "annotations": {USAGE_CPU_ANNOTATION: self._idle, POD_FAULT_ANNOTATION: None},
             }
         ]
+        if self.fault.traffic is not None:
+            # the users' side of the spike: first, so T0 is when the traffic arrives
+            factor = f"{self.fault.traffic:g}"
+            changes.insert(
+                0,
+                PlannedChange(
+                    "PATCH",
+                    "Deployment",
+                    self.namespace,
+                    self.workload,
+                    f"annotate {LOAD_FACTOR}={factor}: the users send {factor} times their base traffic",
+                    {"metadata": {"annotations": {LOAD_FACTOR: factor}}},
+                    patch_type="merge",
+                ),
+            )
+            ops.append(restore_op(dep, [["metadata", "annotations", LOAD_FACTOR]]))
         return changes, radius, ops
 
     @staticmethod

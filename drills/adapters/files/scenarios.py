@@ -13,7 +13,6 @@ get the same errors as scenarios.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import types
 from collections.abc import Iterable, Sequence
@@ -27,7 +26,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from drills.adapters.files.core_yaml import CoreConstructor, CoreLoader, core_safe_load
+from drills.adapters.core_yaml import CoreConstructor, CoreLoader, core_safe_load
 from drills.adapters.reading import MAX_BYTES, UnreadableFile, read_bounded
 from drills.adapters.store.paths import fixtures_dir, repo_root, scenarios_dir
 from drills.engine.comms import TEMPLATE_IDS
@@ -661,11 +660,11 @@ def scenario_problems(loaded: Loaded[Scenario], base_dir: Path) -> list[Problem]
     for i, fault in enumerate(scenario.faults):
         if isinstance(fault, ChaosToolkitFault):
             path = experiment_path(base_dir, fault.experiment)
-            problem = confinement_problem(
-                fault.experiment, [path], base_dir, "the experiment"
-            ) or _experiment_problem(base_dir, fault.experiment)
+            problem = confinement_problem(fault.experiment, [path], base_dir, "the experiment")
             if problem:
                 problems.append(loaded.problem(("faults", i, "experiment"), problem))
+            else:
+                problems += _experiment_problems(loaded, i, fault, base_dir)
         elif isinstance(fault, NamespaceLostFault):
             problem = confinement_problem(
                 fault.backup, _backup_candidates(fault.backup, base_dir), base_dir, "backup"
@@ -759,29 +758,46 @@ def experiment_path(base_dir: Path, experiment: str) -> Path:
     return p if p.is_absolute() else base_dir / p
 
 
-def _experiment_problem(base_dir: Path, experiment: str) -> str | None:
-    path = experiment_path(base_dir, experiment)
+def _experiment_problems(
+    loaded: Loaded[Scenario], i: int, fault: ChaosToolkitFault, base_dir: Path
+) -> list[Problem]:
+    """Every problem of a chaostoolkit fault's experiment, as chaoslib would find it with the fault's
+    ``configuration``/``secrets`` merged in: each names the experiment file (and line), the activity, the field."""
+    from drills.adapters.chaostoolkit import experiment_problems, parse_experiment
+
+    path = experiment_path(base_dir, fault.experiment)
+    here = ("faults", i, "experiment")
     try:
         text = read_bounded(path, limit=MAX_BYTES).decode("utf-8")
     except UnreadableFile as e:
         if e.reason == "no such file":
-            return f"no Chaos Toolkit experiment at {path}"
-        return f"cannot read the Chaos Toolkit experiment {path}: {e.reason}"
+            return [loaded.problem(here, f"no Chaos Toolkit experiment at {path}")]
+        return [loaded.problem(here, f"cannot read the Chaos Toolkit experiment {path}: {e.reason}")]
     except UnicodeDecodeError as e:
-        return f"cannot read the Chaos Toolkit experiment {path}: {e}"
+        return [loaded.problem(here, f"cannot read the Chaos Toolkit experiment {path}: {e}")]
     try:
-        data = json.loads(text) if path.suffix == ".json" else core_safe_load(text)
+        data = parse_experiment(text, path)
     except Exception as e:  # PyYAML's constructors raise more than YAMLError on explicit tags
         kind = "JSON" if path.suffix == ".json" else "YAML"
-        return f"the Chaos Toolkit experiment {path} is not valid {kind}: {e}"
+        return [loaded.problem(here, f"the Chaos Toolkit experiment {path} is not valid {kind}: {e}")]
     if not isinstance(data, dict):
-        return f"the Chaos Toolkit experiment {path} is not a mapping"
-    missing = [k for k in ("title", "description", "method") if k not in data]
-    if missing:
-        return f"the Chaos Toolkit experiment {path} lacks {', '.join(missing)}"
-    if not isinstance(data["method"], list) or not data["method"]:
-        return f"the Chaos Toolkit experiment {path} has no method steps"
-    return None
+        return [loaded.problem(here, f"the Chaos Toolkit experiment {path} is not a mapping")]
+    found = experiment_problems(data, configuration=fault.configuration, secrets=fault.secrets)
+    if not found:
+        return []
+    try:
+        # JSON is YAML 1.2 too: the same reader gives the line of every activity and field.
+        lines: YamlDocument | None = parse_yaml(text, file=str(path))
+    except ScenarioError:
+        lines = None
+    return [
+        Problem(str(path), lines.line(p.path) if lines else None, format_path(p.path) or p.field, _said(p))
+        for p in found
+    ]
+
+
+def _said(p: Any) -> str:
+    return f"activity {p.activity!r}: {p.message}" if p.activity else p.message
 
 
 def load_scenario(path: Path) -> Scenario:

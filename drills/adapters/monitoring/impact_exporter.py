@@ -55,6 +55,13 @@ class ImpactMetrics(Collector):
             self._affected_ratio = second.affected_ratio
             self._users_affected = float(second.users_affected)
 
+    def show(self, second: ImpactSecond) -> None:
+        """What users see now, between two whole seconds: the gauges move, the counters wait for the second
+        to be over (a counter that counted a second twice would lie to every ``rate()``)."""
+        with self._lock:
+            self._affected_ratio = second.affected_ratio
+            self._users_affected = float(second.users_affected)
+
     def collect(self) -> Iterator[Any]:
         with self._lock:
             requests = dict(self._requests)
