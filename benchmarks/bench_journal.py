@@ -5,7 +5,9 @@ every health flap). Scoring and reporting it must stay cheap: the goal is 200k l
 150 MB. This builds a realistic synthetic journal (a P0 drill: alert, page, ack, declare, comms, a
 rollback, then mostly observer traffic), then runs each command in a fresh child process and prints its
 wall time and peak RSS (``ru_maxrss`` of that child, from ``os.wait4``). It also times reading the journal
-alone, so the cost of the reader and of the engine can be told apart. It prints figures; it is not a test.
+alone, as a list (``read_journal``) and as the stream the commands read (``stream_journal`` and
+``split_traffic``, which folds the observer's traffic), so the cost of the reader and of the engine can be
+told apart. It prints figures; it is not a test.
 
     .venv/bin/python benchmarks/bench_journal.py [--lines 200000] [--keep DIR]
 """
@@ -127,6 +129,15 @@ r = read_journal(sys.argv[1])
 print(len(r.events), len(r.problems))
 """
 
+STREAM_ONLY = """
+import sys
+from drills.adapters.store.journal import stream_journal
+from drills.engine.traffic import split_traffic
+stream = stream_journal(sys.argv[1])
+events, traffic = split_traffic(stream)
+print(len(events), traffic.count, len(stream.problems))
+"""
+
 IMPORTS_ONLY = """
 import drills.cli, drills.engine.scoring, drills.reporting.report
 """
@@ -187,6 +198,7 @@ def main() -> None:
         runs = {
             "imports only": [py, "-c", IMPORTS_ONLY],
             "read_journal": [py, "-c", READ_ONLY, str(journal)],
+            "stream+split": [py, "-c", STREAM_ONLY, str(journal)],
             "drill score": [*drill, "score", str(journal)],
             "drill report": [*drill, "report", str(journal), "--out", str(base / "reports")],
         }

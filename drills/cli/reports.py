@@ -6,14 +6,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 
 from drills.adapters.files.scenarios import load_policy
-from drills.adapters.store.journal import JournalRead, read_journal
+from drills.adapters.store.journal import stream_journal
 from drills.adapters.store.paths import drills_dir, reports_dir
 from drills.cli._app import (
     ExitCode,
@@ -29,7 +32,9 @@ from drills.cli._app import (
     warn,
 )
 from drills.engine.scoring import score
+from drills.engine.traffic import Traffic, split_traffic
 from drills.errors import Problem, ScenarioError
+from drills.model.events import Event
 from drills.model.policy import Policy
 from drills.model.summary import DrillSummary
 from drills.reporting.catalog import Catalog, scan
@@ -62,14 +67,29 @@ def _warn(problems: list[Problem]) -> None:
         warn(p)
 
 
-def _journal(path: Path) -> JournalRead:
-    journal = read_journal(path)
-    _warn(journal.problems)
-    if journal.drill_started is None:
+@contextlib.contextmanager
+def _settled() -> Iterator[None]:
+    """While scoring and rendering: the events just read live until the command ends, so the cyclic
+    collector is kept from walking them again at every collection (a third of scoring a 200k-line
+    journal). They are handed back to it afterwards, for callers that run commands in process (tests)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def _journal(path: Path) -> tuple[list[Event], Traffic]:
+    """A drill journal, streamed: its events but the observer traffic, and the traffic folded (a journal
+    of hundreds of thousands of lines is never held whole; the scorecard is the one of every event)."""
+    stream = stream_journal(path)
+    events, traffic = split_traffic(stream)
+    _warn(stream.problems)
+    if stream.drill_started is None:
         raise ScenarioError(
             [Problem(str(path), None, "", "no drill.started event: this is not a drill journal")]
         )
-    return journal
+    return events, traffic
 
 
 @exits(ExitCode.SLA_BREACHED, ExitCode.INVALID_INPUT)
@@ -86,12 +106,13 @@ def score_command(journal: Path, output: str, show_all: bool, policy_file: Path 
 
     -o json prints the scorecard (`drill schema scorecard`), each duration as `x_seconds` and ISO 8601 `x`.
     """
-    read = _journal(journal)
-    scorecard = score(read.events, _policy(policy_file))
-    if output != "table":
-        emit(model_data(scorecard), output)
-    else:
-        show(scorecard_renderable(clean_model(scorecard), show_na=show_all))
+    events, traffic = _journal(journal)
+    with _settled():
+        scorecard = score(events, _policy(policy_file), traffic)
+        if output != "table":
+            emit(model_data(scorecard), output)
+        else:
+            show(scorecard_renderable(clean_model(scorecard), show_na=show_all))
     sys.exit(ExitCode.OK if scorecard.passed else ExitCode.SLA_BREACHED)
 
 
@@ -122,10 +143,11 @@ def report_group() -> None:
 @handle_errors
 def report_journal(journal: Path, out: Path | None, policy_file: Path | None, output: str) -> None:
     """Write postmortem.md, scorecard.json, report.html, junit.xml and the exports for a drill journal."""
-    read = _journal(journal)
-    scorecard = score(read.events, _policy(policy_file))
-    out_dir = out or reports_dir() / scorecard.drill_id
-    paths = write_reports_for(scorecard, read.events, out_dir)
+    events, traffic = _journal(journal)
+    with _settled():
+        scorecard = score(events, _policy(policy_file), traffic)
+        out_dir = out or reports_dir() / scorecard.drill_id
+        paths = write_reports_for(scorecard, events, out_dir, traffic=traffic)
     files = {
         "postmortem": paths.postmortem,
         "scorecard": paths.scorecard_json,

@@ -33,9 +33,10 @@ from drills.engine.judges.discipline import DOCUMENTATION_WINDOW
 from drills.engine.judges.mitigation import recovery_when, recovery_words, revert_before_recovery
 from drills.engine.people import who_did_what
 from drills.engine.rules import CORE, RULE_ORDER, RULES
-from drills.engine.timeline import DESTRUCTIVE_KINDS, ZERO, Timeline, build
+from drills.engine.timeline import ZERO, Timeline, build
+from drills.engine.traffic import Traffic, action_entries
 from drills.errors import JournalError
-from drills.model.events import ActionObserved, DrillStarted, Event, HintUsed
+from drills.model.events import DrillStarted, Event, HintUsed
 from drills.model.policy import Policy, SlaOverrides
 from drills.model.scorecard import Check, CheckFamily, CheckStatus, Scorecard
 
@@ -78,10 +79,15 @@ def scenario_overrides(started: DrillStarted) -> SlaOverrides:
         ) from e
 
 
-def score(events: Sequence[Event], policy: Policy | None = None) -> Scorecard:
-    """Judge a drill's journal against the seed's rules (with ``policy`` and the scenario's overrides)."""
+def score(events: Sequence[Event], policy: Policy | None = None, traffic: Traffic | None = None) -> Scorecard:
+    """Judge a drill's journal against the seed's rules (with ``policy`` and the scenario's overrides).
+
+    ``traffic``: the observer traffic ``split_traffic`` took out of ``events`` (a big journal, streamed);
+    the scorecard is the one of every event.
+    """
     policy = policy or Policy()
-    tl = build(events)
+    # The traffic judges nothing, but its last instant is part of the journal's horizon.
+    tl = build(events, now=traffic.last_at if traffic is not None else None)
     started = tl.started
     if started is None:
         raise JournalError(
@@ -149,6 +155,7 @@ def score(events: Sequence[Event], policy: Policy | None = None) -> Scorecard:
 
     declared = tl.severity_final.severity if tl.severity_final else None
     raised = {r.action.id: r.describe() for r in tl.raised_impact}
+    actions, actions_omitted = action_entries(tl.actions, traffic, raised)
     return Scorecard(
         drill_id=started.drill_id,
         scenario_id=started.scenario_id,
@@ -174,7 +181,8 @@ def score(events: Sequence[Event], policy: Policy | None = None) -> Scorecard:
         family_scores=family_scores,
         findings=findings,
         improve_next=improve_next,
-        actions=[_action(a, raised) for a in tl.actions],
+        actions=actions,
+        actions_omitted=actions_omitted,
         people=who_did_what(events),
         impact=impact.summary,
         error_budget=impact.error_budget,
@@ -234,19 +242,4 @@ def _observations(d: Drill, checks: dict[str, Check], hints: list[HintUsed], hin
     paused = tl.clocks().paused
     if paused > ZERO:
         out.append(f"The drill was paused for {fmt(paused)}; paused time is left out of every SLA.")
-    return out
-
-
-def _action(a: ActionObserved, raised: dict[str, str]) -> dict[str, object]:
-    out: dict[str, object] = {
-        "at": a.at.isoformat(),
-        "kind": a.kind.value,
-        "actor": a.actor,
-        "actor_kind": a.actor_kind.value,
-        "object": a.object,
-        "detail": a.detail,
-        "destructive": a.destructive or a.kind in DESTRUCTIVE_KINDS,
-    }
-    if a.id in raised:
-        out["raised_impact"] = raised[a.id]
     return out

@@ -10,7 +10,14 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from drills.model.severity import Severity
 
@@ -185,7 +192,14 @@ class Scorecard(BaseModel):
         default_factory=list, description="Blameless observations, most important first."
     )
     improve_next: str | None = Field(default=None, description="The one check to improve next (debrief).")
-    actions: list[dict[str, Any]] = Field(default_factory=list, description="Observed actions, for reports.")
+    actions: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Observed actions, for reports: each distinct action of a person or the bot, identical "
+        "ones and the observer's traffic (controllers, drills) counted in one entry (`count`, `last_at`).",
+    )
+    actions_omitted: int = Field(
+        default=0, ge=0, description="Actions not listed in `actions` (it holds at most 200 entries)."
+    )
     people: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Who did what: each person's posted events and attributed cluster actions, in time order.",
@@ -206,6 +220,14 @@ class Scorecard(BaseModel):
         description="Checks on the scenario itself (its author's, not the responder's): e.g. a declared "
         "impact the measured one contradicts.",
     )
+
+    @model_serializer(mode="wrap")
+    def _without_zero_omitted(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Written only when something was left out: a scorecard that lists every action reads as before.
+        data: dict[str, Any] = handler(self)
+        if data.get("actions_omitted") == 0:
+            del data["actions_omitted"]
+        return data
 
     @property
     def failed_checks(self) -> list[Check]:

@@ -21,8 +21,9 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json
 
-from drills.adapters.store.journal import JOURNAL_FILE, read_journal
+from drills.adapters.store.journal import JOURNAL_FILE, stream_journal
 from drills.engine.scoring import score
+from drills.engine.traffic import split_traffic
 from drills.errors import DrillError, Problem
 from drills.model.policy import Policy
 from drills.model.scorecard import Check, Scorecard
@@ -162,13 +163,14 @@ def load_report_dir(directory: Path | str) -> DrillSummary:
 
 
 def load_journal(path: Path, policy: Policy | None = None) -> DrillSummary:
-    """The slow path: score a journal that has no reports yet."""
-    journal = read_journal(path)
-    if journal.drill_started is None:
+    """The slow path: score a journal that has no reports yet (streamed, its observer traffic folded)."""
+    stream = stream_journal(path)
+    events, traffic = split_traffic(stream)
+    if stream.drill_started is None:
         raise DrillError(f"{path} has no drill.started event")
-    scorecard = score(journal.events, policy)
-    markdown = render_postmortem(scorecard, journal.events)
-    team = journal.drill_started.team
+    scorecard = score(events, policy, traffic)
+    markdown = render_postmortem(scorecard, events, traffic=traffic)
+    team = stream.drill_started.team
     return summary_from_scorecard(scorecard, parse_action_items(markdown, scorecard.drill_id), team)
 
 

@@ -396,17 +396,28 @@ def timeline_svg(view: DrillView) -> str:
     segments: list[tuple[float, float, str]] = []
     cursor, state = start_s, "unknown"
     for at, healthy in view.health:
-        if secs(at) > cursor:
-            segments.append((cursor, secs(at), state))
-        cursor, state = max(cursor, secs(at)), "healthy" if healthy else "unhealthy"
+        s_at = secs(at)
+        if s_at > cursor:
+            segments.append((cursor, s_at, state))
+        cursor, state = max(cursor, s_at), "healthy" if healthy else "unhealthy"
     segments.append((cursor, end_s, state))
-    health_colour = {"unknown": "#d0d7de", "healthy": "#4ac26b", "unhealthy": "#ff8182"}
-    for s_from, s_to, st in segments:
+    health_colour = {
+        "unknown": "#d0d7de",
+        "healthy": "#4ac26b",
+        "unhealthy": "#ff8182",
+        "flapping": "#d4a72c",
+    }
+    for s_from, s_to, st, changes in _flaps(segments, scale):
         if s_to <= s_from:
             continue
         g = _sub(svg, "g", class_="health")
         _rect(g, scale.x(s_from), health_y - 4, scale.x(s_to) - scale.x(s_from), 8, fill=health_colour[st])
-        _title(g, f"{st} from {_tick_label(s_from)} to {_tick_label(s_to)}")
+        if changes:
+            _title(
+                g, f"flapping from {_tick_label(s_from)} to {_tick_label(s_to)}: {changes:,} health changes"
+            )
+        else:
+            _title(g, f"{st} from {_tick_label(s_from)} to {_tick_label(s_to)}")
 
     if view.impact_series:
         _impact_lane(svg, view, scale, events_top + len(EVENT_LANES) * EVENT_LANE, start_s, end_s)
@@ -477,6 +488,32 @@ def timeline_svg(view: DrillView) -> str:
 
     ET.indent(svg, space=" ")
     return ET.tostring(svg, encoding="unicode")
+
+
+def _flaps(segments: list[tuple[float, float, str]], scale: _Scale) -> list[tuple[float, float, str, int]]:
+    """The health strip's segments, each run of two or more narrower than a pixel drawn as one "flapping"
+    segment (with how many changes it holds): a probe flapping every few seconds for hours would otherwise
+    be tens of thousands of invisible rectangles. A lone narrow segment is drawn as it is."""
+    out: list[tuple[float, float, str, int]] = []
+    run: list[tuple[float, float, str]] = []
+
+    def flush() -> None:
+        if len(run) == 1:
+            out.append((*run[0], 0))
+        elif run:
+            out.append((run[0][0], run[-1][1], "flapping", len(run)))
+        run.clear()
+
+    # Seconds per pixel: a segment shorter than this is narrower than a pixel.
+    pixel = (scale.end - scale.start or 1.0) / (scale.right - scale.left)
+    for seg in segments:
+        if 0 < seg[1] - seg[0] < pixel:
+            run.append(seg)
+            continue
+        flush()
+        out.append((*seg, 0))
+    flush()
+    return out
 
 
 def _impact_lane(

@@ -306,8 +306,9 @@ def confluence_storage(view: DrillView, impact: Sequence[str], severity_call: st
 
 
 def is_chaostoolkit(events: Sequence[Event]) -> bool:
-    return any(isinstance(e, ChaosToolkitEvent) for e in events) or any(
-        isinstance(e, FaultInjected) and e.fault_kind == "chaostoolkit" for e in events
+    return any(
+        isinstance(e, ChaosToolkitEvent) or (isinstance(e, FaultInjected) and e.fault_kind == "chaostoolkit")
+        for e in events
     )
 
 

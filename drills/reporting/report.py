@@ -26,8 +26,9 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from drills.adapters.store.journal import read_journal
+from drills.adapters.store.journal import stream_journal
 from drills.engine.scoring import score
+from drills.engine.traffic import Traffic, split_traffic
 from drills.errors import DrillError, JournalError
 from drills.model.durations import format_duration
 from drills.model.events import Event
@@ -163,8 +164,10 @@ def render_postmortem(
     *,
     due_days: int = ACTION_DUE_DAYS,
     secrets: Iterable[str] | None = None,
+    traffic: Traffic | None = None,
 ) -> str:
-    return _postmortem(build_view(scorecard, events, due_days=due_days, secrets=secrets), due_days)
+    view = build_view(scorecard, events, due_days=due_days, secrets=secrets, traffic=traffic)
+    return _postmortem(view, due_days)
 
 
 def render_html(
@@ -173,8 +176,9 @@ def render_html(
     *,
     due_days: int = ACTION_DUE_DAYS,
     secrets: Iterable[str] | None = None,
+    traffic: Traffic | None = None,
 ) -> str:
-    return _html(build_view(scorecard, events, due_days=due_days, secrets=secrets))
+    return _html(build_view(scorecard, events, due_days=due_days, secrets=secrets, traffic=traffic))
 
 
 def render_confluence(view: DrillView) -> str:
@@ -276,15 +280,20 @@ def write_reports(
     due_days: int = ACTION_DUE_DAYS,
     secrets: Iterable[str] | None = None,
 ) -> ReportPaths:
-    """Score a journal and write its reports into ``out_dir`` (created if needed)."""
-    journal = read_journal(journal_path)
-    if journal.drill_started is None:
+    """Score a journal and write its reports into ``out_dir`` (created if needed).
+
+    The journal is streamed: its observer traffic is folded as it is read (``engine.traffic``), so a
+    journal of hundreds of thousands of lines is never held whole.
+    """
+    stream = stream_journal(journal_path)
+    events, traffic = split_traffic(stream)
+    if stream.drill_started is None:
         raise JournalError(
             f"{journal_path} has no drill.started event, so there is nothing to report on",
             hint="reports are written from a drill's journal.jsonl; check the path",
         )
-    scorecard = score(journal.events, policy)
-    return write_reports_for(scorecard, journal.events, out_dir, due_days=due_days, secrets=secrets)
+    scorecard = score(events, policy, traffic)
+    return write_reports_for(scorecard, events, out_dir, due_days=due_days, secrets=secrets, traffic=traffic)
 
 
 def write_reports_for(
@@ -294,14 +303,16 @@ def write_reports_for(
     *,
     due_days: int = ACTION_DUE_DAYS,
     secrets: Iterable[str] | None = None,
+    traffic: Traffic | None = None,
 ) -> ReportPaths:
     """Write the reports of an already scored drill (the runner has the scorecard in hand).
 
     ``secrets``: values to redact besides the secret-shaped ones; default, the environment's secrets.
+    ``traffic``: the observer traffic split off ``events`` when the journal was streamed.
     """
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        view = build_view(scorecard, events, due_days=due_days, secrets=secrets)
+        view = build_view(scorecard, events, due_days=due_days, secrets=secrets, traffic=traffic)
         chaos = is_chaostoolkit(view.events)
         paths = ReportPaths(
             directory=out_dir,

@@ -8,14 +8,18 @@ lay them out. Times are shown relative to T0, the true fault time, because that 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from operator import itemgetter
+from typing import Any
 
 from drills.engine.comms import get_template as comms_template
 from drills.engine.comms import incident_id
+from drills.engine.redact import Redactor
 from drills.engine.timeline import NOT_CHANGES, PEOPLE, Timeline, spans
 from drills.engine.timeline import build as build_timeline
+from drills.engine.traffic import ActionGroup, Traffic
 from drills.errors import UsageError
 from drills.model.durations import format_duration
 from drills.model.events import (
@@ -58,6 +62,11 @@ from drills.reporting.redaction import report_redactor, scrub_events, scrub_scor
 
 #: Days after the drill's end that an action item falls due (a sprint, by default).
 ACTION_DUE_DAYS = 14
+#: An entry repeated (same lane, who and words) more often than this is shown once, with its count: a
+#: health probe that flapped 20,000 times is one line of the timeline, not 20,000.
+FOLD_REPEATS_AFTER = 10
+#: The timeline shows at most this many entries (every key one first); the rest are counted in a last one.
+MAX_TIMELINE_ENTRIES = 1000
 
 
 @dataclass(frozen=True)
@@ -198,7 +207,7 @@ class DrillView:
     impact: Impact | None
     mitigating: TimelineEntry | None  # the change that brought health back, when people made it
     ttd_human: timedelta | None = None
-    events: tuple[Event, ...] = ()  # ordered, each once, secrets redacted
+    events: tuple[Event, ...] = ()  # ordered, each once, secrets redacted; traffic: each group's first
     findings: tuple[str, ...] = ()  # the scorecard's, one per lesson
     #: What the drill left different from the world's baseline, after the fault's revert (world.drifted).
     left_behind: tuple[str, ...] = ()
@@ -703,6 +712,8 @@ def participants(events: Sequence[Event], t0: datetime, trainee: str | None) -> 
 
     for e in events:
         people = e.source in (Source.HUMAN, Source.BOT)
+        if not people and not isinstance(e, RoleAssigned | PageSent):
+            continue  # the system's own events (most of a big journal) name nobody who acted
         if isinstance(e, RoleAssigned):
             add(e.person, ROLE_NAMES.get(e.role, e.role.value), e.at)
         elif isinstance(e, Acknowledged) and people:
@@ -864,31 +875,50 @@ def build_view(
     *,
     due_days: int = ACTION_DUE_DAYS,
     secrets: Iterable[str] | None = None,
+    traffic: Traffic | None = None,
 ) -> DrillView:
     """Everything a report shows. Every text people typed has been through redaction by the time it is here
-    (:mod:`drills.reporting.redaction`): renderers need not think about secrets."""
+    (:mod:`drills.reporting.redaction`): renderers need not think about secrets.
+
+    ``traffic``: the observer traffic split off ``events`` (``engine.traffic.split_traffic``), shown as one
+    timeline entry per group. Long repeats are folded (:data:`FOLD_REPEATS_AFTER`) and the timeline is
+    bounded (:data:`MAX_TIMELINE_ENTRIES`), so a 200k-line journal gives a report people can read."""
     redactor = report_redactor(secrets)
     scorecard = scrub_scorecard(scorecard, redactor)
-    timeline = build_timeline(scrub_events(events, redactor))
+    groups = _scrubbed_groups(traffic, redactor)
+    last_traffic = traffic.last_at if traffic is not None else None
+    firsts = [g.first for g in groups]
+    # Each group of traffic is in the timeline by its first action (the only one a report shows); traffic
+    # changes no clock, so the timeline is the journal's.
+    timeline = build_timeline([*scrub_events(events, redactor), *firsts], now=last_traffic)
     evs = list(timeline.events)
     started = timeline.started
     clocks = scorecard.clocks
-    first_at = evs[0].at if evs else scorecard.started
+    first_at = _first(evs[0].at if evs else None, *(a.at for a in firsts)) or scorecard.started
     if first_at is None:
         raise UsageError("a report needs a journal with at least one event", hint="check the journal path")
     t0 = clocks.t0 or (started.at if started else first_at)
-    last_at = evs[-1].at if evs else first_at
+    last_at = max(t for t in (evs[-1].at if evs else None, last_traffic, first_at) if t is not None)
     end = max(t for t in (clocks.ended, clocks.resolved, last_at) if t is not None)
 
     fix = mitigating_change(evs, clocks)
     raised = {r.action.id: r for r in timeline.raised_impact}
     entries = []
     mitigating: TimelineEntry | None = None
+    group_of = {id(g.first): g for g in groups}
+    words = _Describer()
+    described: list[tuple[Event, str, str, str, str, bool]] = []
+    # (lane, marker, who, what) -> [count, last time]: repeats beyond FOLD_REPEATS_AFTER show once.
+    repeats: dict[tuple[str, str, str, str], list[Any]] = {}
+    # The events of each type, gathered in this one pass over them (event types are leaf classes).
+    of_type: dict[type[Event], list[Any]] = {}
     for e in evs:
-        described = describe(e)
-        if described is None:
+        of_type.setdefault(type(e), []).append(e)
+        group = group_of.get(id(e))
+        words_of = words(e) if group is None or group.count == 1 else _describe_group(group, t0)
+        if words_of is None:
             continue
-        lane, marker, what, key = described
+        lane, marker, what, key = words_of
         rise = raised.get(e.id)
         if rise is not None:
             # A change after which more users were affected: recorded as such, and worth a label.
@@ -896,14 +926,35 @@ def build_view(
             if rise.features_down:
                 what += f" ({', '.join(rise.features_down)} down)"
             marker, key = "raised-impact", True
-        entry = TimelineEntry(e.at, e.at - t0, lane, marker, _who(e), what, key or e is fix, e is fix)
+        key = key or e is fix
+        who = _who(e)
+        described.append((e, lane, marker, who, what, key))
+        if not key:
+            seen = repeats.get((lane, marker, who, what))
+            if seen is None:
+                repeats[(lane, marker, who, what)] = [1, e.at]
+            else:
+                seen[0] += 1
+                seen[1] = e.at
+    for e, lane, marker, who, what, key in described:
+        if not key:
+            seen = repeats[(lane, marker, who, what)]
+            count = seen[0]
+            if count < 0:
+                continue  # a folded repeat, shown at its first
+            if count > FOLD_REPEATS_AFTER:
+                seen[0] = -1
+                what += f" (and {count - 1:,} more times until {signed_offset(seen[1] - t0)})"
+        entry = TimelineEntry(e.at, e.at - t0, lane, marker, who, what, key, e is fix)
         if e is fix:
             mitigating = entry
         entries.append(entry)
+    entries = _bounded(entries, t0)
 
     # The incident commander now: the last one assigned (the role can be handed over).
-    ic = next((e.person for e in reversed(evs) if isinstance(e, RoleAssigned) and e.role == Role.IC), None)
-    faults = [f"`{e.fault_kind}` fault on {e.target}" for e in evs if isinstance(e, FaultInjected)]
+    roles: list[RoleAssigned] = of_type.get(RoleAssigned, [])
+    ic = next((e.person for e in reversed(roles) if e.role == Role.IC), None)
+    faults = [f"`{e.fault_kind}` fault on {e.target}" for e in of_type.get(FaultInjected, [])]
     phases = phase_spans(scorecard, timeline)
     people = participants(evs, t0, scorecard.trainee)
     return DrillView(
@@ -917,23 +968,100 @@ def build_view(
         markers=sla_markers(scorecard, timeline),
         action_items=action_items(scorecard, end, due_days, started=started, people=[p.name for p in people]),
         pauses=list(timeline.pauses),
-        health=[(e.at, e.healthy) for e in evs if isinstance(e, HealthChanged)],
+        health=[(e.at, e.healthy) for e in of_type.get(HealthChanged, [])],
         whys=five_whys(scorecard, started, faults, phases, timeline, mitigating),
         ic=ic,
         faults=faults,
-        hints=[_hint_text(e, started) for e in evs if isinstance(e, HintUsed)],
+        hints=[_hint_text(e, started) for e in of_type.get(HintUsed, [])],
         root_cause_stated=timeline.resolved.root_cause if timeline.resolved else "",
         went_well=[c for c in scorecard.checks if c.status == CheckStatus.PASS],
         participants=people,
-        messages=messages(evs, t0),
+        messages=messages(of_type.get(CommsPosted, []), t0),
         impact=started.impact if started else None,
         mitigating=mitigating,
         ttd_human=clocks.ttd_human,
         events=tuple(evs),
         findings=tuple(distinct_findings(scorecard.findings)),
-        left_behind=tuple(d.text for e in evs if isinstance(e, WorldDrifted) for d in e.differences),
+        left_behind=tuple(d.text for e in of_type.get(WorldDrifted, []) for d in e.differences),
         impact_series=tuple((p.at, p.users_affected_pct) for p in timeline.impact),
     )
+
+
+class _Describer:
+    """:func:`describe`, once per distinct event content: a big journal says the same thing thousands of
+    times (the same probe result, the same evidence read), and only id and time differ."""
+
+    def __init__(self) -> None:
+        self._known: dict[object, tuple[str, str, str, bool] | None] = {}
+        self._content: dict[type[Event], Callable[[dict[str, object]], object]] = {}
+
+    def __call__(self, e: Event) -> tuple[str, str, str, bool] | None:
+        cls = type(e)
+        content = self._content.get(cls)
+        if content is None:
+            names = [n for n in cls.model_fields if n not in ("id", "at", "recorded_at")]
+            content = self._content[cls] = itemgetter(*names)
+        key = (cls, content(e.__dict__))
+        try:
+            known = self._known.get(key, _UNKNOWN)
+        except TypeError:  # a list or mapping among the values: rare event types, described each time
+            return describe(e)
+        if known is _UNKNOWN:
+            known = self._known[key] = describe(e)
+        return known  # type: ignore[return-value]
+
+
+_UNKNOWN = object()
+
+
+def _scrubbed_groups(traffic: Traffic | None, redactor: Redactor) -> list[ActionGroup]:
+    if traffic is None:
+        return []
+    groups = list(traffic.groups.values())
+    firsts = scrub_events([g.first for g in groups], redactor)
+    out = []
+    for g, first in zip(groups, firsts, strict=True):
+        assert isinstance(first, ActionObserved)
+        out.append(ActionGroup(first, g.last_at, g.count, g.same_object, g.same_detail))
+    return out
+
+
+def _describe_group(g: ActionGroup, t0: datetime) -> tuple[str, str, str, bool] | None:
+    """A group of the observer's traffic as one entry: its first action, what they share, how many."""
+    shown = g.first.model_copy(update={"object": g.object, "detail": g.detail})
+    described = describe(shown)
+    if described is None:
+        return None
+    lane, marker, what, key = described
+    return lane, marker, f"{what} ×{g.count:,} until {signed_offset(g.last_at - t0)}", key
+
+
+def _bounded(entries: list[TimelineEntry], t0: datetime) -> list[TimelineEntry]:
+    """At most :data:`MAX_TIMELINE_ENTRIES`: every key entry, then the others in time order; a last entry
+    says how many are left out (all are in the journal)."""
+    if len(entries) <= MAX_TIMELINE_ENTRIES:
+        return entries
+    room = MAX_TIMELINE_ENTRIES - 1 - sum(e.key for e in entries)
+    kept = []
+    for e in entries:
+        if e.key:
+            kept.append(e)
+        elif room > 0:
+            kept.append(e)
+            room -= 1
+    left_out = len(entries) - len(kept)
+    last = entries[-1].at
+    kept.append(
+        TimelineEntry(
+            last,
+            last - t0,
+            "drill",
+            "drill",
+            "drills",
+            f"{left_out:,} more events are not shown here; the journal has every one",
+        )
+    )
+    return kept
 
 
 def _hint_text(e: HintUsed, started: DrillStarted | None) -> str:

@@ -20,7 +20,7 @@ import json
 import os
 import threading
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -221,14 +221,8 @@ def _hint_for(e: OSError) -> str:
 # ---- reading --------------------------------------------------------------------------------------------
 
 
-def read_journal(path: Path) -> JournalRead:
-    """Every event of a journal, each id once, with a Problem for each line that could not be read.
-
-    Never fails on content: a torn last line, a bad line in the middle or an event far outside the drill's
-    time is reported and skipped. Fails only when the file itself cannot be read (JournalError with a hint).
-    The file is read a line at a time: its text is never held whole, only the events.
-    """
-    path = Path(path)
+def _open_journal(path: Path) -> int:
+    """A read descriptor on the journal, share-locked (waiting for a writer that is mid-line)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -239,9 +233,21 @@ def read_journal(path: Path) -> JournalRead:
         ) from None
     except OSError as e:
         raise JournalError(f"cannot read journal {path}: {e.strerror}", hint=_hint_for(e)) from e
+    with contextlib.suppress(OSError):  # a file system without flock: read anyway
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
+def read_journal(path: Path) -> JournalRead:
+    """Every event of a journal, each id once, with a Problem for each line that could not be read.
+
+    Never fails on content: a torn last line, a bad line in the middle or an event far outside the drill's
+    time is reported and skipped. Fails only when the file itself cannot be read (JournalError with a hint).
+    The file is read a line at a time: its text is never held whole, only the events.
+    """
+    path = Path(path)
+    fd = _open_journal(path)
     try:
-        with contextlib.suppress(OSError):  # a file system without flock: read anyway
-            fcntl.flock(fd, fcntl.LOCK_SH)  # wait for a writer that is mid-line
         with os.fdopen(fd, "rb", buffering=1024 * 1024, closefd=False) as f:
             return _parse_lines(f, file=str(path), path=path)
     except IsADirectoryError:
@@ -252,6 +258,78 @@ def read_journal(path: Path) -> JournalRead:
         raise JournalError(f"cannot read journal {path}: {e.strerror}", hint=_hint_for(e)) from e
     finally:
         os.close(fd)
+
+
+class JournalStream:
+    """A journal's events one at a time, for consumers that need not hold them all (a 200k-line journal).
+
+    The same rules as :func:`read_journal`: each id once, bad lines reported and skipped. Events are
+    yielded in file order, except those that may lie more than a day outside the drill (before its start,
+    or over a day after it), which are held back until the end of the file tells whether the drill ended in
+    time, and then yielded or reported. ``problems``, ``duplicates``, ``end_offset`` and ``drill_started``
+    are complete once the stream has been iterated (once). Memory: the ids seen, and where each line
+    began and a hash of its bytes (to tell a redelivery from a different event), not the events.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.problems: list[Problem] = []
+        self.duplicates = 0
+        self.end_offset = 0
+        self.drill_started: DrillStarted | None = None
+        self._used = False
+
+    def __iter__(self) -> Iterator[Event]:
+        if self._used:
+            raise RuntimeError("a JournalStream is read once")
+        self._used = True
+        path = self.path
+        fd = _open_journal(path)
+        parser = _Parser(str(path), reread=lambda offset: _line_at(fd, offset))
+        collecting = gc.isenabled()
+        gc.disable()  # as in _parse_lines
+        try:
+            with os.fdopen(fd, "rb", buffering=1024 * 1024, closefd=False) as f:
+                suspects = parser.suspects
+                for raw in f:
+                    event = parser.feed(raw)
+                    if event is not None and not (suspects and suspects[-1][1] is event):
+                        yield event
+            drop = parser.outside_drill()
+            for _, event in parser.suspects:
+                if id(event) not in drop:
+                    yield event
+        except IsADirectoryError:
+            raise JournalError(
+                f"{path} is a directory, not a journal", hint=f"try {path / JOURNAL_FILE}"
+            ) from None
+        except OSError as e:
+            raise JournalError(f"cannot read journal {path}: {e.strerror}", hint=_hint_for(e)) from e
+        finally:
+            if collecting:
+                gc.enable()
+            os.close(fd)
+        read = parser.result(path, [])
+        self.problems, self.duplicates, self.end_offset = read.problems, read.duplicates, read.end_offset
+        self.drill_started = parser.started
+
+
+def _line_at(fd: int, offset: int) -> bytes:
+    """The line that starts at ``offset`` (a duplicate's first occurrence, read again)."""
+    chunks = []
+    while True:
+        chunk = os.pread(fd, 64 * 1024, offset)
+        end = chunk.find(b"\n")
+        if end >= 0 or not chunk:
+            chunks.append(chunk if end < 0 else chunk[: end + 1])
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)
+
+
+def stream_journal(path: Path) -> JournalStream:
+    """A journal's events as a stream (see :class:`JournalStream`); fails like :func:`read_journal`."""
+    return JournalStream(path)
 
 
 def parse_journal(content: bytes, *, file: str = "<journal>", path: Path | None = None) -> JournalRead:
@@ -274,77 +352,151 @@ def _parse_lines(lines: Iterable[bytes], *, file: str, path: Path | None) -> Jou
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _parse(lines, file=file, path=path)
+        parser = _Parser(file)
+        events = [e for e in (parser.feed(raw) for raw in lines) if e is not None]
+        drop = parser.outside_drill()
+        if drop:
+            events = [e for e in events if id(e) not in drop]
+        return parser.result(path or Path(file), events)
     finally:
         if collecting:
             gc.enable()
 
 
-def _parse(lines: Iterable[bytes], *, file: str, path: Path | None) -> JournalRead:
-    events: list[Event] = []
-    problems: list[Problem] = []
-    # id -> index in events; the line each event came from, 4 bytes an event (an int object is 28).
-    seen: dict[str, int] = {}
-    linenos = array("I")
-    # Events not yet known to be within the drill (before its start, or over a day after it): judged
-    # once the whole journal (and its drill.ended) has been read.
-    suspects: list[int] = []
-    started: DrillStarted | None = None
-    ended: DrillEnded | None = None
-    shared: dict[Any, Any] = {}
-    duplicates = 0
-    offset = 0
-    end = 0
-    lineno = 0
-    for raw in lines:
-        lineno += 1
-        offset += len(raw)
+class _Parser:
+    """The rules of reading a journal, one line at a time: what is skipped and reported, and why.
+
+    A duplicate id is compared with the first event of that id. A list read holds every event; a stream
+    (``reread``) holds none: it keeps where each line began and a hash of its bytes, so a byte-identical
+    redelivery is recognised at once and any other line with a seen id is compared with the first event,
+    read again from the file.
+    """
+
+    def __init__(self, file: str, *, reread: Callable[[int], bytes] | None = None) -> None:
+        self.file = file
+        self.reread = reread
+        self.problems: list[Problem] = []
+        # id -> index of its first event in the arrays below (4 bytes a line for an array, 28 for an int)
+        self.seen: dict[str, int] = {}
+        self.linenos = array("I")
+        self.held: list[Event] = []  # a list read: the first event of each id
+        self.starts = array("Q")  # a stream: the offset of its line...
+        self.hashes = array("q")  # ...and the hash of its bytes
+        # Events not yet known to be within the drill (before its start, or over a day after it): judged
+        # once the whole journal (and its drill.ended) has been read. (line, event)
+        self.suspects: list[tuple[int, Event]] = []
+        self.started: DrillStarted | None = None
+        self.within: tuple[datetime, datetime] | None = None  # a day either side of the start
+        self.ended: DrillEnded | None = None
+        self.shared: dict[Any, Any] = {}
+        self.duplicates = 0
+        self.offset = 0
+        self.end = 0
+        self.lineno = 0
+
+    def feed(self, raw: bytes) -> Event | None:
+        """The event of one line, or None (blank, bad, a duplicate): its problem is recorded."""
+        self.lineno = lineno = self.lineno + 1
+        start = self.offset
+        self.offset = start + len(raw)
         complete = raw.endswith(b"\n")
         if complete:
-            end = offset
-        if not raw.strip():
-            continue
+            self.end = self.offset
+        if raw.isspace() or not raw:
+            return None
         try:
             event = EVENT_ADAPTER.validate_json(raw)
         except ValidationError as e:
-            problems.append(
-                _line_problem(file, lineno, e) if complete else Problem(file, lineno, "", TORN_LAST_LINE)
+            self.problems.append(
+                _line_problem(self.file, lineno, e)
+                if complete
+                else Problem(self.file, lineno, "", TORN_LAST_LINE)
             )
-            continue
+            return None
         absurd = _absurd_time(event)
         if absurd is not None:
-            problems.append(Problem(file, lineno, absurd[0], absurd[1]))
-            continue
+            self.problems.append(Problem(self.file, lineno, absurd[0], absurd[1]))
+            return None
+        seen = self.seen
         first = seen.get(event.id)
         if first is not None:
-            duplicates += 1
-            if not _same(events[first], event):
-                problems.append(
-                    Problem(
-                        file,
-                        lineno,
-                        "id",
-                        f"event id {event.id} already used on line {linenos[first]} by a different event: "
-                        "kept the first",
-                    )
-                )
-            continue
-        if isinstance(event, DrillStarted) and started is None:
-            started = event
+            self._duplicate(first, event, raw, lineno)
+            return None
+        if isinstance(event, DrillStarted) and self.started is None:
+            self.started = event
+            self.within = (event.at - OUTSIDE_DRILL, event.at + OUTSIDE_DRILL)
         elif isinstance(event, DrillEnded):
-            ended = event
-        event = _compact(event, shared)
-        seen[event.id] = len(events)
-        linenos.append(lineno)
-        if started is None or not (started.at - OUTSIDE_DRILL <= event.at <= started.at + OUTSIDE_DRILL):
-            suspects.append(len(events))
-        events.append(event)
-    if suspects and started is not None:
-        events = _drop_outside_drill(events, suspects, linenos, started, ended, file, problems)
-    problems.sort(key=lambda p: p.line or 0)
-    return JournalRead(
-        path=path or Path(file), events=events, problems=problems, duplicates=duplicates, end_offset=end
-    )
+            self.ended = event
+        event = _compact(event, self.shared)
+        seen[event.id] = len(self.linenos)
+        self.linenos.append(lineno)
+        if self.reread is None:
+            self.held.append(event)
+        else:
+            self.starts.append(start)
+            self.hashes.append(hash(raw))
+        within = self.within
+        if within is None or not within[0] <= event.at <= within[1]:
+            self.suspects.append((lineno, event))
+        return event
+
+    def _duplicate(self, first: int, event: Event, raw: bytes, lineno: int) -> None:
+        self.duplicates += 1
+        if self.reread is None:
+            same = _same(self.held[first], event)
+        elif self.hashes[first] == hash(raw):
+            same = True
+        else:
+            try:
+                same = _same(EVENT_ADAPTER.validate_json(self.reread(self.starts[first])), event)
+            except (ValidationError, OSError):  # the file changed under us: call it different
+                same = False
+        if not same:
+            self.problems.append(
+                Problem(
+                    self.file,
+                    lineno,
+                    "id",
+                    f"event id {event.id} already used on line {self.linenos[first]} by a different event: "
+                    "kept the first",
+                )
+            )
+
+    def outside_drill(self) -> set[int]:
+        """The ``id()`` of each suspect event that is more than a day outside the drill (reported)."""
+        started, ended = self.started, self.ended
+        if not self.suspects or started is None:
+            return set()
+        # After the end: a day, except for the postmortem, which is due after the drill (the scorer judges
+        # how late). A drill without an end (still running, or crashed) is bounded only before its start.
+        earliest = started.at - OUTSIDE_DRILL
+        latest = None if ended is None else max(ended.at, started.at) + OUTSIDE_DRILL
+        drop: set[int] = set()
+        for lineno, event in self.suspects:
+            if event is started or (isinstance(event, PostmortemCompleted) and event.at >= earliest):
+                continue
+            if event.at < earliest:
+                side = f"before the drill started ({started.at.isoformat()})"
+            elif latest is not None and ended is not None and event.at > latest:
+                side = f"after the drill ended ({ended.at.isoformat()})"
+            else:
+                continue
+            drop.add(id(event))
+            self.problems.append(
+                Problem(
+                    self.file,
+                    lineno,
+                    "at",
+                    f"{event.type} at {event.at.isoformat()} is more than a day {side}: skipped",
+                )
+            )
+        return drop
+
+    def result(self, path: Path, events: list[Event]) -> JournalRead:
+        self.problems.sort(key=lambda p: p.line or 0)
+        return JournalRead(
+            path=path, events=events, problems=self.problems, duplicates=self.duplicates, end_offset=self.end
+        )
 
 
 # Fields whose values repeat across a journal's events (an observer writes the same actor and reason
@@ -388,49 +540,11 @@ def _absurd_time(event: Event) -> tuple[str, str] | None:
     values = event.__dict__  # not getattr: a missing attribute costs pydantic an exception
     for name in _TIME_FIELDS:
         value = values.get(name)
-        if isinstance(value, datetime) and not EARLIEST_TIME <= value <= LATEST_TIME:
+        if value is not None and isinstance(value, datetime) and not EARLIEST_TIME <= value <= LATEST_TIME:
             return name, (
                 f"{value.isoformat()} is not a time a drill can have (before 1970 or after 9000): skipped"
             )
     return None
-
-
-def _drop_outside_drill(
-    events: list[Event],
-    suspects: list[int],
-    linenos: array[int],
-    started: DrillStarted,
-    ended: DrillEnded | None,
-    file: str,
-    problems: list[Problem],
-) -> list[Event]:
-    # After the end: a day, except for the postmortem, which is due after the drill (the scorer judges
-    # how late). A drill without an end (still running, or crashed) is bounded only before its start.
-    earliest = started.at - OUTSIDE_DRILL
-    latest = None if ended is None else max(ended.at, started.at) + OUTSIDE_DRILL
-    drop: set[int] = set()
-    for index in suspects:
-        event = events[index]
-        if event is started or (isinstance(event, PostmortemCompleted) and event.at >= earliest):
-            continue
-        if event.at < earliest:
-            side = f"before the drill started ({started.at.isoformat()})"
-        elif latest is not None and ended is not None and event.at > latest:
-            side = f"after the drill ended ({ended.at.isoformat()})"
-        else:
-            continue
-        drop.add(index)
-        problems.append(
-            Problem(
-                file,
-                linenos[index],
-                "at",
-                f"{event.type} at {event.at.isoformat()} is more than a day {side}: skipped",
-            )
-        )
-    if not drop:
-        return events
-    return [e for i, e in enumerate(events) if i not in drop]
 
 
 def _same(a: Event, b: Event) -> bool:
@@ -534,7 +648,9 @@ __all__ = [
     "Follower",
     "Journal",
     "JournalRead",
+    "JournalStream",
     "follow",
     "parse_journal",
     "read_journal",
+    "stream_journal",
 ]
