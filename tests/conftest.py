@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,7 @@ from postgres import postgres  # noqa: F401
 
 from drills.adapters.clusters.facade import ClusterHandle
 from drills.adapters.kube.client import Kube
+from drills.adapters.kube.identities import Identities
 
 # DRILLS_TEST_CLUSTER names the cluster, so two checkouts can run their cluster tests side by side. Under
 # pytest-xdist each worker has a cluster of its own (drills-test-gw0, -gw1): the cluster tier is mostly waiting
@@ -172,3 +174,45 @@ def world(drill_cluster: ClusterHandle, reset_fixtures: Callable[[], None]) -> I
         yield drill_cluster
     finally:
         reset_fixtures()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium under Playwright, one per module (tests/browser_support.py has the marks)."""
+    from browser_support import CHROMIUM, playwright_api
+
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def ids(drill_cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> Identities:
+    """The drill's identities on the test cluster (injector, responder ``tester``, bot), once per module."""
+    from drills.adapters.kube import identities, resources
+
+    assert drill_cluster.ca_cert and drill_cluster.ca_key
+    admin = drill_cluster.kube()
+    nodes = [n["metadata"]["name"] for n in resources.list_objects(admin, "Node")[0]]
+    return identities.setup(
+        admin,
+        ca_cert=drill_cluster.ca_cert,
+        ca_key=drill_cluster.ca_key,
+        server=drill_cluster.server,
+        context=drill_cluster.context,
+        directory=tmp_path_factory.mktemp("identities"),
+        responder="tester",
+        namespaces=["production"],
+        nodes=nodes,
+    )
+
+
+@pytest.fixture(scope="module")
+def injector(ids: Identities) -> Iterator[Kube]:
+    """A client acting as drills' injector (the identity faults are injected with)."""
+    kube = Kube(ids.injector.kubeconfig, ids.injector.context)
+    yield kube
+    kube.close()

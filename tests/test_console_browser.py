@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import BROWSER_MARKS
 from builders import DrillBuilder
-from console_support import CHROMIUM, artifacts_dir, served, shots, sign_in, unlabelled
+from console_support import artifacts_dir, served, shots, sign_in, unlabelled
 
 from drills.adapters.store import paths
 from drills.adapters.store.journal import Journal
@@ -27,29 +28,9 @@ from drills.server.app import create_app
 from drills.server.config import ServerConfig
 from drills.timing import SYSTEM_CLOCK
 
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is a dev extra: pip install -e '.[dev]'"
-)
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="headless Chromium is not installed: apt-get install -y chromium (./dev test installs it)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 DRILL = "20260101-090000-console"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ the drill takes about a minute. Screenshots of every view at 1280 px and 375 px 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from console_support import CHROMIUM, ROOT, artifacts_dir, served, shots, sign_in
+from browser_support import BROWSER_MARKS, playwright_api
+from console_support import ROOT, artifacts_dir, served, shots, sign_in
 
 from drills.adapters.clusters.facade import ClusterHandle
 from drills.adapters.store.journal import read_journal
@@ -30,31 +30,11 @@ from drills.server.config import ServerConfig
 from drills.server.service import StartDefaults
 from drills.timing import SYSTEM_CLOCK
 
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is a dev extra: pip install -e '.[dev]'"
-)
 expect = playwright_api.expect
 
-pytestmark = [
-    pytest.mark.cluster,
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="headless Chromium is not installed: apt-get install -y chromium (./dev test installs it)",
-    ),
-]
+pytestmark = [pytest.mark.cluster, *BROWSER_MARKS]
 
 LIVE = 90_000  # ms: how long a live panel may take to show what the cluster did
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _quick_scenario(tmp_path: Path) -> Path:

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from rich.console import Console
 from drills.adapters import faults
 from drills.adapters.clusters.facade import ClusterHandle
 from drills.adapters.faults.ledger import Ledger
-from drills.adapters.kube import identities, resources
+from drills.adapters.kube import resources
 from drills.adapters.kube.audit import AuditRecord
 from drills.adapters.kube.client import Kube
 from drills.adapters.store.journal import read_journal
@@ -48,31 +47,6 @@ pytestmark = pytest.mark.cluster
 
 CORPUS = Path(__file__).parent / "ctk"
 CHAOS = Path(sys.executable).parent / "chaos"
-
-
-@pytest.fixture(scope="module")
-def ids(drill_cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> identities.Identities:
-    assert drill_cluster.ca_cert and drill_cluster.ca_key
-    admin = drill_cluster.kube()
-    nodes = [n["metadata"]["name"] for n in resources.list_objects(admin, "Node")[0]]
-    return identities.setup(
-        admin,
-        ca_cert=drill_cluster.ca_cert,
-        ca_key=drill_cluster.ca_key,
-        server=drill_cluster.server,
-        context=drill_cluster.context,
-        directory=tmp_path_factory.mktemp("ctk-identities"),
-        responder="tester",
-        namespaces=["production"],
-        nodes=nodes,
-    )
-
-
-@pytest.fixture(scope="module")
-def injector(ids: identities.Identities) -> Iterator[Kube]:
-    kube = Kube(ids.injector.kubeconfig, ids.injector.context)
-    yield kube
-    kube.close()
 
 
 @pytest.fixture(autouse=True)

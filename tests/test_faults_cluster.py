@@ -7,7 +7,7 @@ drills' own identity, and the revert ledger is a real file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,31 +78,6 @@ CASES: dict[str, Callable[[], Scenario]] = {
 
 #: How long until the effect shows: the node-lifecycle controller needs its grace period for a lost node.
 EFFECT_TIMEOUT = {"node-lost": 90.0}
-
-
-@pytest.fixture(scope="module")
-def ids(drill_cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> identities.Identities:
-    assert drill_cluster.ca_cert and drill_cluster.ca_key
-    admin = drill_cluster.kube()
-    nodes = [n["metadata"]["name"] for n in resources.list_objects(admin, "Node")[0]]
-    return identities.setup(
-        admin,
-        ca_cert=drill_cluster.ca_cert,
-        ca_key=drill_cluster.ca_key,
-        server=drill_cluster.server,
-        context=drill_cluster.context,
-        directory=tmp_path_factory.mktemp("identities"),
-        responder="tester",
-        namespaces=["production"],
-        nodes=nodes,
-    )
-
-
-@pytest.fixture(scope="module")
-def injector(ids: identities.Identities) -> Iterator[Kube]:
-    kube = Kube(ids.injector.kubeconfig, ids.injector.context)
-    yield kube
-    kube.close()
 
 
 @pytest.fixture(autouse=True)

@@ -71,31 +71,6 @@ def observed(
         yield Watched(journal, obs, path)
 
 
-@pytest.fixture(scope="module")
-def ids(drill_cluster: ClusterHandle, tmp_path_factory: pytest.TempPathFactory) -> identities.Identities:
-    assert drill_cluster.ca_cert and drill_cluster.ca_key
-    admin = drill_cluster.kube()
-    nodes = [n["metadata"]["name"] for n in resources.list_objects(admin, "Node")[0]]
-    return identities.setup(
-        admin,
-        ca_cert=drill_cluster.ca_cert,
-        ca_key=drill_cluster.ca_key,
-        server=drill_cluster.server,
-        context=drill_cluster.context,
-        directory=tmp_path_factory.mktemp("identities"),
-        responder="tester",
-        namespaces=["production"],
-        nodes=nodes,
-    )
-
-
-@pytest.fixture(scope="module")
-def injector(ids: identities.Identities) -> Iterator[Kube]:
-    kube = Kube(ids.injector.kubeconfig, ids.injector.context)
-    yield kube
-    kube.close()
-
-
 def as_responder(ids: identities.Identities, *args: str) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [str(kubectl_binary()), "--kubeconfig", str(ids.responder.kubeconfig), *args],

@@ -9,12 +9,11 @@ written under the test's tmp dir.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import BROWSER_MARKS
 from builders import DrillBuilder, passing_drill
 from PIL import Image
 from report_journal import DRILL_ID, write_report_journal
@@ -25,18 +24,7 @@ from drills.model.scorecard import CheckStatus
 from drills.reporting.chart import PHASE_COLOURS, STATUS_COLOURS
 from drills.reporting.report import write_reports, write_reports_for
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is a dev extra: pip install -e '.[dev]'"
-)
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="headless Chromium is not installed: apt-get install -y chromium (./dev test installs it)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 _BOXES = """() => [...document.querySelectorAll('svg.timeline text')].map(t => {
   const r = t.getBoundingClientRect();
@@ -50,16 +38,6 @@ _BARS = """() => [...document.querySelectorAll('svg.timeline g.phase')].map(g =>
   label: [...g.querySelectorAll('text')].map(t => t.textContent).join(' ')}))"""
 _CARDS = """() => [...document.querySelectorAll('.cards .card[data-phase]')].map(c => ({
   phase: c.dataset.phase, seconds: c.dataset.seconds, value: c.querySelector('.n').textContent.trim()}))"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def _open(browser: Any, html: Path) -> Any:
