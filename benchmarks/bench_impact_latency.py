@@ -74,7 +74,7 @@ def measure(handle: Any, changes: int) -> dict[str, list[float]]:
     from drills.adapters.kube.observer import Observer
     from drills.adapters.monitoring.impact_exporter import ImpactExporter, ImpactMetrics
     from drills.engine.impact import LOAD_FACTOR, ClusterView
-    from drills.runner.impact import ImpactMonitor
+    from drills.runner.impact import ImpactMonitor, cluster_view
     from drills.timing import SYSTEM_CLOCK
 
     kube = handle.kube()
@@ -83,14 +83,7 @@ def measure(handle: Any, changes: int) -> dict[str, list[float]]:
     cache = observer.cache
 
     def view() -> ClusterView:
-        return ClusterView(
-            pods=cache.list("Pod"),
-            endpoint_slices=cache.list("EndpointSlice"),
-            nodes=cache.list("Node"),
-            services=cache.list("Service"),
-            deployments=cache.list("Deployment"),
-            configmaps=cache.list("ConfigMap"),
-        )
+        return cluster_view(cache)
 
     graph = load_service_graph(ROOT / "fixtures" / "service-graph.yaml")
     metrics = ImpactMetrics(graph.entry)

@@ -18,11 +18,24 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
+from drills.adapters.kube.observer import WatchCache
 from drills.adapters.monitoring.impact_exporter import ImpactMetrics
 from drills.engine.impact import ClusterView, ImpactSecond, ServiceState, derive_states, simulate_second
 from drills.model.events import EventSink, ImpactSampled, Source
 from drills.model.service_graph import ServiceGraph
 from drills.timing import SYSTEM_CLOCK, Clock
+
+
+def cluster_view(cache: WatchCache) -> ClusterView:
+    """What the virtual users read off the cluster right now: the observer's cache, kind by kind."""
+    return ClusterView(
+        pods=cache.list("Pod"),
+        endpoint_slices=cache.list("EndpointSlice"),
+        nodes=cache.list("Node"),
+        services=cache.list("Service"),
+        deployments=cache.list("Deployment"),
+        configmaps=cache.list("ConfigMap"),
+    )
 
 
 def sample_event(second: ImpactSecond, at: datetime) -> ImpactSampled:

@@ -95,7 +95,7 @@ from drills.reporting.view import describe
 from drills.runner import respond
 from drills.runner.bot import Bot, BotAction, Kubectl, parse_responder
 from drills.runner.detector import DetectionContext, make_detector
-from drills.runner.impact import ImpactMonitor
+from drills.runner.impact import ImpactMonitor, cluster_view
 from drills.runner.options import (
     ClusterTarget,
     DetectionOptions,
@@ -935,14 +935,7 @@ class DrillRun:
         cache = observer.cache
 
         def view() -> ClusterView:
-            return ClusterView(
-                pods=cache.list("Pod"),
-                endpoint_slices=cache.list("EndpointSlice"),
-                nodes=cache.list("Node"),
-                services=cache.list("Service"),
-                deployments=cache.list("Deployment"),
-                configmaps=cache.list("ConfigMap"),
-            )
+            return cluster_view(cache)
 
         metrics = ImpactMetrics(graph.entry)
         try:
