@@ -304,7 +304,9 @@ def recover_command(
         for e in marked if output == "table" else []:
             say(f"resolved by hand: drill {e.drill_id}: {e.fault_kind} on {e.target}")
         if marked and output == "table":
-            say("journaled in the drill's journal too: `drill report JOURNAL` rewrites its postmortem with it")
+            say(
+                "journaled in the drill's journal too: `drill report JOURNAL` rewrites its postmortem with it"
+            )
         return
 
     pending = [e for e in pending_entries() if drill_id is None or e.drill_id == drill_id]
