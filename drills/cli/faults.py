@@ -33,7 +33,7 @@ from drills.cli._app import (
 )
 from drills.cli._scenario import namespace_option, retarget
 from drills.cli.completion import complete_drills, complete_scenarios
-from drills.errors import DrillError
+from drills.errors import DrillError, SteadyStateNotMet
 from drills.model.events import DrillEnded, DrillStarted, Mode, Outcome, Source
 from drills.model.scenario import Scenario
 from drills.timing import SYSTEM_CLOCK
@@ -243,6 +243,12 @@ def _inject_and_hold(
         raise SystemExit(int(ExitCode.INTERRUPTED)) from None
     except SystemExit as e:
         outcome, reason = Outcome.ABORTED, f"terminated (exit {e.code}): faults reverted"
+        raise
+    except SteadyStateNotMet as e:
+        outcome, reason = (
+            Outcome.NOT_STEADY,
+            f"steady state not met before the fault: nothing injected ({e.message})",
+        )
         raise
     except DrillError as e:
         outcome, reason = Outcome.CRASHED, e.message

@@ -63,6 +63,8 @@ def exit_code(result: DrillResult) -> int:
         return int(ExitCode.ENVIRONMENT)
     if result.outcome in (Outcome.ABORTED, Outcome.TIMED_OUT):
         return int(ExitCode.ABORTED)
+    if result.outcome == Outcome.NOT_STEADY:
+        return int(ExitCode.NOT_STEADY)
     if result.outcome == Outcome.CRASHED:
         return int(ExitCode.ENVIRONMENT)
     return int(ExitCode.OK if result.passed else ExitCode.SLA_BREACHED)
