@@ -113,6 +113,10 @@ def print_result(result: DrillResult, output: str = "table") -> None:
 
         show(scorecard_renderable(clean_model(result.scorecard)))
         say(f"drill {result.drill_id}: {result.outcome.value} ({result.reason})")
+        if result.outcome == Outcome.NOT_STEADY:
+            say(
+                "  -> the cluster is not in the state the experiment expects: `drill cluster reset`, or fix the hypothesis"
+            )
         text = debrief_text(result)
         if text:
             say(f"debrief: {text}")
