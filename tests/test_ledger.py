@@ -11,6 +11,7 @@ import os
 import signal
 import stat
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,47 @@ def test_a_revert_resolved_by_hand_stops_repeating_and_says_who_and_why() -> Non
     assert (entry.resolved_by, entry.resolved_why) == ("ana", "uncordoned by hand")
     missing = CliRunner().invoke(cli, ["recover", "--resolved-by-hand", "d9", "--why", "again"])
     assert missing.exit_code == 2 and "no pending revert" in missing.output
+
+
+def test_a_revert_resolved_by_hand_is_journaled_for_the_timeline_and_postmortem(tmp_path: Path) -> None:
+    """Days after the drill, the journal gets who and why; the score stays what drills' own revert made it."""
+    from builders import START, passing_drill
+
+    from drills.adapters.store.journal import JOURNAL_FILE, Journal, read_journal
+    from drills.engine.scoring import score
+    from drills.model.events import FaultReverted, Source
+    from drills.reporting.report import render_postmortem
+    from drills.reporting.view import describe
+    from drills.timing import FakeClock
+
+    events = passing_drill(drill_id="d10").events
+    led = Ledger.for_drill("d10")
+    journal = Journal.create(led.path.parent / JOURNAL_FILE, events[0])  # type: ignore[arg-type]
+    journal.append_many(events[1:])
+    before = score(read_journal(journal.path).events)
+    entry = plan(led, kind="chaostoolkit")  # left pending, as a revert that cannot succeed is
+    clock = FakeClock(START + timedelta(days=3))
+    (marked,) = ledger_mod.resolve_by_hand("d10", by="ana", why="uncordoned node-2 by hand", clock=clock)
+    assert marked.entry == entry
+
+    read = read_journal(journal.path)
+    assert read.problems == []  # three days after the end is not "outside the drill" for this event
+    last = read.events[-1]
+    assert isinstance(last, FaultReverted) and last.source == Source.HUMAN and last.actor == "ana"
+    assert last.detail == {"by_hand": True, "by": "ana", "why": "uncordoned node-2 by hand", "entry": entry}
+    assert last.at == clock.now()
+    line = describe(last)
+    assert line is not None
+    assert line[2] == (
+        "Fault reverted by hand by ana: chaostoolkit on Deployment/production/app: uncordoned node-2 by hand"
+    )
+    after = score(read.events)
+    assert [(c.id, c.status) for c in after.checks] == [(c.id, c.status) for c in before.checks]
+    assert "Fault reverted by hand by ana" in render_postmortem(after, read.events)
+
+
+def test_a_revert_resolved_by_hand_without_a_journal_still_closes_the_ledger() -> None:
+    led = Ledger.for_drill("d11")
+    plan(led)
+    assert [e.drill_id for e in ledger_mod.resolve_by_hand("d11", by="ana", why="fixed")] == ["d11"]
+    assert ledger_mod.pending_entries() == []

@@ -33,7 +33,7 @@ from drills.cli._app import (
 )
 from drills.cli._scenario import namespace_option, retarget
 from drills.cli.completion import complete_drills, complete_scenarios
-from drills.errors import DrillError
+from drills.errors import DrillError, SteadyStateNotMet
 from drills.model.events import DrillEnded, DrillStarted, Mode, Outcome, Source
 from drills.model.scenario import Scenario
 from drills.timing import SYSTEM_CLOCK
@@ -244,6 +244,12 @@ def _inject_and_hold(
     except SystemExit as e:
         outcome, reason = Outcome.ABORTED, f"terminated (exit {e.code}): faults reverted"
         raise
+    except SteadyStateNotMet as e:
+        outcome, reason = (
+            Outcome.NOT_STEADY,
+            f"steady state not met before the fault: nothing injected ({e.message})",
+        )
+        raise
     except DrillError as e:
         outcome, reason = Outcome.CRASHED, e.message
         raise
@@ -303,6 +309,10 @@ def recover_command(
             emit([{"drill_id": e.drill_id, "entry": e.entry, "target": e.target} for e in marked], output)
         for e in marked if output == "table" else []:
             say(f"resolved by hand: drill {e.drill_id}: {e.fault_kind} on {e.target}")
+        if marked and output == "table":
+            say(
+                "journaled in the drill's journal too: `drill report JOURNAL` rewrites its postmortem with it"
+            )
         return
 
     pending = [e for e in pending_entries() if drill_id is None or e.drill_id == drill_id]

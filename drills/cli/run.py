@@ -63,6 +63,8 @@ def exit_code(result: DrillResult) -> int:
         return int(ExitCode.ENVIRONMENT)
     if result.outcome in (Outcome.ABORTED, Outcome.TIMED_OUT):
         return int(ExitCode.ABORTED)
+    if result.outcome == Outcome.NOT_STEADY:
+        return int(ExitCode.NOT_STEADY)
     if result.outcome == Outcome.CRASHED:
         return int(ExitCode.ENVIRONMENT)
     return int(ExitCode.OK if result.passed else ExitCode.SLA_BREACHED)
@@ -111,6 +113,10 @@ def print_result(result: DrillResult, output: str = "table") -> None:
 
         show(scorecard_renderable(clean_model(result.scorecard)))
         say(f"drill {result.drill_id}: {result.outcome.value} ({result.reason})")
+        if result.outcome == Outcome.NOT_STEADY:
+            say(
+                "  -> the cluster is not in the state the experiment expects: `drill cluster reset`, or fix the hypothesis"
+            )
         text = debrief_text(result)
         if text:
             say(f"debrief: {text}")

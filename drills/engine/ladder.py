@@ -23,6 +23,7 @@ from enum import StrEnum
 
 from drills.engine.rules import CORE
 from drills.model.durations import format_duration
+from drills.model.events import Outcome
 from drills.model.scenario import Hint, Scenario
 from drills.model.scorecard import Check, CheckFamily, CheckStatus, Scorecard
 from drills.model.severity import Severity
@@ -79,6 +80,11 @@ class DrillRecord:
     def finished(self) -> bool:
         return self.status == DrillStatus.FINISHED
 
+    @property
+    def practised(self) -> bool:
+        """Finished with a fault to respond to: a steady state not met before the fault injected nothing."""
+        return self.finished and self.outcome != Outcome.NOT_STEADY.value
+
 
 @dataclass(frozen=True)
 class TraineeHistory:
@@ -91,9 +97,9 @@ class TraineeHistory:
 
     @property
     def responded(self) -> list[DrillRecord]:
-        """Finished drills where this person was the trainee (crashed ones do not count)."""
+        """Finished drills where this person was the trainee (crashed and not-steady ones do not count)."""
         return [
-            d for d in self.drills if HeldRole.RESPONDER in d.roles and d.finished and d.score is not None
+            d for d in self.drills if HeldRole.RESPONDER in d.roles and d.practised and d.score is not None
         ]
 
 
@@ -177,7 +183,7 @@ def criteria(history: TraineeHistory, rules: LadderRules | None = None) -> dict[
         1 for d in responded if d.passed and d.true_severity is not None and d.true_severity.is_high()
     )
     sla_clean = sum(1 for d in responded if core_sla_clean(d))
-    ic_held = len([d for d in history.with_role(HeldRole.IC) if d.finished])
+    ic_held = len([d for d in history.with_role(HeldRole.IC) if d.practised])
     return {
         Level.OBSERVER: [],
         Level.SCRIBE: [

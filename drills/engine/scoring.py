@@ -36,7 +36,7 @@ from drills.engine.rules import CORE, RULE_ORDER, RULES
 from drills.engine.timeline import ZERO, Timeline, build
 from drills.engine.traffic import Traffic, action_entries
 from drills.errors import JournalError
-from drills.model.events import DrillStarted, Event, HintUsed
+from drills.model.events import DrillStarted, Event, HintUsed, Outcome
 from drills.model.policy import Policy, SlaOverrides
 from drills.model.scorecard import Check, CheckFamily, CheckStatus, Scorecard
 
@@ -137,6 +137,11 @@ def score(events: Sequence[Event], policy: Policy | None = None, traffic: Traffi
     if not counted:
         explained = "nothing could be judged: 0"
     passed = value >= policy.pass_score
+    not_steady = tl.ended is not None and tl.ended.outcome == Outcome.NOT_STEADY
+    if not_steady:
+        # Nothing was injected, nobody responded to anything: no score to pass with.
+        value, passed = 0.0, False
+        explained = "not scored: the steady state did not hold before the fault, so nothing was injected: 0"
     explained += f"; {'passed' if passed else 'failed'} (pass mark {policy.pass_score:g})"
 
     def weight(c: Check) -> float:
@@ -149,7 +154,7 @@ def score(events: Sequence[Event], policy: Policy | None = None, traffic: Traffi
     findings.extend(impact.findings)
     findings.extend(_observations(drill, {c.id: c for c in checks}, hints, hint_cost))
     improve_next = None
-    if by_importance:
+    if by_importance and not not_steady:  # nothing to improve in a response that never had a fault
         top = by_importance[0]
         improve_next = f"{top.id}: {finding_of[top.id] or top.detail}"
 

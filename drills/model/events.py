@@ -82,6 +82,9 @@ class Outcome(StrEnum):
     TIMED_OUT = "timed_out"
     CRASHED = "crashed"
     SELF_HEALED = "self_healed"
+    #: The steady state did not hold before the fault (a Chaos Toolkit hypothesis failed): nothing was
+    #: injected, nobody responded. Not a crash of drills, and not a response to score.
+    NOT_STEADY = "not_steady"
 
 
 class Mode(StrEnum):

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from drills.errors import UsageError
 from drills.model.durations import format_duration
+from drills.model.events import Outcome
 from drills.model.policy import Policy
 from drills.model.scorecard import Scorecard
 from drills.model.severity import Severity
@@ -118,6 +119,11 @@ class MonthlySection(BaseModel):
     actions_open: list[TrackedAction]
     improvements_completed: list[Improvement] = Field(default_factory=list)
     improvements_open: list[Improvement] = Field(default_factory=list)
+    not_steady: int = Field(
+        default=0,
+        description="Drills that never got going: the steady state did not hold before the fault, nothing "
+        "was injected. Counted apart: not in the total, the scores or the times.",
+    )
 
 
 class MonthlyReport(BaseModel):
@@ -182,7 +188,13 @@ def improvements(actions: Sequence[TrackedAction]) -> list[Improvement]:
     return out
 
 
-def _section(kind: str, summaries: Sequence[DrillSummary]) -> MonthlySection:
+def _practised(summaries: Iterable[DrillSummary]) -> list[DrillSummary]:
+    """The drills that had a fault to respond to (a steady state not met before the fault had none)."""
+    return [s for s in summaries if s.outcome != Outcome.NOT_STEADY.value]
+
+
+def _section(kind: str, every: Sequence[DrillSummary]) -> MonthlySection:
+    summaries = _practised(every)
     by_sev = Counter(s.true_severity for s in summaries)
     categories = Counter(s.category for s in summaries)
     top = sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
@@ -211,6 +223,7 @@ def _section(kind: str, summaries: Sequence[DrillSummary]) -> MonthlySection:
         actions_open=still_open,
         improvements_completed=improvements(completed),
         improvements_open=improvements(still_open),
+        not_steady=len(every) - len(summaries),
     )
 
 
@@ -300,7 +313,7 @@ def monthly_report(
         month=f"{start:%Y-%m}",
         incidents=_section("incidents", [s for s in in_month if not s.is_drill]),
         drills=_section("drills", [s for s in in_month if s.is_drill]),
-        trend=trend(every, month),
+        trend=trend(_practised(every), month),
     )
 
 

@@ -277,6 +277,11 @@ def describe(e: Event) -> tuple[str, str, str, bool] | None:
             return "drill", "drill", what, False
         case FaultInjected():
             return "signal", "fault", f"Fault injected: {e.fault_kind} on {e.target}", True
+        case FaultReverted() if e.detail.get("by_hand"):
+            by, why = e.detail.get("by") or e.actor or "someone", e.detail.get("why") or ""
+            what = f"Fault reverted by hand by {by}: {e.fault_kind} on {e.target}"
+            what += f": {why}" if why else ""
+            return "drill", "drill", what, False
         case FaultReverted():
             what = f"Fault reverted: {e.fault_kind} on {e.target}" + ("" if e.ok else " (revert failed)")
             return "drill", "drill", what, False

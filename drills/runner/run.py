@@ -65,7 +65,7 @@ from drills.engine.impact import ClusterView
 from drills.engine.ladder import DrillStatus, training_hints
 from drills.engine.scoring import score
 from drills.engine.timeline import build
-from drills.errors import DrillError, SafetyError, UsageError
+from drills.errors import DrillError, SafetyError, SteadyStateNotMet, UsageError
 from drills.model.durations import format_duration
 from drills.model.events import (
     AlertFired,
@@ -156,6 +156,20 @@ class Identities:
 
     def as_meta(self) -> dict[str, str]:
         return {k: str(v) for k, v in self.__dict__.items() if v is not None}
+
+
+def failure_ending(e: BaseException) -> Ending:
+    """How a drill ends when its run raised ``e`` before it could end on its own.
+
+    A Chaos Toolkit hypothesis that did not hold before the fault is its own result: nothing was injected,
+    so it is neither a crash of drills (history, the monthly report and the trainee's record would count
+    it as one) nor a response to score.
+    """
+    if isinstance(e, SteadyStateNotMet):
+        return Ending(
+            Outcome.NOT_STEADY, f"steady state not met before the fault: nothing injected ({e.message})"
+        )
+    return Ending(Outcome.CRASHED, f"{type(e).__name__}: {e}")
 
 
 def new_drill_id(scenario_id: str, at: datetime) -> str:
@@ -1073,8 +1087,10 @@ class DrillRun:
                 self._end(Outcome.ABORTED, "terminated before the drill was under way", self.clock.now())
                 failure = e
             except BaseException as e:
-                self._end(Outcome.CRASHED, f"{type(e).__name__}: {e}", self.clock.now())
-                failure = e
+                ending = failure_ending(e)
+                self._end(ending.outcome, ending.reason, self.clock.now())
+                # A steady state not met is the drill's result (exit 7 from it), not a failure to re-raise.
+                failure = None if ending.outcome is Outcome.NOT_STEADY else e
             finally:
                 self.signals.tearing_down = True
                 try:

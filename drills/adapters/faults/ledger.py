@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -39,10 +40,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from drills.adapters.store import paths
+from drills.adapters.store.journal import JOURNAL_FILE, Journal
 from drills.engine.redact import scrub, secrets_from_env
 from drills.errors import DrillError, JournalError, UsageError
+from drills.model.events import FaultReverted, Source
 from drills.model.revert import RevertOp, dump_ops, op_problems, parse_ops
 from drills.timing import SYSTEM_CLOCK, Clock
+
+log = logging.getLogger(__name__)
 
 LEDGER_VERSION = 1
 LEDGER_FILE = "ledger.jsonl"
@@ -354,12 +359,42 @@ def resolve_by_hand(ident: str, *, by: str, why: str, clock: Clock = SYSTEM_CLOC
         if ident in (pending.drill_id, pending.entry):
             assert pending.ledger_path is not None
             Ledger(pending.ledger_path, clock=clock).resolved_by_hand(pending.entry, by=by, why=why)
+            _journal_by_hand(pending, by=by, why=why, clock=clock)
             marked.append(pending)
     if not marked:
         raise UsageError(
             f"no pending revert with drill or entry id {ident!r}", hint="`drill recover --list` shows them"
         )
     return marked
+
+
+def _journal_by_hand(entry: LedgerEntry, *, by: str, why: str, clock: Clock) -> None:
+    """Tell the drill's own journal too, so its timeline and postmortem say who put the fault back and why.
+
+    A ``fault.reverted`` from a person (``source: human``, ``detail.by_hand``): the scorer counts only
+    drills' own revert as the fault's end, so the score does not change. The ledger record is what stops the
+    repeating; a journal that is gone or unwritable only costs the timeline line, so it is logged, not raised.
+    """
+    assert entry.ledger_path is not None
+    path = entry.ledger_path.parent / JOURNAL_FILE
+    if not path.is_file():
+        return
+    try:
+        Journal(path, clock).append(
+            FaultReverted(
+                at=clock.now(),
+                source=Source.HUMAN,
+                actor=by,
+                fault_kind=entry.fault_kind,
+                target=entry.target,
+                ok=True,
+                detail={"by_hand": True, "by": by, "why": why[:2000], "entry": entry.entry},
+            )
+        )
+    except DrillError as e:
+        log.warning(
+            "drill %s: the revert by hand is in the ledger but not in the journal: %s", entry.drill_id, e
+        )
 
 
 def recover(

@@ -37,6 +37,7 @@ from drills.model.events import (
     DrillEnded,
     DrillStarted,
     Event,
+    FaultReverted,
     PostmortemCompleted,
 )
 from drills.timing import SYSTEM_CLOCK, Clock, utc
@@ -475,6 +476,8 @@ class _Parser:
         for lineno, event in self.suspects:
             if event is started or (isinstance(event, PostmortemCompleted) and event.at >= earliest):
                 continue
+            if isinstance(event, FaultReverted) and event.detail.get("by_hand") and event.at >= earliest:
+                continue  # `drill recover --resolved-by-hand`, whenever someone got round to it
             if event.at < earliest:
                 side = f"before the drill started ({started.at.isoformat()})"
             elif latest is not None and ended is not None and event.at > latest:
