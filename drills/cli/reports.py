@@ -15,7 +15,6 @@ from pathlib import Path
 
 import click
 
-from drills.adapters.files.scenarios import load_policy
 from drills.adapters.store.journal import stream_journal
 from drills.adapters.store.paths import drills_dir, reports_dir
 from drills.cli._app import (
@@ -59,7 +58,12 @@ _policy_option = click.option(
 
 
 def _policy(path: Path | None) -> Policy | None:
-    return None if path is None else load_policy(path)
+    if path is None:
+        return None
+    # Imported here: the scenario loader is a third of the command's imports, and most runs pass no policy.
+    from drills.adapters.files.scenarios import load_policy
+
+    return load_policy(path)
 
 
 def _warn(problems: list[Problem]) -> None:

@@ -82,10 +82,9 @@ def who_did_what(events: Sequence[Event]) -> list[dict[str, Any]]:
     people: dict[str, list[dict[str, str]]] = {}
     # Each event once (a retried delivery is the same event), in an order that does not depend on the file's.
     unique = {e.id: e for e in events}.values()
-    for e in sorted(unique, key=lambda x: (x.at, x.id)):
-        who = person_of(e)
-        if who is None:
-            continue
+    # Only the events of a person are sorted (a big journal's are a few out of tens of thousands).
+    theirs = [(e, who) for e in unique if (who := person_of(e)) is not None]
+    for e, who in sorted(theirs, key=lambda x: (x[0].at, x[0].id)):
         what = f"{e.kind.value} {e.object}" if isinstance(e, ActionObserved) else _what(e) or e.type
         people.setdefault(who, []).append({"at": e.at.isoformat(), "what": what})
     return [{"person": p, "did": did} for p, did in people.items()]

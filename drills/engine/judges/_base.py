@@ -90,6 +90,9 @@ class Drill:
             if a.actor_kind in PEOPLE and a.kind not in NOT_CHANGES and (tl.t0 is None or a.at >= tl.t0)
         ]
         self.healed_alone = self._healed_alone()
+        #: What judges derive from the timeline and share (one walk over a big journal's events, not one a
+        #: judge): keyed by the class of what is kept (``discipline.records_of``).
+        self.memo: dict[type, object] = {}
         #: What the virtual users saw from T0 on (None without impact samples or without T0).
         self.measured: MeasuredImpact | None = None
         #: The seed's matrix over it; severity accuracy is judged against this when there is one.

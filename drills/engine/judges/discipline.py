@@ -160,12 +160,20 @@ class Records:
         return i < len(self.written) and self.written[i] <= hi
 
 
+def records_of(d: Drill) -> Records:
+    """The drill's :class:`Records`, built once however many judges ask."""
+    kept = d.memo.get(Records)
+    if not isinstance(kept, Records):
+        kept = d.memo[Records] = Records(d)
+    return kept
+
+
 @judge("discipline.changes_documented")
 def changes_documented(d: Drill, r: Rule) -> Judged:
     if not d.changes:
         return d.na(r, "no change was made")
     window = DOCUMENTATION_WINDOW
-    records = Records(d)
+    records = records_of(d)
     undocumented: list[ActionObserved] = []
     judged = 0
     for a in d.changes:
@@ -252,7 +260,7 @@ def fault_scope(d: Drill, r: Rule) -> Judged:
     if not judged:
         return d.na(r, "no destructive change or scaling was made")
     outside = [a for a in judged if not scope.touches(a.object)]
-    records = Records(d)
+    records = records_of(d)
     if not outside:
         return d.check(
             r, PASS, f"all {len(judged)} destructive or scaling change(s) were to what the fault touched"
