@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -160,7 +160,8 @@ def test_a_plan_entry_times_its_runbook_steps_on_the_real_cluster(
         for e in events
         if e.type == "action.observed" and e.kind.value == "rollback"  # type: ignore[union-attr]
     )
-    assert undo.done is not None and undo.done >= rollback.at
+    # the observer stamps the rollback when its watch delivers it, a few ms after the API server took it
+    assert undo.done is not None and undo.done >= rollback.at - timedelta(seconds=1)
     assert (undo.done - rollback.at).total_seconds() < 5  # polled every second
     assert entry.rto_met and result.objectives_met
     assert entry.report_dir is not None and (entry.report_dir / "scorecard.json").is_file()
