@@ -102,7 +102,7 @@ def test_a_drill_lists_what_the_responder_left_behind_and_the_next_starts_only_a
     assert len(drifted) == 1
     assert [(d.ref, d.change) for d in drifted[0].differences] == [
         ("Deployment/production/db-proxy", "missing")
-    ]
+    ], [d.text for d in drifted[0].differences]
     # the next drill refuses the world as it is, and says how to reset it
     with pytest.raises(
         SafetyError, match="differs from its baseline: Deployment/production/db-proxy is missing"
@@ -127,7 +127,9 @@ def test_drill_cluster_baseline_and_reset_from_the_command_line(world: ClusterHa
     shown = runner.invoke(cli, ["cluster", "baseline", "--cluster", world.name, "-o", "json"])
     assert shown.exit_code == 4, shown.output
     data = json.loads(shown.output)
-    assert [(d["ref"], d["change"]) for d in data["differences"]] == [("Deployment/production/db-proxy", "missing")]
+    assert [(d["ref"], d["change"]) for d in data["differences"]] == [
+        ("Deployment/production/db-proxy", "missing")
+    ]
     reset = runner.invoke(cli, ["cluster", "reset", "--cluster", world.name])
     assert reset.exit_code == 0, reset.output
     assert "restored: Deployment/production/db-proxy is missing" in reset.output
