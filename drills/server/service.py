@@ -37,7 +37,19 @@ from drills.adapters.store import paths
 from drills.adapters.store.journal import JOURNAL_FILE, Follower, Journal, read_journal
 from drills.adapters.store.people import PeopleStore, Person
 from drills.errors import DrillError, ServerError
-from drills.model.events import DrillEnded, Event, Source
+from drills.model.events import (
+    Acknowledged,
+    DrillEnded,
+    DrillStarted,
+    Event,
+    FaultInjected,
+    HealthChanged,
+    HintUsed,
+    Paused,
+    Resolved,
+    Resumed,
+    Source,
+)
 from drills.model.policy import Policy
 from drills.runner.respond import META_FILE, DrillRef, DrillState, ResponderSession, find_drill, mark_served
 from drills.server.auth import Action, Auth, Caller, TeamRole, parse_role
@@ -251,6 +263,60 @@ class StreamItem:
         )
 
 
+@dataclass
+class _Fold:
+    """:meth:`DrillState.of`, kept up to date one event at a time: each action checks the drill's state, and
+    folding the whole journal again at every post (sorting it, too) cost milliseconds of CPU per post, held
+    the GIL from the event loop, and grew with the drill. Same rules: the facts go by each event's ``at``
+    (ties: the later in the journal wins, as a stable sort gives), the drill.started by journal order."""
+
+    started: DrillStarted | None = None
+    t0: FaultInjected | None = None
+    ended: DrillEnded | None = None
+    pause: Paused | Resumed | None = None
+    health: HealthChanged | None = None
+    acknowledged: bool = False
+    resolved: bool = False
+    hints_used: set[int] = field(default_factory=set)
+
+    def add(self, e: Event) -> None:
+        if isinstance(e, DrillStarted):
+            self.started = self.started or e
+        elif isinstance(e, FaultInjected):
+            if self.t0 is None or e.at < self.t0.at:
+                self.t0 = e
+        elif isinstance(e, DrillEnded):
+            if self.ended is None or e.at < self.ended.at:
+                self.ended = e
+        elif isinstance(e, Paused | Resumed):
+            if self.pause is None or e.at >= self.pause.at:
+                self.pause = e
+        elif isinstance(e, HealthChanged):
+            if self.health is None or e.at >= self.health.at:
+                self.health = e
+        elif isinstance(e, Acknowledged):
+            self.acknowledged = True
+        elif isinstance(e, Resolved):
+            self.resolved = True
+        elif isinstance(e, HintUsed):
+            self.hints_used.add(e.index)
+
+    def state(self, events: list[Event], drill_id: str) -> DrillState:
+        if self.started is None:
+            return DrillState.of(events, drill_id)  # raises the usual error
+        return DrillState(
+            started=self.started,
+            events=events,
+            t0=None if self.t0 is None else self.t0.at,
+            ended=self.ended,
+            paused=isinstance(self.pause, Paused),
+            healthy=None if self.health is None else self.health.healthy,
+            acknowledged=self.acknowledged,
+            resolved=self.resolved,
+            hints_used=frozenset(self.hints_used),
+        )
+
+
 class JournalHub:
     """Every event of one drill's journal, in file order, for any number of streams (see module docstring)."""
 
@@ -260,6 +326,7 @@ class JournalHub:
         self._follower = Follower(path)
         self._items: list[StreamItem] = []
         self._events: list[Event] = []
+        self._fold = _Fold()
         self._index: dict[str, int] = {}
         self._lock = threading.Lock()
         self._poke = threading.Event()
@@ -311,6 +378,7 @@ class JournalHub:
             self._index[e.id] = len(self._items)
             self._items.append(StreamItem.of(e))
             self._events.append(e)
+            self._fold.add(e)
             if isinstance(e, DrillEnded):
                 self.ended = True
         if fresh or self.ended:
@@ -336,6 +404,12 @@ class JournalHub:
         self.poll()
         with self._lock:
             return list(self._events)
+
+    def state(self, drill_id: str) -> DrillState:
+        """What :meth:`DrillState.of` says of :meth:`events`, without folding them all again."""
+        self.poll()
+        with self._lock:
+            return self._fold.state(list(self._events), drill_id)
 
     def __len__(self) -> int:
         with self._lock:
@@ -371,6 +445,9 @@ class ServedSession(ResponderSession):
 
     def events(self) -> list[Event]:
         return self._hub.events()
+
+    def state(self) -> DrillState:
+        return self._hub.state(self.ref.drill_id)
 
 
 # ---- the service ---------------------------------------------------------------------------------------
