@@ -193,7 +193,7 @@ class GroupCommitJournal(Journal):
         path: Path,
         clock: Clock = SYSTEM_CLOCK,
         *,
-        on_written: Callable[[list[Event]], None] | None = None,
+        on_written: Callable[[list[Event]], object] | None = None,
     ) -> None:
         super().__init__(path, clock)
         self._pending: list[tuple[Event, Future[Event]]] = []
