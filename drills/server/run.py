@@ -42,6 +42,9 @@ def uvicorn_config(config: ServerConfig) -> uvicorn.Config:
         port=config.port,
         ssl_certfile=None if tls is None else str(tls[0]),
         ssl_keyfile=None if tls is None else str(tls[1]),
+        # httptools (a dependency), not pure-Python h11: writing each SSE frame to 200 streams is the server's
+        # main work, and h11 cost a third of its CPU there (benchmarks/bench_server.py).
+        http="httptools",
         access_log=False,
         server_header=False,
         proxy_headers=False,

@@ -9,9 +9,11 @@ threads (and ``flock`` those of the runner's own thread). So for a served drill 
 journal's only writer: nothing is lost, nothing torn, each event written once.
 
 Following a drill: one :class:`JournalHub` per drill follows the journal file (the runner and the observer
-write there too) and keeps every event as its JSON line; Server-Sent Events streams read from it, starting
-after any event id (``Last-Event-ID``). An action pokes the hub, so a posted event reaches every stream at
-once instead of at the next poll.
+write there too) and keeps every event as its ready-made SSE frame; Server-Sent Events streams read from it,
+starting after any event id (``Last-Event-ID``). The server's own writer hands each batch to the hub right
+after its fsync (:meth:`JournalHub.publish`), so a posted event reaches every stream at once, without waiting
+for the hub to read it back from the file; the hub's poll only brings in the other writers' events, and skips
+those it was already given (by id).
 
 Methods are synchronous (file appends fsync): the routes call them in Starlette's thread pool.
 """
@@ -35,7 +37,19 @@ from drills.adapters.store import paths
 from drills.adapters.store.journal import JOURNAL_FILE, Follower, Journal, read_journal
 from drills.adapters.store.people import PeopleStore, Person
 from drills.errors import DrillError, ServerError
-from drills.model.events import DrillEnded, Event, Source
+from drills.model.events import (
+    Acknowledged,
+    DrillEnded,
+    DrillStarted,
+    Event,
+    FaultInjected,
+    HealthChanged,
+    HintUsed,
+    Paused,
+    Resolved,
+    Resumed,
+    Source,
+)
 from drills.model.policy import Policy
 from drills.runner.respond import META_FILE, DrillRef, DrillState, ResponderSession, find_drill, mark_served
 from drills.server.auth import Action, Auth, Caller, TeamRole, parse_role
@@ -174,11 +188,19 @@ class GroupCommitJournal(Journal):
     that are waiting with one :meth:`Journal.append_many` (one lock, one fsync). Fifty people posting at once
     cost a few fsyncs, not fifty in a row; each append still returns only once its event is on disk."""
 
-    def __init__(self, path: Path, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        path: Path,
+        clock: Clock = SYSTEM_CLOCK,
+        *,
+        on_written: Callable[[list[Event]], object] | None = None,
+    ) -> None:
         super().__init__(path, clock)
         self._pending: list[tuple[Event, Future[Event]]] = []
         self._cv = threading.Condition()
         self._writer: threading.Thread | None = None
+        #: Called by the writer with each batch once it is fsynced (the hub, to stream it at once).
+        self.on_written = on_written
 
     def append(self, event: Event) -> Event:
         done: Future[Event] = Future()
@@ -202,12 +224,22 @@ class GroupCommitJournal(Journal):
                 # One bad event (say, one scrubbing made invalid) must not fail the others: one at a time.
                 for event, done in batch:
                     try:
-                        done.set_result(self.append_many([event])[0])
+                        one = self.append_many([event])[0]
                     except DrillError as e:
                         done.set_exception(e)
+                        continue
+                    self._published([one])
+                    done.set_result(one)
                 continue
+            # On disk now: stream the batch before acknowledging it (never before the fsync).
+            self._published(written)
             for (_, done), event in zip(batch, written, strict=True):
                 done.set_result(event)
+
+    def _published(self, events: list[Event]) -> None:
+        if self.on_written is not None:
+            with contextlib.suppress(DrillError):
+                self.on_written(events)
 
 
 # ---- following a journal ---------------------------------------------------------------------------------
@@ -215,16 +247,74 @@ class GroupCommitJournal(Journal):
 
 @dataclass(frozen=True)
 class StreamItem:
-    """One journal event for a stream: its id (the SSE id), type (the SSE event name) and JSON."""
+    """One journal event for a stream: its id (the SSE id), type (the SSE event name) and JSON, and the
+    Server-Sent Events message of all three, encoded once for every watcher."""
 
     id: str
     type: str
     data: str
+    frame: bytes
 
-    @property
-    def frame(self) -> str:
-        """The event as one Server-Sent Events message."""
-        return f"id: {self.id}\nevent: {self.type}\ndata: {self.data}\n\n"
+    @classmethod
+    def of(cls, event: Event) -> StreamItem:
+        data = event_json(event)
+        return cls(
+            event.id, event.type, data, f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
+        )
+
+
+@dataclass
+class _Fold:
+    """:meth:`DrillState.of`, kept up to date one event at a time: each action checks the drill's state, and
+    folding the whole journal again at every post (sorting it, too) cost milliseconds of CPU per post, held
+    the GIL from the event loop, and grew with the drill. Same rules: the facts go by each event's ``at``
+    (ties: the later in the journal wins, as a stable sort gives), the drill.started by journal order."""
+
+    started: DrillStarted | None = None
+    t0: FaultInjected | None = None
+    ended: DrillEnded | None = None
+    pause: Paused | Resumed | None = None
+    health: HealthChanged | None = None
+    acknowledged: bool = False
+    resolved: bool = False
+    hints_used: set[int] = field(default_factory=set)
+
+    def add(self, e: Event) -> None:
+        if isinstance(e, DrillStarted):
+            self.started = self.started or e
+        elif isinstance(e, FaultInjected):
+            if self.t0 is None or e.at < self.t0.at:
+                self.t0 = e
+        elif isinstance(e, DrillEnded):
+            if self.ended is None or e.at < self.ended.at:
+                self.ended = e
+        elif isinstance(e, Paused | Resumed):
+            if self.pause is None or e.at >= self.pause.at:
+                self.pause = e
+        elif isinstance(e, HealthChanged):
+            if self.health is None or e.at >= self.health.at:
+                self.health = e
+        elif isinstance(e, Acknowledged):
+            self.acknowledged = True
+        elif isinstance(e, Resolved):
+            self.resolved = True
+        elif isinstance(e, HintUsed):
+            self.hints_used.add(e.index)
+
+    def state(self, events: list[Event], drill_id: str) -> DrillState:
+        if self.started is None:
+            return DrillState.of(events, drill_id)  # raises the usual error
+        return DrillState(
+            started=self.started,
+            events=events,
+            t0=None if self.t0 is None else self.t0.at,
+            ended=self.ended,
+            paused=isinstance(self.pause, Paused),
+            healthy=None if self.health is None else self.health.healthy,
+            acknowledged=self.acknowledged,
+            resolved=self.resolved,
+            hints_used=frozenset(self.hints_used),
+        )
 
 
 class JournalHub:
@@ -236,6 +326,7 @@ class JournalHub:
         self._follower = Follower(path)
         self._items: list[StreamItem] = []
         self._events: list[Event] = []
+        self._fold = _Fold()
         self._index: dict[str, int] = {}
         self._lock = threading.Lock()
         self._poke = threading.Event()
@@ -273,19 +364,27 @@ class JournalHub:
     def poll(self) -> int:
         """Read what was appended since the last poll; wake the streams. Returns how many events were new."""
         with self._lock:
-            fresh = self._follower.poll()
-            for e in fresh:
-                self._index[e.id] = len(self._items)
-                self._items.append(StreamItem(e.id, e.type, event_json(e)))
-                self._events.append(e)
-                if isinstance(e, DrillEnded):
-                    self.ended = True
-            waiters = (
-                [(loop, list(evs)) for loop, evs in self._waiters.items()] if fresh or self.ended else []
-            )
-        for loop, evs in waiters:
-            with contextlib.suppress(RuntimeError):  # that loop closed
-                loop.call_soon_threadsafe(_set_all, evs)
+            return self._add(self._follower.poll())
+
+    def publish(self, events: list[Event]) -> int:
+        """Take events the server's writer just fsynced (the file read skips them later, by id)."""
+        with self._lock:
+            return self._add(events)
+
+    def _add(self, events: list[Event]) -> int:
+        # Under self._lock.
+        fresh = [e for e in events if e.id not in self._index]
+        for e in fresh:
+            self._index[e.id] = len(self._items)
+            self._items.append(StreamItem.of(e))
+            self._events.append(e)
+            self._fold.add(e)
+            if isinstance(e, DrillEnded):
+                self.ended = True
+        if fresh or self.ended:
+            for loop, evs in self._waiters.items():
+                with contextlib.suppress(RuntimeError):  # that loop closed
+                    loop.call_soon_threadsafe(_set_all, list(evs))
         return len(fresh)
 
     def position_after(self, event_id: str | None) -> int:
@@ -305,6 +404,12 @@ class JournalHub:
         self.poll()
         with self._lock:
             return list(self._events)
+
+    def state(self, drill_id: str) -> DrillState:
+        """What :meth:`DrillState.of` says of :meth:`events`, without folding them all again."""
+        self.poll()
+        with self._lock:
+            return self._fold.state(list(self._events), drill_id)
 
     def __len__(self) -> int:
         with self._lock:
@@ -340,6 +445,9 @@ class ServedSession(ResponderSession):
 
     def events(self) -> list[Event]:
         return self._hub.events()
+
+    def state(self) -> DrillState:
+        return self._hub.state(self.ref.drill_id)
 
 
 # ---- the service ---------------------------------------------------------------------------------------
@@ -547,13 +655,16 @@ class DrillService:
     def session(self, drill_id: str, caller: Caller) -> ResponderSession:
         """The caller's session on this drill: their name as actor, the drill's one shared journal."""
         ref = self.drill(drill_id)
+        hub = self.hub(ref.drill_id)
         with self._lock:
             journal = self._journals.get(ref.drill_id)
             if journal is None:
-                journal = self._journals[ref.drill_id] = GroupCommitJournal(ref.journal_path, self.clock)
+                journal = self._journals[ref.drill_id] = GroupCommitJournal(
+                    ref.journal_path, self.clock, on_written=hub.publish
+                )
         return ServedSession(
             ref,
-            self.hub(ref.drill_id),
+            hub,
             actor=caller.person,
             source=Source.HUMAN,
             clock=self.clock,
@@ -571,11 +682,8 @@ class DrillService:
         else:
             known = ", ".join([*RESPONDER_ACTIONS, *GAME_MASTER_ACTIONS])
             raise ServerError(f"no action {action!r}", hint=f"one of: {known}", status=404)
-        s = self.session(drill_id, caller)
-        try:
-            return self._act(s, action, parsed)
-        finally:
-            self.hub(s.ref.drill_id).poke()
+        # No poke of the hub: the writer hands it the event once fsynced (GroupCommitJournal.on_written).
+        return self._act(self.session(drill_id, caller), action, parsed)
 
     def _act(self, s: ResponderSession, action: str, b: _Body) -> dict[str, Any]:
         out: dict[str, Any] = {"drill_id": s.ref.drill_id, "actor": s.actor}
