@@ -46,8 +46,8 @@ def test_deleting_the_dependency_takes_checkout_and_cart_down_but_not_browse(
         for e in events
         if isinstance(e, ActionObserved) and e.kind == ActionKind.DELETED and "db-proxy" in (e.object or "")
     )
-    # The bad release takes two of the three app pods at once (max_unavailable 67 %): until the bot's
-    # rollback brings the app's capacity back, every route suffers. From then on only db-proxy is missing.
+    # From the bot's rollback on, only db-proxy is missing (bad-deploy-no-canary is the release that hurts
+    # every route until then: tests/test_impact_faults_cluster.py).
     rollback = next(e for e in events if isinstance(e, ActionObserved) and e.kind == ActionKind.ROLLBACK)
     after = [s for s in samples if s.at >= max(deleted.at, rollback.at)]
     # half of the traffic is browse, which needs no db-proxy: about half the active users are affected

@@ -128,8 +128,8 @@ def test_a_missing_dependency_service_fails_fast_until_the_breaker_degrades(grap
 
 
 def test_the_bad_release_that_takes_two_old_pods_down_affects_most_users(graph: ServiceGraph) -> None:
-    """bad-deploy-rollback rolls out with maxUnavailable 67 %: one of three old pods is left serving."""
-    fault = _fault("bad-deploy-rollback")
+    """bad-deploy-no-canary rolls out with maxUnavailable 67 %: one of three old pods is left serving."""
+    fault = _fault("bad-deploy-no-canary")
     assert isinstance(fault, BadDeployFault) and fault.max_unavailable == "67%"
     one_left = second(graph, world(app_pods=1))
     assert one_left.affected_ratio > 0.5

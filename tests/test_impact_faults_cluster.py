@@ -174,7 +174,7 @@ def test_bad_deploy_pages_on_the_slo_and_rollout_undo_brings_users_back(
 ) -> None:
     """Users affected > 50 % within 10 s of the crash; the SLO page alert fires (TTD from its startsAt);
     ``kubectl rollout undo`` takes users affected under 1 %; "impact reduced" is the first such second."""
-    sc = variant(tmp_path, "bad-deploy-rollback", detection={"expected_alert": "AppAvailabilityBurnRatePage"})
+    sc = variant(tmp_path, "bad-deploy-no-canary", detection={"expected_alert": "AppAvailabilityBurnRatePage"})
     bot = responder(
         tmp_path,
         "name: undo-bot\nrelative_to: page\nsteps:\n"

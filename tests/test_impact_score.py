@@ -150,6 +150,23 @@ def test_a_responder_change_that_raised_impact_is_recorded_in_the_timeline_and_f
     )
 
 
+def test_a_blip_while_a_rollback_swaps_pods_is_not_a_rise() -> None:
+    # seen on the cluster: 87.6 % when the rollback was made, 93.8 % for a tenth of a second, then 0.1 %
+    b = passing_drill("P0")
+    b.at("10s").impact(87.6, "degraded")
+    b.at("60s").action(ActionKind.ROLLBACK, object="deployment/production/app")
+    b.at("60.1s").impact(93.8, "degraded")
+    b.at("60.2s").impact(0.1)
+    assert build(b.events).raised_impact == ()
+    # the same rise held for a second is one
+    b2 = passing_drill("P0")
+    b2.at("10s").impact(87.6, "degraded")
+    b2.at("60s").action(ActionKind.ROLLBACK, object="deployment/production/app")
+    b2.at("60.1s").impact(93.8, "degraded")
+    b2.at("61.1s").impact(0.1)
+    assert len(build(b2.events).raised_impact) == 1
+
+
 def test_a_rise_long_after_a_change_or_caused_by_the_fault_is_not_the_responders() -> None:
     b = passing_drill("P0")
     b.at("5m").action(ActionKind.SCALE, object="deployment/drills-shop/shop")

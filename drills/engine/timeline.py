@@ -118,6 +118,9 @@ _MIDDLE = 15
 RAISE_WINDOW = timedelta(seconds=10)
 #: The rise that counts, in points of users affected (the sampling's own noise is under 0.5).
 RAISE_MIN_PCT = 5.0
+#: How long a higher share must hold to count: a rollout's pods swapping within a second show as one
+#: sample of a few points more, which no user lives through as an outage.
+RAISE_HOLD = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -637,8 +640,8 @@ def _ever_affected(impact: Sequence[ImpactPoint], start: datetime, threshold: fl
 def _raised_impact(
     impact: Sequence[ImpactPoint], actions: Sequence[ActionObserved], t0: datetime | None
 ) -> tuple[RaisedImpact, ...]:
-    """Responder changes after which users affected rose by :data:`RAISE_MIN_PCT` or more within
-    :data:`RAISE_WINDOW`; a rise goes to the latest change before it. Each change looks only at the samples
+    """Responder changes after which users affected rose by :data:`RAISE_MIN_PCT` or more, for at least
+    :data:`RAISE_HOLD`, within :data:`RAISE_WINDOW`; a rise goes to the latest change before it. Each change looks only at the samples
     of its window (bisected), so a long journal costs changes x log(samples)."""
     changes = [
         a
@@ -655,6 +658,9 @@ def _raised_impact(
             p = impact[j]
             if p.at - a.at > RAISE_WINDOW or (following is not None and p.at > following):
                 break
+            held_until = impact[j + 1].at if j + 1 < len(impact) else None
+            if held_until is not None and held_until - p.at < RAISE_HOLD:
+                continue
             if p.users_affected_pct - before >= RAISE_MIN_PCT:
                 out.append(
                     RaisedImpact(

@@ -44,7 +44,8 @@ def frame(events: list[Event], now: datetime, width: int, *, drill_id: str, ende
     """One frame of the observer: the dashboard plus a line saying this screen is read-only."""
     board = render_dashboard(events, now, targets_for(events), width, title=f"observing {drill_id}")
     status = "drill ended" if ended else "following the journal; read-only (Ctrl-C to stop watching)"
-    return Group(board, Text(f" game master view · {status}", style="dim"))
+    # the line first: a dashboard taller than the screen must not push "read-only" out of sight
+    return Group(Text(f" game master view · {status}", style="dim"), board)
 
 
 def observe(
