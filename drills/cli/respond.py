@@ -46,17 +46,16 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def drill_option(help: str = "The drill (default: the running one).") -> Callable[[F], F]:
+    """``--drill ID``, completed from the drills on this machine: one spelling for every command here."""
+    return click.option("--drill", "drill_id", metavar="ID", shell_complete=complete_drills, help=help)
+
+
 def _who(fn: F) -> F:
     fn = click.option(
         "--as", "actor", metavar="NAME", help="Who is acting (default: $DRILLS_RESPONDER or $USER)."
     )(fn)
-    return click.option(
-        "--drill",
-        "drill_id",
-        metavar="ID",
-        shell_complete=complete_drills,
-        help="The drill to act on (default: the running one).",
-    )(fn)
+    return drill_option("The drill to act on (default: the running one).")(fn)
 
 
 def _session(
@@ -291,13 +290,7 @@ def abort_cmd(reason: tuple[str, ...], drill_id: str | None, actor: str | None) 
 
 @exits()
 @click.command("status")
-@click.option(
-    "--drill",
-    "drill_id",
-    metavar="ID",
-    shell_complete=complete_drills,
-    help="The drill (default: the running one).",
-)
+@drill_option()
 @click.option(
     "--policy", type=click.Path(dir_okay=False, path_type=Path), help="Policy file for the SLA targets."
 )
@@ -345,13 +338,7 @@ def status_cmd(drill_id: str | None, policy: Path | None, output: str) -> None:
 
 @exits()
 @click.command("impact")
-@click.option(
-    "--drill",
-    "drill_id",
-    metavar="ID",
-    shell_complete=complete_drills,
-    help="The drill (default: the running one).",
-)
+@drill_option()
 @output_option
 @handle_errors
 def impact_cmd(drill_id: str | None, output: str) -> None:
@@ -390,13 +377,7 @@ def impact_cmd(drill_id: str | None, output: str) -> None:
 
 @exits()
 @click.command("env")
-@click.option(
-    "--drill",
-    "drill_id",
-    metavar="ID",
-    shell_complete=complete_drills,
-    help="The drill (default: the running one).",
-)
+@drill_option()
 @click.option("--bot", is_flag=True, help="The bot's identity instead of the responder's.")
 @handle_errors
 def env_cmd(drill_id: str | None, bot: bool) -> None:
