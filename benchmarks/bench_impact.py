@@ -55,7 +55,6 @@ def view(pods: int) -> ClusterView:
         endpoint_slices=slices,
         nodes=nodes,
         services=[{"metadata": {"name": s, "namespace": ns}} for s in objs],
-        deployments=[{"metadata": {"name": "app", "namespace": ns}}],
         configmaps=[{"metadata": {"name": "app-config", "namespace": ns}, "data": {"DB_HOST": "db-proxy.production.svc.cluster.local"}}],
     )
 

@@ -105,17 +105,17 @@ def measure(handle: Any, changes: int) -> dict[str, list[float]]:
                     until(exporter.port, lambda v: v < 0.05, time.monotonic())
                 )
                 time.sleep(rng.uniform(0.3, 1.3))
-                r.patch(kube, "Deployment", "app", NS, {"metadata": {"annotations": {LOAD_FACTOR: "3"}}})
+                r.patch(kube, "Service", "app", NS, {"metadata": {"annotations": {LOAD_FACTOR: "3"}}})
                 figures["annotate"].append(until(exporter.port, lambda v: v > 0.3, time.monotonic()))
                 time.sleep(rng.uniform(0.3, 1.3))
-                r.patch(kube, "Deployment", "app", NS, {"metadata": {"annotations": {LOAD_FACTOR: None}}})
+                r.patch(kube, "Service", "app", NS, {"metadata": {"annotations": {LOAD_FACTOR: None}}})
                 figures["annotate"].append(until(exporter.port, lambda v: v < 0.05, time.monotonic()))
                 print(f"  change {i + 1}/{changes}")
         finally:
             monitor.stop()
             observer.stop()
             r.patch(kube, "Deployment", "db-proxy", NS, {"spec": {"replicas": 2}})
-            r.patch(kube, "Deployment", "app", NS, {"metadata": {"annotations": {LOAD_FACTOR: None}}})
+            r.patch(kube, "Service", "app", NS, {"metadata": {"annotations": {LOAD_FACTOR: None}}})
     return figures
 
 

@@ -7,6 +7,7 @@ drills' own identity, and the revert ledger is a real file.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from drills.adapters.clusters.facade import ClusterHandle
 from drills.adapters.faults.ledger import Ledger
 from drills.adapters.kube import identities, resources
 from drills.adapters.kube.client import Kube
+from drills.engine.health import pod_ready
 from drills.errors import FaultError, Forbidden, SafetyError
 from drills.model.events import (
     ActionKind,
@@ -336,6 +338,23 @@ def test_injection_failure_is_undone_at_once(
         faults.inject(sc, injector, ledger, None, confirm_timeout=0.5, handles=handle_list)
     assert handle_list and handle_list[0].reverted
     assert ledger.pending() == []
+    # kwok scheduled the crashes before the revert took the annotation off, and plays them anyway: the revert
+    # waited them out, so none lands afterwards (in the next drill's world)
+    def app_pods() -> dict[str, tuple[bool, int]]:
+        pods = resources.list_objects(kube, "Pod", "production", label_selector="app=myapp")[0]
+        return {
+            p["metadata"]["name"]: (
+                pod_ready(p),
+                sum(c.get("restartCount", 0) for c in (p.get("status") or {}).get("containerStatuses") or []),
+            )
+            for p in pods
+            if not p["metadata"].get("deletionTimestamp")
+        }
+
+    settled = app_pods()
+    assert settled and all(ready for ready, _ in settled.values()), settled
+    time.sleep(6)
+    assert app_pods() == settled
     assert wait_for_baseline(kube, before, timeout=120) == []
 
 

@@ -104,22 +104,16 @@ def world(
 ) -> ClusterView:
     apps = [_pod("app", i, node=app_node, env=app_env, **(app_annotations or {})) for i in range(app_pods)]
     dbs = [_pod("db-proxy", i, node="node-2", **(db_annotations or {})) for i in range(db_pods)]
-    deployment = {
-        "kind": "Deployment",
-        "metadata": {
-            "name": "app",
-            "namespace": NS,
-            "annotations": {LOAD_FACTOR: load_factor} if load_factor else {},
-        },
-    }
-    services = [_service("app")] + ([_service("db-proxy")] if db_service else [])
+    app = _service("app")
+    if load_factor:
+        app["metadata"]["annotations"] = {LOAD_FACTOR: load_factor}
+    services = [app] + ([_service("db-proxy")] if db_service else [])
     return ClusterView(
         pods=apps + dbs,
         endpoint_slices=[_slice("app", apps, ready=app_ready)]
         + ([_slice("db-proxy", dbs)] if db_service else []),
         nodes=nodes or [_node(f"node-{i}") for i in range(1, 5)],
         services=services,
-        deployments=[deployment],
         configmaps=[_config(db_host)],
     )
 
@@ -195,7 +189,7 @@ def test_one_bad_pod_of_three_fails_a_third_of_requests(graph: ServiceGraph) -> 
     pods = list(apps.pods)
     pods[0] = _pod("app", 0, **{POD_ERROR_RATE: "1"})
     view = ClusterView(
-        pods, apps.endpoint_slices, apps.nodes, apps.services, apps.deployments, apps.configmaps
+        pods, apps.endpoint_slices, apps.nodes, apps.services, apps.configmaps
     )
     s = second(graph, view)
     assert 0.28 < s.error_ratio < 0.38

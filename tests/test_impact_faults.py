@@ -82,7 +82,7 @@ def test_one_bad_pod_fails_a_third_until_it_is_deleted(graph: ServiceGraph) -> N
     pods[2] = _pod("app", 2, **{POD_ERROR_RATE: f"{fault.error_rate:g}"})  # the newest pod
     bad = second(
         graph,
-        ClusterView(pods, base.endpoint_slices, base.nodes, base.services, base.deployments, base.configmaps),
+        ClusterView(pods, base.endpoint_slices, base.nodes, base.services, base.configmaps),
     )
     assert 0.28 < bad.error_ratio < 0.38 and set(bad.features["browse"].errors) == {500}
     assert bad.status == "degraded" and 0.25 < bad.affected_ratio < 0.4
@@ -103,7 +103,6 @@ def test_a_partitioned_node_stops_its_pods_until_the_drain_moves_them(graph: Ser
             [_slice("app", app_pods), _slice("db-proxy", dbs)],
             nodes,
             base.services,
-            base.deployments,
             base.configmaps,
         )
 

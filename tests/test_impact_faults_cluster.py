@@ -32,7 +32,7 @@ from drills.adapters.monitoring import stack as monitoring
 from drills.adapters.store.journal import read_journal
 from drills.engine import measured
 from drills.engine.health import pod_ready
-from drills.engine.impact import ClusterView, derive_states, simulate_second
+from drills.engine.impact import LOAD_FACTOR, ClusterView, derive_states, simulate_second
 from drills.model.events import ActionKind, ActionObserved, AlertFired, Event, FaultInjected, ImpactSampled
 from drills.model.severity import ServiceStatus, Severity
 from drills.runner.options import (
@@ -60,7 +60,6 @@ def live_view(kube: Kube) -> ClusterView:
         endpoint_slices=items("EndpointSlice"),
         nodes=items("Node", None),
         services=items("Service"),
-        deployments=items("Deployment"),
         configmaps=items("ConfigMap"),
     )
 
@@ -108,6 +107,30 @@ def test_each_new_fault_shows_to_users_only_and_reverts_to_the_baseline(
         handle.revert(reason="test")
     assert handle.reverted
     wait_until(lambda: users_now(kube).status == "ok", 30, f"{name}: users fine after the revert")
+
+
+def test_a_reverted_spike_does_not_come_back_with_a_later_rollout_undo(
+    world: ClusterHandle, kube: Kube, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    """The users' extra traffic lives on the Service. On the Deployment, the deployment controller copied it
+    onto the current ReplicaSet (and never took it off), and a later ``kubectl rollout undo`` to that
+    ReplicaSet copied it back: a spike reverted drills ago returned with the next rollback."""
+    base = users_now(kube).requests
+    handle = faults.inject(scenario("load-spike-slow-scale"), kube, Ledger(tmp_path / "ledger.jsonl"), None)
+    try:
+        wait_until(lambda: users_now(kube).requests > 1.15 * base, 30, "the spike's traffic")
+    finally:
+        handle.revert(reason="test")
+    wait_until(lambda: users_now(kube).requests < 1.1 * base, 30, "the traffic back to base")
+    # a release, then its rollback to the ReplicaSet that served during the spike
+    kubectl("set", "env", "deployment/app", "-n", NS, "DRILLS_TEST_RELEASE=2")
+    kubectl("rollout", "status", "deployment/app", "-n", NS, "--timeout=60s", timeout=70)
+    kubectl("rollout", "undo", "deployment/app", "-n", NS)
+    kubectl("rollout", "status", "deployment/app", "-n", NS, "--timeout=60s", timeout=70)
+    assert users_now(kube).requests < 1.1 * base
+    for kind in ("deployment", "service"):
+        annotations = kubectl.json("get", kind, "app", "-n", NS)["metadata"].get("annotations") or {}
+        assert LOAD_FACTOR not in annotations, (kind, annotations)
 
 
 # ---- drills --------------------------------------------------------------------------------------------

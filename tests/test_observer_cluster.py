@@ -39,12 +39,6 @@ pytestmark = pytest.mark.cluster
 
 RECORD_DIR = os.environ.get("DRILLS_RECORD_DIR")
 
-#: Known to fail in a full run (see the xfail marks); kept running so it shows when it is fixed.
-LEAK = (
-    "quarantined: on a worker whose cluster ran other drills first, users stay 1-5 % affected after the "
-    "rollback (capacity left reduced by an earlier test, not found yet); passes alone (closing note, stop 20)"
-)
-
 
 @contextlib.contextmanager
 def observed(
@@ -130,7 +124,6 @@ def test_responders_rollout_undo_is_their_rollback_and_their_log_read_is_evidenc
     assert clocks.mitigated_by == "human"
 
 
-@pytest.mark.xfail(reason=LEAK, strict=False)
 def test_a_fault_injected_again_is_drills_change_not_a_rollback(
     world: ClusterHandle, injector: Kube, ids: identities.Identities, tmp_path: Path
 ) -> None:

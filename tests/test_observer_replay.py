@@ -57,10 +57,32 @@ def action_key(e: ActionObserved) -> tuple[str, str, str, str, str]:
     return (e.kind.value, e.actor or "", e.actor_kind.value, e.object, e.attribution or "")
 
 
+#: Where the live observer that made a recording was wrong and the observer now is right: the live journal's
+#: action, and what the replay journals instead. In namespace-lost-restored, kwok deletes the namespace's three
+#: app pods, and their audit lines are written ~250 ms after the watch events (the first: received 37.035,
+#: logged 37.295, its event 37.051). The observer then took a line missing 5 ms after the event as absent and
+#: journaled each delete as unknown; it now waits up to AUDIT_LATE for a missing line, and finds the writer.
+CORRECTED: dict[str, dict[tuple[str, str, str, str, str], tuple[str, str, str, str, str]]] = {
+    "namespace-lost-restored": {
+        ("pod_deleted", "unknown", "unknown", pod, "inferred"): (
+            "pod_deleted",
+            "kwok-admin (kwok-controller)",
+            "controller",
+            pod,
+            "audit",
+        )
+        for pod in (f"Pod/production/app-5b4cdf9677-{n}" for n in ("f4fmw", "tfn72", "wb6v7"))
+    }
+}
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_a_replay_journals_the_actions_the_live_observer_journaled(case: str) -> None:
     rec, events = replayed(case)
-    live = sorted(action_key(e) for e in of(rec.journal, ActionObserved))
+    fixes = CORRECTED.get(case, {})
+    recorded = [action_key(e) for e in of(rec.journal, ActionObserved)]
+    assert set(fixes) <= set(recorded), "a correction names an action the live journal has"
+    live = sorted(fixes.get(k, k) for k in recorded)
     again = sorted(action_key(e) for e in of(events, ActionObserved))
     assert live, "the recording holds the live journal"
     assert again == live

@@ -56,12 +56,6 @@ pytestmark = pytest.mark.cluster
 SCALE = 0.05  # a profile's minute takes 3 s
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Known to fail in a full run (see the xfail marks); kept running so it shows when it is fixed.
-LEAK = (
-    "quarantined: on a worker whose cluster ran other drills first, users stay 1-5 % affected after the "
-    "rollback (capacity left reduced by an earlier test, not found yet); passes alone (closing note, stop 20)"
-)
-
 
 def scaled_policy(factor: float) -> Policy:
     defaults = SlaTargets()
@@ -114,7 +108,6 @@ def close(a: datetime | None, b: datetime, within: float = 1.0) -> bool:
     return abs((a - b).total_seconds()) <= within
 
 
-@pytest.mark.xfail(reason=LEAK, strict=False)
 def test_good_bot_drill_clocks_follow_the_bots_timeline(drill_env: ClusterHandle) -> None:
     result = run(drill_env, "bad-deploy-rollback", "bot:good")
     events = read_journal(result.journal_path).events
@@ -154,7 +147,6 @@ def test_good_bot_drill_clocks_follow_the_bots_timeline(drill_env: ClusterHandle
     assert isinstance(events[-1], DrillEnded)
 
 
-@pytest.mark.xfail(reason=LEAK, strict=False)
 def test_slow_profile_fails_exactly_its_late_checks(drill_env: ClusterHandle) -> None:
     result = run(drill_env, "bad-deploy-rollback", "bot:slow")
     assert result.outcome == Outcome.RESOLVED, result.reason
@@ -171,7 +163,6 @@ def test_slow_profile_fails_exactly_its_late_checks(drill_env: ClusterHandle) ->
     assert not result.scorecard.passed
 
 
-@pytest.mark.xfail(reason=LEAK, strict=False)
 def test_wrong_profile_fails_exactly_its_judgement_checks(drill_env: ClusterHandle) -> None:
     result = run(drill_env, "bad-deploy-rollback", "bot:wrong")
     assert result.outcome == Outcome.RESOLVED, result.reason

@@ -43,7 +43,10 @@ Obj = Mapping[str, Any]
 POD_ERROR_RATE = "impact.drills.io/error-rate"  # share 0-1 of this pod's requests that fail (500)
 POD_EXTRA_LATENCY = "impact.drills.io/extra-latency-ms"  # added to every request this pod serves
 NODE_PARTITIONED = "impact.drills.io/partitioned"  # "true": the node's pods are cut off from the network
-LOAD_FACTOR = "impact.drills.io/load-factor"  # on a Deployment: users send this many times the base traffic
+#: On the Service users call: they send this many times the base traffic. Not on the Deployment: the deployment
+#: controller copies a Deployment's annotations onto its ReplicaSet and never removes them, and `kubectl rollout
+#: undo` copies that ReplicaSet's annotations back, so a spike long reverted would return with a rollback.
+LOAD_FACTOR = "impact.drills.io/load-factor"
 
 #: Upper bounds of the latency histogram (seconds), as Prometheus' client library defaults them.
 BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -61,7 +64,6 @@ class ClusterView:
     endpoint_slices: Sequence[Obj] = ()
     nodes: Sequence[Obj] = ()
     services: Sequence[Obj] = ()
-    deployments: Sequence[Obj] = ()
     configmaps: Sequence[Obj] = ()
 
 
@@ -144,8 +146,7 @@ def derive_states(graph: ServiceGraph, view: ClusterView) -> dict[str, ServiceSt
     """Each service's state from the cluster's objects: one pass over pods, endpoints and nodes."""
     nodes = {str(_meta(n).get("name")): _node_serving(n) for n in view.nodes}
     pods = {_key(p): p for p in view.pods}
-    deployments = {_key(d): d for d in view.deployments}
-    services = {_key(s) for s in view.services}
+    services = {_key(s): s for s in view.services}
     slices: dict[tuple[str, str], list[Obj]] = {}
     for s in view.endpoint_slices:
         svc = (_meta(s).get("labels") or {}).get("kubernetes.io/service-name")
@@ -189,9 +190,9 @@ def derive_states(graph: ServiceGraph, view: ClusterView) -> dict[str, ServiceSt
             if enabled
             else breaker.default_threshold_pct
         )
-        dep = deployments.get((svc.namespace, svc.deployment))
+        entry = services.get((svc.namespace, svc.service))
         load = (
-            _number((_meta(dep).get("annotations") or {}).get(LOAD_FACTOR), 1.0, 0.0, 100.0) if dep else 1.0
+            _number((_meta(entry).get("annotations") or {}).get(LOAD_FACTOR), 1.0, 0.0, 100.0) if entry else 1.0
         )
         resolves = {
             call.service: _resolves(call, svc, graph, view)

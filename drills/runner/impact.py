@@ -33,7 +33,6 @@ def cluster_view(cache: WatchCache) -> ClusterView:
         endpoint_slices=cache.list("EndpointSlice"),
         nodes=cache.list("Node"),
         services=cache.list("Service"),
-        deployments=cache.list("Deployment"),
         configmaps=cache.list("ConfigMap"),
     )
 

@@ -44,6 +44,12 @@ ENTRY_POINT_GROUP = "drills.faults"
 
 #: The annotation our kwok Stages read to make one existing pod crash / OOM / fail readiness.
 POD_FAULT_ANNOTATION = "drills.io/fault"
+#: drills' kwok pod Stages act on :data:`POD_FAULT_ANNOTATION` 1-8 s after they see it (fixtures/kwok/), on
+#: the pod as it was then: kwok (0.8) keeps a job it has scheduled even when the next version of the pod no
+#: longer matches. A revert within this window of the injection waits it out, and for the pods to serve
+#: again, or a crash scheduled before the revert lands after it, in the next drill's world.
+POD_STAGE_WINDOW = 9.0
+POD_SETTLE_TIMEOUT = 20.0
 #: The node label our kwok Stages read: NotReady (``not-ready``) or a stopped heartbeat (``lost``).
 NODE_FAULT_LABEL = "drills.io/fault"
 
@@ -127,6 +133,8 @@ class Injector(ABC):
         self._changes: list[PlannedChange] | None = None
         self._radius = BlastRadius()
         self._ops: list[dict[str, Any]] = []
+        self._first_change: float | None = None  # monotonic
+        self._staged_pods: set[tuple[str, str]] = set()  # (namespace, name) given the kwok fault annotation
 
     # ---- to implement --------------------------------------------------------------------------------
 
@@ -170,6 +178,12 @@ class Injector(ABC):
 
     def execute(self, change: PlannedChange) -> None:
         """Carry out one planned change exactly as planned."""
+        if self._first_change is None:
+            self._first_change = self.clock.monotonic()
+        body = change.body if isinstance(change.body, Mapping) else {}
+        annotations = (body.get("metadata") or {}).get("annotations") or {}
+        if change.kind == "Pod" and change.namespace and annotations.get(POD_FAULT_ANNOTATION):
+            self._staged_pods.add((change.namespace, change.name))
         if change.verb == "PATCH":
             r.patch(
                 self.kube,
@@ -210,7 +224,28 @@ class Injector(ABC):
 
     def revert(self) -> list[str]:
         self.stop()
-        return apply_ops(self.kube, self.revert_ops(), sink=self.ctx.journal, clock=self.clock)
+        done = apply_ops(self.kube, self.revert_ops(), sink=self.ctx.journal, clock=self.clock)
+        self._settle_pod_stages()
+        return done
+
+    def _settle_pod_stages(self) -> None:
+        """After a revert soon after the injection: let kwok's stale pod jobs fire, then wait (bounded) until
+        those pods serve again; pods gone are fine (see :data:`POD_STAGE_WINDOW`)."""
+        if not self._staged_pods or self._first_change is None:
+            return
+        left = self._first_change + POD_STAGE_WINDOW - self.clock.monotonic()
+        if left <= 0:
+            return
+        self.clock.sleep(left)
+        deadline = self.clock.monotonic() + POD_SETTLE_TIMEOUT
+        waiting = set(self._staged_pods)
+        while waiting and self.clock.monotonic() < deadline:
+            for ns, name in sorted(waiting):
+                pod = r.get(self.kube, "Pod", name, ns)
+                if pod is None or pod["metadata"].get("deletionTimestamp") or pod_ready(pod):
+                    waiting.discard((ns, name))
+            if waiting:
+                self.clock.sleep(0.25)
 
     # ---- helpers for subclasses ----------------------------------------------------------------------
 

@@ -439,22 +439,42 @@ class LoadSpike(Injector):
             }
         ]
         if self.fault.traffic is not None:
-            # the users' side of the spike: first, so T0 is when the traffic arrives
+            # the users' side of the spike, on the Services they call (see LOAD_FACTOR on why not the
+            # Deployment): first, so T0 is when the traffic arrives
             factor = f"{self.fault.traffic:g}"
-            changes.insert(
-                0,
-                PlannedChange(
-                    "PATCH",
-                    "Deployment",
-                    self.namespace,
-                    self.workload,
-                    f"annotate {LOAD_FACTOR}={factor}: the users send {factor} times their base traffic",
-                    {"metadata": {"annotations": {LOAD_FACTOR: factor}}},
-                    patch_type="merge",
-                ),
-            )
-            ops.append(restore_op(dep, [["metadata", "annotations", LOAD_FACTOR]]))
+            for svc in reversed(self._services(dep)):
+                changes.insert(
+                    0,
+                    PlannedChange(
+                        "PATCH",
+                        "Service",
+                        self.namespace,
+                        svc["metadata"]["name"],
+                        f"annotate {LOAD_FACTOR}={factor}: the users send {factor} times their base traffic",
+                        {"metadata": {"annotations": {LOAD_FACTOR: factor}}},
+                        patch_type="merge",
+                    ),
+                )
+                ops.append(restore_op(svc, [["metadata", "annotations", LOAD_FACTOR]]))
         return changes, radius, ops
+
+    def _services(self, dep: dict[str, Any]) -> list[dict[str, Any]]:
+        """The Services whose selector picks the Deployment's pods: where the users' traffic comes in."""
+        labels = dep["spec"]["template"]["metadata"].get("labels") or {}
+        services, _ = r.list_objects(self.kube, "Service", self.namespace)
+        chosen = [
+            s
+            for s in services
+            if (selector := (s.get("spec") or {}).get("selector"))
+            and all(labels.get(k) == v for k, v in selector.items())
+        ]
+        if not chosen:
+            raise FaultError(
+                f"load-spike: traffic needs a Service in front of deployment {self.namespace}/{self.workload}, "
+                "and none selects its pods",
+                hint="create the Service the users call, or drop `traffic:` from the fault",
+            )
+        return sorted(chosen, key=lambda s: str(s["metadata"]["name"]))
 
     @staticmethod
     def _annotations(share: LoadShare, index: int) -> dict[str, str | None]:

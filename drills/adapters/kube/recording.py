@@ -376,6 +376,18 @@ def replay(
         last_read[0] = recording.at(entry)
         obs.replay_audit(records, polled=max(clock.now(), last_read[0]))
 
+    def read_late(until: datetime) -> bool:
+        """The live tail's next read while the processor waits for a change's late audit line."""
+        if not audit or recording.at(audit[0]) > until:
+            return False
+        entry = audit.pop(0)
+        records = [r for r in (AuditRecord.parse(e) for e in entry["audit"]) if r is not None]
+        last_read[0] = recording.at(entry)
+        obs.replay_audit_late(records, polled=max(clock.now(), last_read[0]))
+        return True
+
+    obs.audit_feed = read_late
+
     handled: dict[tuple[Any, ...], list[datetime]] = {}
     for entry in recording.entries:
         if "handled" in entry:
