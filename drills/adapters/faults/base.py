@@ -277,6 +277,17 @@ class Injector(ABC):
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         return sorted(live, key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
 
+    def services_of(self, deployment: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The Services whose selector picks the deployment's pods (by its template's labels), by name."""
+        labels = ((deployment.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+        services, _ = r.list_objects(self.kube, "Service", self.namespace)
+        chosen = [
+            s
+            for s in services
+            if (selector := (s.get("spec") or {}).get("selector")) and selector.items() <= labels.items()
+        ]
+        return sorted(chosen, key=lambda s: str(s["metadata"]["name"]))
+
 
 _STAGES_CHECKED: dict[str, bool] = {}
 

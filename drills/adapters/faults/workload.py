@@ -276,12 +276,8 @@ class ReadinessFailure(_PodAnnotation):
             ops.append(restore_op(pod, [["metadata", "labels", HEALTHY_LABEL]]))
         # Undo order is last-recorded first: the Services' selectors (a responder may have narrowed them to
         # healthy=true) are put back before the labels go, so the revert never leaves a Service with no pods.
-        labels = dep["spec"]["template"]["metadata"].get("labels") or {}
-        services, _ = r.list_objects(self.kube, "Service", self.namespace)
-        for svc in services:
-            selector = (svc.get("spec") or {}).get("selector") or {}
-            if selector and selector.items() <= labels.items():
-                ops.append(restore_op(svc, [["spec", "selector"]]))
+        for svc in self.services_of(dep):
+            ops.append(restore_op(svc, [["spec", "selector"]]))
         return changes, radius, ops
 
 
@@ -459,22 +455,15 @@ class LoadSpike(Injector):
         return changes, radius, ops
 
     def _services(self, dep: dict[str, Any]) -> list[dict[str, Any]]:
-        """The Services whose selector picks the Deployment's pods: where the users' traffic comes in."""
-        labels = dep["spec"]["template"]["metadata"].get("labels") or {}
-        services, _ = r.list_objects(self.kube, "Service", self.namespace)
-        chosen = [
-            s
-            for s in services
-            if (selector := (s.get("spec") or {}).get("selector"))
-            and all(labels.get(k) == v for k, v in selector.items())
-        ]
+        """The Services users call the Deployment's pods through: where the extra traffic comes in."""
+        chosen = self.services_of(dep)
         if not chosen:
             raise FaultError(
                 f"load-spike: traffic needs a Service in front of deployment {self.namespace}/{self.workload}, "
                 "and none selects its pods",
                 hint="create the Service the users call, or drop `traffic:` from the fault",
             )
-        return sorted(chosen, key=lambda s: str(s["metadata"]["name"]))
+        return chosen
 
     @staticmethod
     def _annotations(share: LoadShare, index: int) -> dict[str, str | None]:

@@ -370,19 +370,20 @@ def replay(
         while audit and recording.at(audit[0]) <= until:
             read_one()
 
-    def read_one() -> None:
+    def next_read() -> list[AuditRecord]:
         entry = audit.pop(0)
-        records = [r for r in (AuditRecord.parse(e) for e in entry["audit"]) if r is not None]
         last_read[0] = recording.at(entry)
+        return [r for r in (AuditRecord.parse(e) for e in entry["audit"]) if r is not None]
+
+    def read_one() -> None:
+        records = next_read()
         obs.replay_audit(records, polled=max(clock.now(), last_read[0]))
 
     def read_late(until: datetime) -> bool:
         """The live tail's next read while the processor waits for a change's late audit line."""
         if not audit or recording.at(audit[0]) > until:
             return False
-        entry = audit.pop(0)
-        records = [r for r in (AuditRecord.parse(e) for e in entry["audit"]) if r is not None]
-        last_read[0] = recording.at(entry)
+        records = next_read()
         obs.replay_audit_late(records, polled=max(clock.now(), last_read[0]))
         return True
 
